@@ -1,0 +1,286 @@
+//! Object bytes: the signed URLs the emulator hands out (standing in for S3/CloudFront, so
+//! they take no token, honour `Range` and expire), and the deprecated direct download.
+
+use super::{read, Answer};
+use crate::emulator::clock::http_date;
+use crate::emulator::content::{parse_range, Content};
+use crate::emulator::errors::ApiError;
+use crate::emulator::faults;
+use crate::emulator::render::seg;
+use crate::emulator::request::Req;
+use crate::emulator::router::SIGNED_PREFIX;
+use crate::emulator::server::App;
+use crate::emulator::store::DM_BUCKET;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Query parameters that are covered by the signature.
+const SIGNED_PARAMS: [&str; 4] = [
+    "Expires",
+    "part",
+    "response-content-type",
+    "response-content-disposition",
+];
+
+/// Signs `message` with the emulator's key (hex, truncated; unforgeable without the key).
+pub fn signature(app: &App, message: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(app.signing_key);
+    h.update(message.as_bytes());
+    h.finalize()[..20]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn download_message(bucket: &str, key: &str, params: &[(&str, &str)]) -> String {
+    let mut m = format!("GET\n{bucket}\n{key}");
+    for name in SIGNED_PARAMS {
+        let v = params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or("");
+        m.push('\n');
+        m.push_str(v);
+    }
+    m
+}
+
+/// A signed download URL for `bucket/key`, valid until `expires_s` (epoch seconds); `part`
+/// restricts it to one chunk of an unmerged upload.
+pub fn signed_download_url(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    expires_s: i64,
+    part: Option<(u64, u64)>,
+    response_params: &[(&str, &str)],
+) -> String {
+    let exp = expires_s.to_string();
+    let part_s = part.map(|(a, b)| format!("{a}-{b}"));
+    let mut params: Vec<(&str, &str)> = vec![("Expires", &exp)];
+    if let Some(p) = &part_s {
+        params.push(("part", p));
+    }
+    params.extend_from_slice(response_params);
+    let sig = signature(app, &download_message(bucket, key, &params));
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs(params.iter());
+    q.append_pair("Signature", &sig);
+    q.append_pair("Key-Pair-Id", "APSFSEMULATOR");
+    format!(
+        "{}{SIGNED_PREFIX}{}/{}?{}",
+        app.base,
+        seg(bucket),
+        seg(key),
+        q.finish()
+    )
+}
+
+fn denied(message: &'static str) -> ApiError {
+    ApiError::S3 {
+        status: StatusCode::FORBIDDEN,
+        code: "AccessDenied",
+        message,
+    }
+}
+
+/// `GET` of a signed URL.
+pub fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
+    let params: Vec<(&str, &str)> = SIGNED_PARAMS
+        .iter()
+        .filter_map(|n| req.q(n).map(|v| (*n, v)))
+        .collect();
+    let sig = req
+        .q("Signature")
+        .ok_or_else(|| denied("Missing signature"))?;
+    if sig != signature(app, &download_message(bucket, key, &params)) {
+        return Err(denied(
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    let expires: i64 = req
+        .q("Expires")
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(|| denied("Missing expiry"))?;
+    if app.clock.now_ms() / 1000 >= expires {
+        return Err(denied("Request has expired"));
+    }
+    let (content, created_ms, ctype) = object_content(app, bucket, key, |m| ApiError::S3 {
+        status: StatusCode::NOT_FOUND,
+        code: "NoSuchKey",
+        message: m,
+    })?;
+    let window = match req.q("part").and_then(|p| p.split_once('-')) {
+        Some((a, b)) => {
+            let (a, b): (u64, u64) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+            (
+                a,
+                b.saturating_sub(a)
+                    .saturating_add(1)
+                    .min(content.size().saturating_sub(a)),
+            )
+        }
+        None => (0, content.size()),
+    };
+    let ctype = req.q("response-content-type").unwrap_or(&ctype).to_string();
+    let disposition = req.q("response-content-disposition").map(String::from);
+    serve(
+        app,
+        req,
+        content,
+        window,
+        created_ms,
+        &ctype,
+        disposition,
+        key,
+    )
+}
+
+/// Deprecated `GET /oss/v2/buckets/:b/objects/:k` — same byte semantics, token required.
+pub fn legacy_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
+    check_object_access(app, req, bucket)?;
+    let (content, created_ms, ctype) = object_content(app, bucket, key, |m| {
+        ApiError::oss(StatusCode::NOT_FOUND, m)
+    })?;
+    let size = content.size();
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let disposition = format!("attachment; filename=\"{}\"", name.replace('"', ""));
+    serve(
+        app,
+        req,
+        content,
+        (0, size),
+        created_ms,
+        &ctype,
+        Some(disposition),
+        key,
+    )
+}
+
+/// Apps may read the Data Management bucket's objects (through their items) and their own
+/// buckets, nobody else's.
+pub fn check_object_access(app: &App, req: &Req, bucket: &str) -> Result<(), ApiError> {
+    let store = read(app)?;
+    let b = store
+        .buckets
+        .get(bucket)
+        .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Bucket not found"))?;
+    if bucket != DM_BUCKET && b.owner != req.client_id() {
+        return Err(ApiError::oss(
+            StatusCode::FORBIDDEN,
+            "Access denied: not the bucket owner",
+        ));
+    }
+    Ok(())
+}
+
+fn object_content(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    missing: impl Fn(&'static str) -> ApiError,
+) -> Result<(Content, i64, String), ApiError> {
+    let store = read(app)?;
+    let o = store
+        .object(bucket, key)
+        .ok_or_else(|| missing("Object not found"))?;
+    let c = o
+        .content
+        .clone()
+        .ok_or_else(|| missing("Object has not been uploaded yet"))?;
+    Ok((c, o.created_ms, o.content_type.clone()))
+}
+
+/// A weak but stable entity tag: quoted hex of (key, size, creation time).
+pub fn etag(key: &str, size: u64, created_ms: i64) -> String {
+    let d = Sha256::digest(format!("{key}\n{size}\n{created_ms}").as_bytes());
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Serves `window` = (offset, length) of `content` as an object of that length, with Range,
+/// conditional requests and the byte-body faults.
+#[allow(clippy::too_many_arguments)]
+fn serve(
+    app: &Arc<App>,
+    req: &Req,
+    content: Content,
+    window: (u64, u64),
+    created_ms: i64,
+    ctype: &str,
+    disposition: Option<String>,
+    key: &str,
+) -> Answer {
+    let (offset, size) = window;
+    let tag = etag(key, size, created_ms);
+    let mut headers = axum::http::HeaderMap::new();
+    let mut put = |name: header::HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(name, v);
+        }
+    };
+    put(header::ETAG, &tag);
+    put(header::LAST_MODIFIED, &http_date(created_ms));
+    put(header::ACCEPT_RANGES, "bytes");
+    put(header::CONTENT_TYPE, ctype);
+    if let Some(d) = &disposition {
+        put(header::CONTENT_DISPOSITION, d);
+    }
+    if req
+        .header("if-none-match")
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag))
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().extend(headers);
+        return Ok(r);
+    }
+    let (status, start, end) = match parse_range(req.header("range"), size) {
+        Ok(None) => (StatusCode::OK, 0, size),
+        Ok(Some((a, b))) => {
+            put(header::CONTENT_RANGE, &format!("bytes {a}-{b}/{size}"));
+            (StatusCode::PARTIAL_CONTENT, a, b + 1)
+        }
+        Err(()) => {
+            let mut r = ApiError::S3 {
+                status: StatusCode::RANGE_NOT_SATISFIABLE,
+                code: "InvalidRange",
+                message: "The requested range is not satisfiable",
+            }
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+    };
+    let len = end - start;
+    put(header::CONTENT_LENGTH, &len.to_string());
+    let body = if req.method == Method::HEAD {
+        Body::empty()
+    } else {
+        let mut stream = content.stream(offset + start, offset + end);
+        let f = app.faults.get();
+        if app.faults.drop_body() {
+            tracing::info!(key, "fault: cutting off a byte body");
+            stream = faults::cut_off(stream, len);
+        }
+        stream = faults::throttle(stream, f.bandwidth_mib);
+        let counter = app.clone();
+        let stream = stream.inspect(move |c| {
+            if let Ok(b) = c {
+                counter.stats.bytes(b.len() as u64);
+            }
+        });
+        Body::from_stream(stream)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    Ok(r)
+}

@@ -1,0 +1,662 @@
+//! OSS v2: buckets, objects, details, signed download URLs and the three-step signed upload.
+
+use super::bytes::{check_object_access, signature, signed_download_url};
+use super::{oss_json, read, write, Answer};
+use crate::emulator::clock::iso_seconds;
+use crate::emulator::content::Content;
+use crate::emulator::errors::ApiError;
+use crate::emulator::ids::{random_token, OBJECT_PREFIX};
+use crate::emulator::render::seg;
+use crate::emulator::request::Req;
+use crate::emulator::router::UPLOAD_PREFIX;
+use crate::emulator::server::{App, Upload};
+use crate::emulator::store::{Bucket, Object, DM_BUCKET};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// Objects up to this size get a `sha1` (computed once, cached); larger ones report none,
+/// which the reference allows ("when available").
+const SHA1_MAX: u64 = 64 << 20;
+/// S3's minimum size of every part but the last.
+const MIN_PART: usize = 5 << 20;
+/// Chunk size `signeds3download` reports for unmerged uploads.
+const CHUNKED_PART: u64 = 5 << 20;
+/// Upload sessions expire 24 hours after they start.
+const UPLOAD_TTL_MS: i64 = 24 * 3600 * 1000;
+
+fn bad(reason: impl Into<String>) -> ApiError {
+    ApiError::oss(StatusCode::BAD_REQUEST, reason)
+}
+
+fn list_limit(req: &Req) -> Result<usize, ApiError> {
+    match req.q("limit") {
+        None => Ok(10),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(bad("Invalid limit")),
+        },
+    }
+}
+
+fn minutes(req: &Req) -> Result<i64, ApiError> {
+    match req.q("minutesExpiration") {
+        None => Ok(2),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=60).contains(&n) => Ok(n),
+            _ => Err(bad("minutesExpiration must be between 1 and 60")),
+        },
+    }
+}
+
+fn valid_bucket_key(k: &str) -> bool {
+    (3..=128).contains(&k.len())
+        && k.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_.".contains(&c))
+}
+
+fn bucket_json(key: &str, b: &Bucket) -> Value {
+    json!({
+        "bucketKey": key,
+        "bucketOwner": b.owner,
+        "createdDate": b.created_ms,
+        "permissions": [{ "authId": b.owner, "access": "full" }],
+        "policyKey": b.policy,
+    })
+}
+
+fn location(app: &App, bucket: &str, key: &str) -> String {
+    format!(
+        "{}/oss/v2/buckets/{}/objects/{}",
+        app.base,
+        seg(bucket),
+        seg(key)
+    )
+}
+
+/// `GET /oss/v2/buckets` — the app's own buckets, `startAt` paging with an absolute `next`.
+pub fn list_buckets(app: &App, req: &Req) -> Answer {
+    let limit = list_limit(req)?;
+    let region = req.header("region").or(req.q("region")).unwrap_or("US");
+    let store = read(app)?;
+    let after = req
+        .q("startAt")
+        .map(|s| Bound::Excluded(s.to_string()))
+        .unwrap_or(Bound::Unbounded);
+    let mut mine = store
+        .buckets
+        .range::<String, _>((after, Bound::Unbounded))
+        .filter(|(_, b)| b.owner == req.client_id());
+    let items: Vec<Value> = mine
+        .by_ref()
+        .take(limit)
+        .map(|(k, b)| json!({ "bucketKey": k, "createdDate": b.created_ms, "policyKey": b.policy }))
+        .collect();
+    let mut body = json!({ "items": items });
+    if mine.next().is_some() {
+        if let Some(last) = items.last().and_then(|i| i["bucketKey"].as_str()) {
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("region", region)
+                .append_pair("startAt", last)
+                .append_pair("limit", &limit.to_string())
+                .finish();
+            body["next"] = json!(format!("{}/oss/v2/buckets?{q}", app.base));
+        }
+    }
+    Ok(oss_json(StatusCode::OK, body))
+}
+
+/// `POST /oss/v2/buckets` — 200 (not 201), 400 for a bad key, 409 when taken.
+pub fn create_bucket(app: &App, req: &Req) -> Answer {
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| bad(format!("Invalid JSON body: {e}")))?;
+    let key = v["bucketKey"].as_str().unwrap_or("");
+    if !valid_bucket_key(key) {
+        return Err(bad(
+            "Valid field 'bucketKey' must be of the form  [-_.a-z0-9]{3,128}",
+        ));
+    }
+    let policy = v["policyKey"].as_str().unwrap_or("transient");
+    if !["transient", "temporary", "persistent"].contains(&policy) {
+        return Err(bad(
+            "Valid field 'policyKey' must be one of transient, temporary, persistent",
+        ));
+    }
+    let mut store = write(app)?;
+    if store.buckets.contains_key(key) {
+        return Err(ApiError::oss(StatusCode::CONFLICT, "Bucket already exists"));
+    }
+    let b = Bucket {
+        owner: req.client_id().to_string(),
+        policy: policy.to_string(),
+        created_ms: app.clock.now_ms(),
+        objects: BTreeMap::new(),
+    };
+    let body = bucket_json(key, &b);
+    store.buckets.insert(key.to_string(), b);
+    Ok(oss_json(StatusCode::OK, body))
+}
+
+fn owned<'s>(
+    store: &'s crate::emulator::store::Store,
+    req: &Req,
+    bucket: &str,
+) -> Result<&'s Bucket, ApiError> {
+    let b = store
+        .buckets
+        .get(bucket)
+        .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Bucket not found"))?;
+    if b.owner != req.client_id() {
+        return Err(ApiError::oss(
+            StatusCode::FORBIDDEN,
+            "Access denied: not the bucket owner",
+        ));
+    }
+    Ok(b)
+}
+
+/// `GET /oss/v2/buckets/:b/details` — owner only.
+pub fn bucket_details(app: &App, req: &Req, bucket: &str) -> Answer {
+    let store = read(app)?;
+    let b = owned(&store, req, bucket)?;
+    Ok(oss_json(StatusCode::OK, bucket_json(bucket, b)))
+}
+
+/// `DELETE /oss/v2/buckets/:b` — owner only.
+pub fn delete_bucket(app: &App, req: &Req, bucket: &str) -> Answer {
+    let mut store = write(app)?;
+    owned(&store, req, bucket)?;
+    store.buckets.remove(bucket);
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /oss/v2/buckets/:b/objects` — owner only; `beginsWith`, `startAt`, `limit`.
+pub fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
+    let limit = list_limit(req)?;
+    let store = read(app)?;
+    let b = owned(&store, req, bucket)?;
+    let prefix = req.q("beginsWith").unwrap_or("");
+    let after = req
+        .q("startAt")
+        .map(|s| Bound::Excluded(s.to_string()))
+        .unwrap_or(Bound::Unbounded);
+    let mut it = b
+        .objects
+        .range::<String, _>((after, Bound::Unbounded))
+        .filter(|(k, o)| k.starts_with(prefix) && o.content.is_some());
+    let page: Vec<(&String, &Object)> = it.by_ref().take(limit).collect();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|(k, o)| {
+            let size = o.content.as_ref().map(Content::size).unwrap_or(0);
+            json!({
+                "bucketKey": bucket,
+                "objectKey": k,
+                "objectId": format!("{OBJECT_PREFIX}{bucket}/{k}"),
+                "sha1": cached_sha1(app, bucket, k),
+                "size": size,
+                "location": location(app, bucket, k),
+            })
+        })
+        .collect();
+    let mut body = json!({ "items": items });
+    if it.next().is_some() {
+        if let Some((last, _)) = page.last() {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("startAt", last)
+                .append_pair("limit", &limit.to_string());
+            if !prefix.is_empty() {
+                q.append_pair("beginsWith", prefix);
+            }
+            body["next"] = json!(format!(
+                "{}/oss/v2/buckets/{}/objects?{}",
+                app.base,
+                seg(bucket),
+                q.finish()
+            ));
+        }
+    }
+    Ok(oss_json(StatusCode::OK, body))
+}
+
+fn cached_sha1(app: &App, bucket: &str, key: &str) -> Value {
+    app.sha1s
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&format!("{bucket}/{key}")).cloned())
+        .map(Value::String)
+        .unwrap_or(Value::Null)
+}
+
+/// The object's SHA-1 (hex), computed once for objects up to `SHA1_MAX`.
+async fn sha1_of(app: &App, bucket: &str, key: &str, content: &Content) -> Option<String> {
+    let k = format!("{bucket}/{key}");
+    if let Some(s) = app.sha1s.lock().ok().and_then(|m| m.get(&k).cloned()) {
+        return Some(s);
+    }
+    if content.size() > SHA1_MAX {
+        return None;
+    }
+    let bytes = content.read_all().await.ok()?;
+    let hex: String = Sha1::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Ok(mut m) = app.sha1s.lock() {
+        m.insert(k, hex.clone());
+    }
+    Some(hex)
+}
+
+fn readable_object(
+    app: &App,
+    req: &Req,
+    bucket: &str,
+    key: &str,
+) -> Result<(Content, i64, String, bool), ApiError> {
+    check_object_access(app, req, bucket)?;
+    let store = read(app)?;
+    let o = store
+        .object(bucket, key)
+        .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Object not found"))?;
+    let c = o
+        .content
+        .clone()
+        .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Object has not been uploaded yet"))?;
+    Ok((c, o.created_ms, o.content_type.clone(), o.chunked))
+}
+
+/// `GET …/objects/:k/details`, with `with=` extras and `If-Modified-Since` → 304.
+pub async fn object_details(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
+    let (content, created_ms, ctype, _) = readable_object(app, req, bucket, key)?;
+    if let Some(since) = req
+        .header("if-modified-since")
+        .and_then(crate::emulator::clock::parse_http_date)
+    {
+        if created_ms.div_euclid(1000) * 1000 <= since {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
+        }
+    }
+    let mut body = json!({
+        "bucketKey": bucket,
+        "objectId": format!("{OBJECT_PREFIX}{bucket}/{key}"),
+        "objectKey": key,
+        "size": content.size(),
+        "contentType": ctype,
+        "location": location(app, bucket, key),
+    });
+    if let Some(s) = sha1_of(app, bucket, key, &content).await {
+        body["sha1"] = json!(s);
+    }
+    for (k, v) in &req.query {
+        if k == "with" {
+            match v.as_str() {
+                "createdDate" | "lastModifiedDate" | "lastAccessedDate" => {
+                    body[v.as_str()] = json!(created_ms)
+                }
+                "userDefinedMetadata" => body["userDefinedMetadata"] = json!(null),
+                _ => {}
+            }
+        }
+    }
+    Ok(oss_json(StatusCode::OK, body))
+}
+
+/// `GET …/objects/:k/signeds3download` — a URL the emulator itself serves, valid for
+/// `minutesExpiration`; unmerged uploads answer `chunked` (or `fallback` when asked).
+pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
+    let mins = minutes(req)?;
+    let (content, _, ctype, chunked) = readable_object(app, req, bucket, key)?;
+    let size = content.size();
+    let expires = app.clock.now_ms() / 1000 + mins * 60;
+    let name = key.rsplit('/').next().unwrap_or(key).replace('"', "");
+    let ctype = req
+        .q("response-content-type")
+        .map(String::from)
+        .unwrap_or(ctype);
+    let disposition = req
+        .q("response-content-disposition")
+        .map(String::from)
+        .unwrap_or_else(|| format!("attachment; filename=\"{name}\""));
+    let mut response_params: Vec<(&str, &str)> = Vec::new();
+    if let Some(v) = req.q("response-content-type") {
+        response_params.push(("response-content-type", v));
+    }
+    if let Some(v) = req.q("response-content-disposition") {
+        response_params.push(("response-content-disposition", v));
+    }
+    let mut body = json!({
+        "params": { "content-type": ctype, "content-disposition": disposition },
+        "size": size,
+    });
+    if let Some(s) = sha1_of(app, bucket, key, &content).await {
+        body["sha1"] = json!(s);
+    }
+    if chunked && req.q("public-resource-fallback") != Some("true") {
+        let mut urls = serde_json::Map::new();
+        let mut a = 0;
+        while a < size {
+            let b = (a + CHUNKED_PART).min(size) - 1;
+            urls.insert(
+                format!("{a}-{b}"),
+                json!(signed_download_url(
+                    app,
+                    bucket,
+                    key,
+                    expires,
+                    Some((a, b)),
+                    &response_params
+                )),
+            );
+            a = b + 1;
+        }
+        body["status"] = json!("chunked");
+        body["urls"] = Value::Object(urls);
+    } else {
+        body["status"] = json!(if chunked { "fallback" } else { "complete" });
+        body["url"] = json!(signed_download_url(
+            app,
+            bucket,
+            key,
+            expires,
+            None,
+            &response_params
+        ));
+    }
+    Ok(oss_json(StatusCode::OK, body))
+}
+
+/// The Data Management bucket accepts uploads only to placeholders made by `POST storage`;
+/// other buckets only from their owner.
+fn check_upload_target(app: &App, req: &Req, bucket: &str, key: &str) -> Result<(), ApiError> {
+    let store = read(app)?;
+    if bucket == DM_BUCKET {
+        store.object(bucket, key).ok_or_else(|| {
+            ApiError::oss(
+                StatusCode::NOT_FOUND,
+                "Object not found: create storage first",
+            )
+        })?;
+        return Ok(());
+    }
+    owned(&store, req, bucket).map(|_| ())
+}
+
+fn part_message(upload: &str, part: &str, expires: &str) -> String {
+    format!("PUT\n{upload}\n{part}\n{expires}")
+}
+
+/// `GET …/signeds3upload` — starts (or continues) an upload and signs up to 25 part URLs.
+pub fn upload_start(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
+    let num = |name: &str, default: u32| -> Result<u32, ApiError> {
+        match req.q(name) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .map_err(|_| bad(format!("{name} must be a positive integer"))),
+        }
+    };
+    let parts = num("parts", 1)?;
+    let first = num("firstPart", 1)?;
+    if !(1..=25).contains(&parts) {
+        return Err(bad("parts must be between 1 and 25"));
+    }
+    if !(1..=10_000).contains(&first) || first + parts - 1 > 10_000 {
+        return Err(bad("firstPart must be between 1 and 10000"));
+    }
+    let mins = minutes(req)?;
+    check_upload_target(app, req, bucket, key)?;
+    let now = app.clock.now_ms();
+    let mut uploads = app.uploads.lock().map_err(|_| {
+        ApiError::oss(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "upload table unavailable",
+        )
+    })?;
+    uploads.retain(|_, u| u.started_ms + UPLOAD_TTL_MS > now);
+    let upload_key = match req.q("uploadKey") {
+        Some(k) => match uploads.get(k) {
+            Some(u) if u.bucket == bucket && u.key == key => k.to_string(),
+            _ => {
+                return Err(ApiError::oss(
+                    StatusCode::NOT_FOUND,
+                    "Upload not found or expired",
+                ))
+            }
+        },
+        None => {
+            let k = random_token(48);
+            uploads.insert(
+                k.clone(),
+                Upload {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    parts: BTreeMap::new(),
+                    started_ms: now,
+                },
+            );
+            k
+        }
+    };
+    let started = uploads
+        .get(&upload_key)
+        .map(|u| u.started_ms)
+        .unwrap_or(now);
+    let expires = (now / 1000 + mins * 60).to_string();
+    let urls: Vec<String> = (first..first + parts)
+        .map(|n| {
+            let sig = signature(app, &part_message(&upload_key, &n.to_string(), &expires));
+            format!(
+                "{}{UPLOAD_PREFIX}{upload_key}?partNumber={n}&Expires={expires}&Signature={sig}",
+                app.base
+            )
+        })
+        .collect();
+    Ok(oss_json(
+        StatusCode::OK,
+        json!({
+            "uploadKey": upload_key,
+            "uploadExpiration": iso_seconds(started + UPLOAD_TTL_MS),
+            "urlExpiration": iso_seconds(now + mins * 60_000),
+            "urls": urls,
+        }),
+    ))
+}
+
+fn part_etag(b: &[u8]) -> String {
+    let d = Sha1::digest(b);
+    format!(
+        "\"{}\"",
+        d[..16]
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// `PUT` of a signed part URL: stores the part and answers its `ETag`, like S3.
+pub fn upload_part(app: &App, req: &Req, upload: &str) -> Answer {
+    let denied = |m: &'static str| ApiError::S3 {
+        status: StatusCode::FORBIDDEN,
+        code: "AccessDenied",
+        message: m,
+    };
+    let part = req.q("partNumber").unwrap_or("");
+    let expires = req.q("Expires").unwrap_or("");
+    if req.q("Signature") != Some(signature(app, &part_message(upload, part, expires)).as_str()) {
+        return Err(denied(
+            "The request signature we calculated does not match the signature you provided.",
+        ));
+    }
+    if expires
+        .parse::<i64>()
+        .map_or(true, |e| app.clock.now_ms() / 1000 >= e)
+    {
+        return Err(denied("Request has expired"));
+    }
+    let n: u32 = part.parse().map_err(|_| denied("Bad part number"))?;
+    let mut uploads = app.uploads.lock().map_err(|_| {
+        ApiError::oss(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "upload table unavailable",
+        )
+    })?;
+    let u = uploads.get_mut(upload).ok_or(ApiError::S3 {
+        status: StatusCode::NOT_FOUND,
+        code: "NoSuchUpload",
+        message: "The specified upload does not exist.",
+    })?;
+    let tag = part_etag(&req.body);
+    u.parts.insert(n, req.body.clone());
+    let mut r = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+/// `POST …/signeds3upload` — checks the parts like S3 would and makes the object visible.
+pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
+    if req.header("content-type") != Some("application/json") {
+        return Err(bad("Content-Type must be application/json"));
+    }
+    let v: Value =
+        serde_json::from_slice(&req.body).map_err(|e| bad(format!("Invalid JSON body: {e}")))?;
+    let upload_key = v["uploadKey"]
+        .as_str()
+        .ok_or_else(|| bad("uploadKey is required"))?;
+    check_upload_target(app, req, bucket, key)?;
+    let upload = {
+        let mut uploads = app.uploads.lock().map_err(|_| {
+            ApiError::oss(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "upload table unavailable",
+            )
+        })?;
+        match uploads.get(upload_key) {
+            Some(u)
+                if u.bucket == bucket
+                    && u.key == key
+                    && u.started_ms + UPLOAD_TTL_MS > app.clock.now_ms() => {}
+            _ => {
+                return Err(ApiError::oss(
+                    StatusCode::NOT_FOUND,
+                    "Upload not found or expired",
+                ))
+            }
+        }
+        uploads
+            .remove(upload_key)
+            .map(|u| u.parts)
+            .unwrap_or_default()
+    };
+    let etags: Vec<&str> = v["eTags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let last = upload.keys().next_back().copied().unwrap_or(0);
+    let mut problems = false;
+    let mut report = Vec::new();
+    for n in 1..=last.max(1) {
+        let status = match upload.get(&n) {
+            None => "Pending".to_string(),
+            Some(b) => {
+                let mut s = Vec::new();
+                if let Some(want) = etags.get(n as usize - 1) {
+                    if want.trim_matches('"') != part_etag(b).trim_matches('"') {
+                        s.push("Unexpected");
+                    }
+                }
+                if n != last && b.len() < MIN_PART {
+                    s.push("TooSmall");
+                }
+                if s.is_empty() {
+                    "Ok".into()
+                } else {
+                    s.join("+")
+                }
+            }
+        };
+        problems |= status != "Ok";
+        report.push(json!({
+            "part": n,
+            "size": upload.get(&n).map(Bytes::len).unwrap_or(0),
+            "eTag": upload.get(&n).map(|b| part_etag(b)),
+            "status": status,
+        }));
+    }
+    let total: usize = upload.values().map(Bytes::len).sum();
+    let expected = v["size"].as_u64();
+    if problems || expected.is_some_and(|e| e != total as u64) {
+        // The session is gone either way: S3 would discard an upload that failed to complete.
+        return Ok(oss_json(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "uploadKey": upload_key,
+                "status": "error",
+                "reason": "MissingOrInvalidParts",
+                "size": { "expected": expected, "detected": total },
+                "parts": report,
+            }),
+        ));
+    }
+    let mut all = BytesMut::with_capacity(total);
+    for b in upload.values() {
+        all.extend_from_slice(b);
+    }
+    let ctype = req
+        .header("x-ads-meta-content-type")
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let now = app.clock.now_ms();
+    {
+        let mut store = write(app)?;
+        store.put_object(
+            bucket,
+            key.to_string(),
+            Object {
+                content: Some(Content::Memory(all.freeze())),
+                created_ms: now,
+                content_type: ctype.clone(),
+                chunked: false,
+            },
+        );
+    }
+    if let Ok(mut m) = app.sha1s.lock() {
+        m.remove(&format!("{bucket}/{key}"));
+    }
+    Ok(oss_json(
+        StatusCode::OK,
+        json!({
+            "bucketKey": bucket,
+            "objectId": format!("{OBJECT_PREFIX}{bucket}/{key}"),
+            "objectKey": key,
+            "size": total,
+            "contentType": ctype,
+            "location": location(app, bucket, key),
+        }),
+    ))
+}
+
+/// `DELETE …/objects/:k` — owner only.
+pub fn delete_object(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
+    let mut store = write(app)?;
+    owned(&store, req, bucket)?;
+    let removed = store
+        .buckets
+        .get_mut(bucket)
+        .and_then(|b| b.objects.remove(key))
+        .is_some();
+    if !removed {
+        return Err(ApiError::oss(StatusCode::NOT_FOUND, "Object not found"));
+    }
+    drop(store);
+    if let Ok(mut m) = app.sha1s.lock() {
+        m.remove(&format!("{bucket}/{key}"));
+    }
+    Ok(StatusCode::OK.into_response())
+}

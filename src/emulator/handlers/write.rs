@@ -1,0 +1,356 @@
+//! Data service writes a desktop save would use: storage placeholders, new items, new versions
+//! (including delete tombstones and `copyFrom`), folders and refs.
+
+use super::data::{folder_in, item_in, version_in};
+use super::{jsonapi, write, Answer};
+use crate::emulator::clock::Stamp;
+use crate::emulator::errors::ApiError;
+use crate::emulator::ids::{
+    parse_folder_urn, parse_item_urn, parse_object_urn, parse_version_urn, Uid, OBJECT_PREFIX,
+};
+use crate::emulator::paging::self_href;
+use crate::emulator::render::{document, Renderer};
+use crate::emulator::request::Req;
+use crate::emulator::router::Kind;
+use crate::emulator::seed::object_key;
+use crate::emulator::server::App;
+use crate::emulator::store::{ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{json, Value};
+
+fn body(req: &Req) -> Result<Value, ApiError> {
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_input(format!("Request body is not valid JSON: {e}")))
+}
+
+fn str_at<'v>(v: &'v Value, pointer: &str) -> Result<&'v str, ApiError> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_input(format!("{pointer} is required")))
+}
+
+fn conflict(what: &str) -> ApiError {
+    ApiError::data(
+        StatusCode::CONFLICT,
+        "CONFLICT",
+        format!("{what} already exists"),
+    )
+}
+
+/// Whether a visible child of `folder` already carries `name`.
+fn name_taken(store: &Store, folder: Uid, name: &str, except: Option<Uid>) -> bool {
+    store.folders.get(&folder).is_some_and(|f| {
+        f.children.iter().any(|n| match n {
+            Node::Folder(u) => store
+                .folders
+                .get(u)
+                .is_some_and(|c| !c.hidden && c.name == name),
+            Node::Item(u) => {
+                Some(*u) != except
+                    && store
+                        .items
+                        .get(u)
+                        .is_some_and(|i| !i.hidden && i.tip().is_some_and(|t| t.name == name))
+            }
+        })
+    })
+}
+
+/// Resolves an uploaded storage URN to (object key, size); it must be in the Data Management
+/// bucket and its bytes must have been uploaded.
+fn uploaded_storage(store: &Store, urn: &str) -> Result<(String, u64), ApiError> {
+    let (bucket, key) = parse_object_urn(urn)
+        .ok_or_else(|| ApiError::bad_input("storage id is not an object URN"))?;
+    if bucket != DM_BUCKET {
+        return Err(ApiError::bad_input(format!(
+            "storage must be in {DM_BUCKET}"
+        )));
+    }
+    let o = store
+        .object(bucket, key)
+        .ok_or_else(|| ApiError::bad_input("storage object does not exist"))?;
+    let c = o
+        .content
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_input("storage object has not been uploaded"))?;
+    Ok((key.to_string(), c.size()))
+}
+
+/// `POST projects/:p/storage` → 201 with a placeholder object in the target folder's bucket.
+pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
+    let v = body(req)?;
+    let name = str_at(&v, "/data/attributes/name")?;
+    let target = str_at(&v, "/data/relationships/target/data/id")?;
+    let mut store = write(app)?;
+    folder_in(&store, project, target)?;
+    let key = object_key(&Uid::random().token(), 1, name);
+    store.put_object(
+        DM_BUCKET,
+        key.clone(),
+        Object {
+            content: None,
+            created_ms: app.clock.now_ms(),
+            content_type: crate::emulator::render::mime_type(name).to_string(),
+            chunked: false,
+        },
+    );
+    let urn = format!("{OBJECT_PREFIX}{DM_BUCKET}/{key}");
+    let data = json!({
+        "type": "objects",
+        "id": urn,
+        "relationships": { "target": { "data": { "type": "folders", "id": target } } },
+        "links": { "self": { "href": format!("{}/oss/v2/buckets/{DM_BUCKET}/objects/{}", app.base, crate::emulator::render::seg(&key)) } },
+    });
+    Ok(jsonapi(
+        StatusCode::CREATED,
+        document(self_href(&app.base, req), data),
+    ))
+}
+
+fn version_kind(ext: Option<&str>) -> VersionKind {
+    match ext {
+        Some("versions:autodesk.core:Deleted") => VersionKind::Deleted,
+        Some(e) if e.contains("fusion360:Design") => VersionKind::Design,
+        _ => VersionKind::File,
+    }
+}
+
+/// `POST projects/:p/items` → 201: a new item whose first version is in `included`.
+pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
+    let v = body(req)?;
+    let parent = str_at(&v, "/data/relationships/parent/data/id")?;
+    let tip_ref = str_at(&v, "/data/relationships/tip/data/id")?;
+    let included = v["included"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"].as_str() == Some(tip_ref)))
+        .ok_or_else(|| {
+            ApiError::bad_input("included must hold the version named by relationships.tip")
+        })?;
+    let name = included
+        .pointer("/attributes/name")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            v.pointer("/data/attributes/displayName")
+                .and_then(Value::as_str)
+        })
+        .ok_or_else(|| ApiError::bad_input("included version needs attributes.name"))?
+        .to_string();
+    validate_name(&name)?;
+    let storage = str_at(included, "/relationships/storage/data/id")?;
+    let now = Stamp::new(app.clock.now_ms());
+    let mut store = write(app)?;
+    let folder = folder_in(&store, project, parent)?.uid;
+    if name_taken(&store, folder, &name, None) {
+        return Err(conflict(&format!("An item named {name:?}")));
+    }
+    let (key, size) = uploaded_storage(&store, storage)?;
+    let uid = Uid::random();
+    let version = Version {
+        number: 1,
+        name,
+        created: now,
+        modified: now,
+        kind: VersionKind::File,
+        storage: Some(key),
+        size,
+        size_listed: true,
+    };
+    store.add_item(folder, uid, ItemKind::File, version);
+    let r = Renderer {
+        store: &store,
+        base: &app.base,
+    };
+    let it = store
+        .items
+        .get(&uid)
+        .ok_or_else(|| ApiError::bad_input("item vanished"))?;
+    let mut doc = document(self_href(&app.base, req), r.item(it));
+    doc["included"] = json!([it.tip().map(|t| r.version(it, t))]);
+    Ok(jsonapi(StatusCode::CREATED, doc))
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_input("name must be 1 to 255 characters"));
+    }
+    Ok(())
+}
+
+/// `POST projects/:p/versions` → 201: a new tip (file, tombstone, or `copyFrom` a version).
+pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
+    let now = Stamp::new(app.clock.now_ms());
+    let mut store = write(app)?;
+    let (item_uid, version) = if let Some(from) = req.q("copyFrom") {
+        let (it, src) = version_in(&store, req, project, from)?;
+        let copy = Version {
+            number: 0,
+            name: src.name.clone(),
+            created: now,
+            modified: now,
+            kind: src.kind,
+            storage: src.storage.clone(),
+            size: src.size,
+            size_listed: src.size_listed,
+        };
+        (it.uid, copy)
+    } else {
+        let v = body(req)?;
+        let item = str_at(&v, "/data/relationships/item/data/id")?;
+        let it = item_in(&store, project, item)?;
+        let kind = version_kind(
+            v.pointer("/data/attributes/extension/type")
+                .and_then(Value::as_str),
+        );
+        let name = v
+            .pointer("/data/attributes/name")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .or_else(|| it.tip().map(|t| t.name.clone()))
+            .unwrap_or_default();
+        validate_name(&name)?;
+        let (storage, size) = match (
+            kind,
+            v.pointer("/data/relationships/storage/data/id")
+                .and_then(Value::as_str),
+        ) {
+            (VersionKind::File, Some(s)) => {
+                let (k, n) = uploaded_storage(&store, s)?;
+                (Some(k), n)
+            }
+            (VersionKind::File, None) => {
+                return Err(ApiError::bad_input(
+                    "a file version needs relationships.storage",
+                ))
+            }
+            _ => (None, 0),
+        };
+        if kind == VersionKind::File && name_taken(&store, it.parent, &name, Some(it.uid)) {
+            return Err(conflict(&format!("An item named {name:?}")));
+        }
+        let version = Version {
+            number: 0,
+            name,
+            created: now,
+            modified: now,
+            kind,
+            storage,
+            size,
+            size_listed: kind == VersionKind::File,
+        };
+        (it.uid, version)
+    };
+    let n = store
+        .add_version(item_uid, version)
+        .ok_or_else(|| ApiError::bad_input("item not found"))?;
+    let r = Renderer {
+        store: &store,
+        base: &app.base,
+    };
+    let it = store
+        .items
+        .get(&item_uid)
+        .ok_or_else(|| ApiError::bad_input("item vanished"))?;
+    let v = it
+        .versions
+        .get(n as usize - 1)
+        .ok_or_else(|| ApiError::bad_input("version vanished"))?;
+    let mut doc = document(self_href(&app.base, req), r.version(it, v));
+    doc["included"] = json!([r.item(it)]);
+    Ok(jsonapi(StatusCode::CREATED, doc))
+}
+
+/// `POST projects/:p/folders` → 201; 409 when the name is taken.
+pub fn create_folder(app: &App, req: &Req, project: &str) -> Answer {
+    let v = body(req)?;
+    let name = str_at(&v, "/data/attributes/name")?.to_string();
+    validate_name(&name)?;
+    if name.contains([
+        '<', '>', ':', '"', '/', '\\', '|', '?', '*', '`', '\n', '\r', '\t', '\0',
+    ]) {
+        return Err(ApiError::bad_input(
+            "folder name contains a reserved character",
+        ));
+    }
+    let parent = str_at(&v, "/data/relationships/parent/data/id")?;
+    let mut store = write(app)?;
+    let parent = folder_in(&store, project, parent)?.uid;
+    if name_taken(&store, parent, &name, None) {
+        return Err(conflict(&format!("A folder named {name:?}")));
+    }
+    let uid = Uid::random();
+    store.add_folder(parent, uid, name, Stamp::new(app.clock.now_ms()));
+    let r = Renderer {
+        store: &store,
+        base: &app.base,
+    };
+    let f = store
+        .folders
+        .get(&uid)
+        .ok_or_else(|| ApiError::bad_input("folder vanished"))?;
+    Ok(jsonapi(
+        StatusCode::CREATED,
+        document(self_href(&app.base, req), r.folder(f, false)),
+    ))
+}
+
+/// `POST …/:id/relationships/refs` → 204; refs are recorded on the "from" side.
+pub fn create_ref(app: &App, req: &Req, project: &str, kind: Kind, id: &str) -> Answer {
+    let v = body(req)?;
+    let to_type = match str_at(&v, "/data/type")? {
+        "folders" => "folders",
+        "items" => "items",
+        "versions" => "versions",
+        other => {
+            return Err(ApiError::bad_input(format!(
+                "cannot reference a resource of type {other}"
+            )))
+        }
+    };
+    let to_id = str_at(&v, "/data/id")?.to_string();
+    let exists = |store: &Store| match to_type {
+        "folders" => parse_folder_urn(&to_id).is_some_and(|u| store.folders.contains_key(&u)),
+        "items" => parse_item_urn(&to_id).is_some_and(|u| store.items.contains_key(&u)),
+        _ => parse_version_urn(&to_id).is_some_and(|(u, n)| {
+            store
+                .items
+                .get(&u)
+                .is_some_and(|i| (n as usize) <= i.versions.len())
+        }),
+    };
+    let extension = v
+        .pointer("/data/meta/extension/type")
+        .and_then(Value::as_str)
+        .unwrap_or("auxiliary:autodesk.core:Attachment")
+        .to_string();
+    let ref_type = extension
+        .split(':')
+        .next()
+        .unwrap_or("auxiliary")
+        .to_string();
+    let mut store = write(app)?;
+    let (from_type, from_id) = match kind {
+        Kind::Folder => ("folders", folder_in(&store, project, id)?.uid.folder_urn()),
+        Kind::Item => ("items", item_in(&store, project, id)?.uid.item_urn()),
+        Kind::Version => {
+            let (it, ver) = version_in(&store, req, project, id)?;
+            ("versions", it.uid.version_urn(ver.number))
+        }
+    };
+    if !exists(&store) {
+        return Err(ApiError::data(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The referenced resource does not exist",
+        ));
+    }
+    store.refs.push(Ref {
+        from_type,
+        from_id,
+        to_type,
+        to_id,
+        ref_type,
+        extension,
+    });
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,523 @@
+//! Maps a method and path to a route: one table that also names the route for the request
+//! counters and says which documented rate limit it falls under.
+//!
+//! Ids are percent-decoded exactly once per segment, so `urn%3Aadsk…` and raw `urn:adsk…`
+//! folder ids, and `%3Fversion%3D2` or `%3Fversion=2` version ids, all reach the same route.
+
+use axum::http::Method;
+use percent_encoding::percent_decode_str;
+
+/// What kind of resource a refs route hangs off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `folders/:id/...`
+    Folder,
+    /// `items/:id/...`
+    Item,
+    /// `versions/:id/...`
+    Version,
+}
+
+/// Every endpoint the emulator answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Route {
+    Token,
+    Authorize,
+    Revoke,
+    Introspect,
+    UserInfo,
+    Hubs,
+    Hub {
+        hub: String,
+    },
+    Projects {
+        hub: String,
+    },
+    Project {
+        hub: String,
+        project: String,
+    },
+    ProjectHub {
+        hub: String,
+        project: String,
+    },
+    TopFolders {
+        hub: String,
+        project: String,
+    },
+    Folder {
+        project: String,
+        id: String,
+    },
+    FolderContents {
+        project: String,
+        id: String,
+    },
+    FolderParent {
+        project: String,
+        id: String,
+    },
+    Item {
+        project: String,
+        id: String,
+    },
+    ItemTip {
+        project: String,
+        id: String,
+    },
+    ItemVersions {
+        project: String,
+        id: String,
+    },
+    ItemParent {
+        project: String,
+        id: String,
+    },
+    Version {
+        project: String,
+        id: String,
+    },
+    VersionItem {
+        project: String,
+        id: String,
+    },
+    Refs {
+        project: String,
+        kind: Kind,
+        id: String,
+    },
+    RelRefs {
+        project: String,
+        kind: Kind,
+        id: String,
+    },
+    RelLinks {
+        project: String,
+        kind: Kind,
+        id: String,
+    },
+    CreateRef {
+        project: String,
+        kind: Kind,
+        id: String,
+    },
+    CreateStorage {
+        project: String,
+    },
+    CreateItem {
+        project: String,
+    },
+    CreateVersion {
+        project: String,
+    },
+    CreateFolder {
+        project: String,
+    },
+    Buckets,
+    CreateBucket,
+    BucketDetails {
+        bucket: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    Objects {
+        bucket: String,
+    },
+    ObjectDetails {
+        bucket: String,
+        key: String,
+    },
+    SignedDownload {
+        bucket: String,
+        key: String,
+    },
+    SignedUploadStart {
+        bucket: String,
+        key: String,
+    },
+    SignedUploadComplete {
+        bucket: String,
+        key: String,
+    },
+    ObjectGet {
+        bucket: String,
+        key: String,
+    },
+    ObjectDelete {
+        bucket: String,
+        key: String,
+    },
+    /// A signed storage URL (S3 stand-in); needs no token.
+    SignedGet {
+        bucket: String,
+        key: String,
+    },
+    /// A signed upload part URL; needs no token.
+    SignedPut {
+        upload: String,
+    },
+    Stats,
+    ResetStats,
+    Clock,
+    Faults,
+    /// Nothing matched (or a malformed path).
+    Unknown,
+}
+
+/// Path prefix of the emulator's own signed download URLs.
+pub const SIGNED_PREFIX: &str = "/__s3/";
+/// Path prefix of the emulator's signed upload-part URLs.
+pub const UPLOAD_PREFIX: &str = "/__s3-upload/";
+
+impl Route {
+    /// Parses a request line. The raw path is split on `/` before decoding so an encoded `%2F`
+    /// stays inside its segment.
+    pub fn parse(method: &Method, raw_path: &str) -> Route {
+        let segs: Option<Vec<String>> = raw_path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .ok()
+                    .map(|c| c.into_owned())
+            })
+            .collect();
+        let Some(segs) = segs else {
+            return Route::Unknown;
+        };
+        let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let m = method;
+        let get = m == Method::GET || m == Method::HEAD;
+        let post = m == Method::POST;
+        let o = |x: &str| x.to_string();
+        use Route::*;
+        match s.as_slice() {
+            ["authentication", "v2", "token"] if post => Token,
+            ["authentication", "v2", "authorize"] if get => Authorize,
+            ["authentication", "v2", "revoke"] if post => Revoke,
+            ["authentication", "v2", "introspect"] if post => Introspect,
+            ["userinfo"] if get => UserInfo,
+            ["project", "v1", "hubs"] if get => Hubs,
+            ["project", "v1", "hubs", h] if get => Hub { hub: o(h) },
+            ["project", "v1", "hubs", h, "projects"] if get => Projects { hub: o(h) },
+            ["project", "v1", "hubs", h, "projects", p] if get => Project {
+                hub: o(h),
+                project: o(p),
+            },
+            ["project", "v1", "hubs", h, "projects", p, "hub"] if get => ProjectHub {
+                hub: o(h),
+                project: o(p),
+            },
+            ["project", "v1", "hubs", h, "projects", p, "topFolders"] if get => TopFolders {
+                hub: o(h),
+                project: o(p),
+            },
+            ["data", "v1", "projects", p, rest @ ..] => data_route(m, o(p), rest),
+            ["oss", "v2", "buckets"] if get => Buckets,
+            ["oss", "v2", "buckets"] if post => CreateBucket,
+            ["oss", "v2", "buckets", b, "details"] if get => BucketDetails { bucket: o(b) },
+            ["oss", "v2", "buckets", b] if m == Method::DELETE => DeleteBucket { bucket: o(b) },
+            ["oss", "v2", "buckets", b, "objects"] if get => Objects { bucket: o(b) },
+            ["oss", "v2", "buckets", b, "objects", rest @ ..] if !rest.is_empty() => {
+                object_route(m, o(b), rest)
+            }
+            ["__s3", b, rest @ ..] if get && !rest.is_empty() => SignedGet {
+                bucket: o(b),
+                key: rest.join("/"),
+            },
+            ["__s3-upload", u] if m == Method::PUT => SignedPut { upload: o(u) },
+            ["__emulator", "stats"] if get => Stats,
+            ["__emulator", "reset-stats"] if post => ResetStats,
+            ["__emulator", "clock"] if post => Clock,
+            ["__emulator", "faults"] if m == Method::PUT || get => Faults,
+            _ => Unknown,
+        }
+    }
+
+    /// Counter name reported by `/__emulator/stats`.
+    pub fn name(&self) -> &'static str {
+        use Route::*;
+        match self {
+            Token => "token",
+            Hubs => "hubs",
+            Hub { .. } => "hub",
+            Projects { .. } => "projects",
+            Project { .. } => "project",
+            TopFolders { .. } => "top_folders",
+            Folder { .. } => "folder",
+            FolderContents { .. } => "folder_contents",
+            Item { .. } => "item",
+            ItemTip { .. } => "item_tip",
+            ItemVersions { .. } => "item_versions",
+            Version { .. } => "version",
+            Refs { .. } | RelRefs { .. } | RelLinks { .. } | CreateRef { .. } => "refs",
+            Buckets | CreateBucket | BucketDetails { .. } | DeleteBucket { .. } => "buckets",
+            Objects { .. } => "objects",
+            ObjectDetails { .. } => "object_details",
+            SignedDownload { .. } => "signeds3download",
+            SignedGet { .. } => "signed_get",
+            CreateStorage { .. }
+            | CreateItem { .. }
+            | CreateVersion { .. }
+            | CreateFolder { .. }
+            | SignedUploadStart { .. }
+            | SignedUploadComplete { .. }
+            | SignedPut { .. } => "upload",
+            _ => "other",
+        }
+    }
+
+    /// The documented per-app rate limit this route counts against: (bucket name, per minute).
+    pub fn rate_limit(&self) -> Option<(&'static str, u32)> {
+        use Route::*;
+        let by_kind = |k: &Kind, folder, item, version| match k {
+            Kind::Folder => folder,
+            Kind::Item => item,
+            Kind::Version => version,
+        };
+        Some(match self {
+            Token | Authorize | Introspect => ("auth", 500),
+            Revoke => ("revoke", 100),
+            Hubs | Hub { .. } => ("hubs", 50),
+            Projects { .. } | Project { .. } | ProjectHub { .. } => ("projects", 50),
+            TopFolders { .. } => ("top_folders", 300),
+            CreateStorage { .. } => ("storage", 300),
+            Folder { .. } => ("folder", 300),
+            FolderContents { .. } => ("folder_contents", 300),
+            FolderParent { .. } => ("folder_rel", 50),
+            Item { .. } => ("item", 300),
+            ItemTip { .. } => ("item_tip", 50),
+            ItemVersions { .. } => ("item_versions", 800),
+            ItemParent { .. } => ("item_rel", 50),
+            Version { .. } => ("version", 300),
+            VersionItem { .. } => ("version_rel", 50),
+            Refs { kind, .. } => by_kind(
+                kind,
+                ("folder_rel", 50),
+                ("item_refs", 300),
+                ("version_rel", 50),
+            ),
+            RelRefs { kind, .. } | RelLinks { kind, .. } => by_kind(
+                kind,
+                ("folder_rel", 50),
+                ("item_rel", 50),
+                ("version_rel", 50),
+            ),
+            CreateRef { kind, .. } => by_kind(
+                kind,
+                ("folder_write", 50),
+                ("item_write", 50),
+                ("version_write", 50),
+            ),
+            CreateFolder { .. } => ("folder_write", 50),
+            CreateItem { .. } => ("item_write", 50),
+            CreateVersion { .. } => ("version_create", 300),
+            Buckets
+            | CreateBucket
+            | BucketDetails { .. }
+            | DeleteBucket { .. }
+            | Objects { .. }
+            | ObjectDetails { .. }
+            | SignedDownload { .. }
+            | SignedUploadStart { .. }
+            | SignedUploadComplete { .. }
+            | ObjectGet { .. }
+            | ObjectDelete { .. } => ("oss", 1000),
+            _ => return None,
+        })
+    }
+
+    /// Which error family answers for this route (OSS speaks `{"reason"}`).
+    pub fn is_oss(&self) -> bool {
+        self.rate_limit().is_some_and(|(b, _)| b == "oss")
+    }
+
+    /// Routes that need a bearer token.
+    pub fn needs_token(&self) -> bool {
+        use Route::*;
+        !matches!(
+            self,
+            Token
+                | Authorize
+                | Revoke
+                | Introspect
+                | SignedGet { .. }
+                | SignedPut { .. }
+                | Stats
+                | ResetStats
+                | Clock
+                | Faults
+                | Unknown
+        )
+    }
+
+    /// Scopes of which the token must hold at least one.
+    pub fn scopes(&self) -> &'static [&'static str] {
+        use Route::*;
+        match self {
+            Buckets | BucketDetails { .. } => &["bucket:read", "viewables:read"],
+            CreateBucket => &["bucket:create"],
+            DeleteBucket { .. } => &["bucket:delete"],
+            UserInfo => &["user-profile:read", "user:read", "data:read"],
+            CreateStorage { .. }
+            | CreateItem { .. }
+            | CreateVersion { .. }
+            | CreateFolder { .. }
+            | CreateRef { .. }
+            | SignedUploadStart { .. }
+            | SignedUploadComplete { .. } => &["data:create", "data:write"],
+            ObjectDelete { .. } => &["data:write"],
+            _ => &["data:read", "data:write", "data:create"],
+        }
+    }
+
+    /// Internal control routes that faults and counters leave alone.
+    pub fn is_control(&self) -> bool {
+        matches!(
+            self,
+            Route::Stats | Route::ResetStats | Route::Clock | Route::Faults
+        )
+    }
+}
+
+fn data_route(m: &Method, project: String, rest: &[&str]) -> Route {
+    use Route::*;
+    let get = m == Method::GET || m == Method::HEAD;
+    let post = m == Method::POST;
+    let kind = |k: &str| match k {
+        "folders" => Some(Kind::Folder),
+        "items" => Some(Kind::Item),
+        "versions" => Some(Kind::Version),
+        _ => None,
+    };
+    let o = |x: &str| x.to_string();
+    match rest {
+        ["storage"] if post => CreateStorage { project },
+        ["items"] if post => CreateItem { project },
+        ["versions"] if post => CreateVersion { project },
+        ["folders"] if post => CreateFolder { project },
+        ["folders", id] if get => Folder { project, id: o(id) },
+        ["folders", id, "contents"] if get => FolderContents { project, id: o(id) },
+        ["folders", id, "parent"] if get => FolderParent { project, id: o(id) },
+        ["items", id] if get => Item { project, id: o(id) },
+        ["items", id, "tip"] if get => ItemTip { project, id: o(id) },
+        ["items", id, "versions"] if get => ItemVersions { project, id: o(id) },
+        ["items", id, "parent"] if get => ItemParent { project, id: o(id) },
+        ["versions", id] if get => Version { project, id: o(id) },
+        ["versions", id, "item"] if get => VersionItem { project, id: o(id) },
+        [k, id, "refs"] if get && kind(k).is_some() => Refs {
+            project,
+            kind: kind(k).unwrap_or(Kind::Folder),
+            id: o(id),
+        },
+        [k, id, "relationships", "refs"] if kind(k).is_some() => {
+            let kind = kind(k).unwrap_or(Kind::Folder);
+            if post {
+                CreateRef {
+                    project,
+                    kind,
+                    id: o(id),
+                }
+            } else if get {
+                RelRefs {
+                    project,
+                    kind,
+                    id: o(id),
+                }
+            } else {
+                Unknown
+            }
+        }
+        [k, id, "relationships", "links"] if get && kind(k).is_some() => RelLinks {
+            project,
+            kind: kind(k).unwrap_or(Kind::Folder),
+            id: o(id),
+        },
+        _ => Unknown,
+    }
+}
+
+/// Object routes: the key may arrive encoded (`a%2Fb`) or with raw slashes (`a/b`), so the
+/// operation is read from the end of the path.
+fn object_route(m: &Method, bucket: String, rest: &[&str]) -> Route {
+    use Route::*;
+    let get = m == Method::GET || m == Method::HEAD;
+    let (last, init) = match rest.split_last() {
+        Some((l, i)) => (*l, i),
+        None => return Unknown,
+    };
+    let key_of = |parts: &[&str]| parts.join("/");
+    match last {
+        "details" if get && !init.is_empty() => ObjectDetails {
+            bucket,
+            key: key_of(init),
+        },
+        "signeds3download" if get && !init.is_empty() => SignedDownload {
+            bucket,
+            key: key_of(init),
+        },
+        "signeds3upload" if get && !init.is_empty() => SignedUploadStart {
+            bucket,
+            key: key_of(init),
+        },
+        "signeds3upload" if m == Method::POST && !init.is_empty() => SignedUploadComplete {
+            bucket,
+            key: key_of(init),
+        },
+        _ if get => ObjectGet {
+            bucket,
+            key: key_of(rest),
+        },
+        _ if m == Method::DELETE => ObjectDelete {
+            bucket,
+            key: key_of(rest),
+        },
+        _ => Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(p: &str) -> Route {
+        Route::parse(&Method::GET, p)
+    }
+
+    #[test]
+    fn decodes_ids_once() {
+        let raw = get("/data/v1/projects/b.1/folders/urn:adsk.wipprod:fs.folder:co.X/contents");
+        let enc =
+            get("/data/v1/projects/b.1/folders/urn%3Aadsk.wipprod%3Afs.folder%3Aco.X/contents");
+        assert_eq!(raw, enc);
+        assert_eq!(raw.name(), "folder_contents");
+        let v1 =
+            get("/data/v1/projects/b.1/versions/urn%3Aadsk.wipprod%3Afs.file%3Avf.X%3Fversion%3D2");
+        let v2 = get("/data/v1/projects/b.1/versions/urn:adsk.wipprod:fs.file:vf.X%3Fversion=2");
+        assert_eq!(v1, v2);
+        assert!(matches!(v1, Route::Version { ref id, .. } if id.ends_with("?version=2")));
+    }
+
+    #[test]
+    fn object_keys_with_slashes() {
+        let a = get("/oss/v2/buckets/bk/objects/a%2Fb.txt/details");
+        let b = get("/oss/v2/buckets/bk/objects/a/b.txt/details");
+        assert_eq!(a, b);
+        assert_eq!(
+            get("/oss/v2/buckets/bk/objects/a/b.txt"),
+            Route::ObjectGet {
+                bucket: "bk".into(),
+                key: "a/b.txt".into()
+            }
+        );
+        assert_eq!(
+            get("/oss/v2/buckets/bk/objects/x/signeds3download").name(),
+            "signeds3download"
+        );
+        assert_eq!(get("/nope"), Route::Unknown);
+        assert_eq!(get("/data/v1/projects/p/folders/%FF"), Route::Unknown);
+    }
+}

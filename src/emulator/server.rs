@@ -1,0 +1,274 @@
+//! The emulator's HTTP server and the pipeline every request goes through: count it, add
+//! latency, apply rate limits and injected faults, check the token, answer.
+
+use super::auth::Auth;
+use super::clock::Clock;
+use super::errors::ApiError;
+use super::faults::{FaultConfig, Faults, Injected};
+use super::handlers;
+use super::ratelimit::RateLimiter;
+use super::request::Req;
+use super::router::Route;
+use super::stats::Stats;
+use super::store::Store;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Largest request body accepted (one upload part); bigger parts are refused, not buffered.
+const MAX_BODY: usize = 1 << 30;
+
+/// Everything the emulator is started with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Accepted client credentials; `None` accepts any non-empty pair.
+    pub client: Option<(String, String)>,
+    /// `expires_in` of access tokens, seconds.
+    pub token_ttl: u64,
+    /// Enforce the documented per-minute limits.
+    pub rate_limits: bool,
+    /// Initial fault settings.
+    pub faults: FaultConfig,
+    /// Old refresh tokens stop working once rotated.
+    pub single_use_refresh: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8585)),
+            client: None,
+            token_ttl: 3599,
+            rate_limits: false,
+            faults: FaultConfig::default(),
+            single_use_refresh: false,
+        }
+    }
+}
+
+/// An in-progress `signeds3upload` session.
+pub struct Upload {
+    /// Target bucket.
+    pub bucket: String,
+    /// Target object key.
+    pub key: String,
+    /// Parts received so far, by part number.
+    pub parts: std::collections::BTreeMap<u32, bytes::Bytes>,
+    /// Start time (epoch ms); parts are discarded 24 h later.
+    pub started_ms: i64,
+}
+
+/// Shared state of a running emulator.
+pub struct App {
+    /// The world. Writers are rare (uploads); no lock is held across an await.
+    pub store: RwLock<Store>,
+    /// Tokens, codes, clients.
+    pub auth: Auth,
+    /// Emulator time.
+    pub clock: Clock,
+    /// Request counters.
+    pub stats: Stats,
+    /// Fault settings.
+    pub faults: Faults,
+    /// Documented limits, when enabled.
+    pub limiter: Option<RateLimiter>,
+    /// Public base URL (`http://host:port`) used in every absolute href.
+    pub base: String,
+    /// Key signing download and upload URLs.
+    pub signing_key: [u8; 32],
+    /// Upload sessions by upload key.
+    pub uploads: Mutex<HashMap<String, Upload>>,
+    /// SHA-1 of objects already hashed, by `bucket/key`.
+    pub sha1s: Mutex<HashMap<String, String>>,
+}
+
+/// A started emulator: its address and a handle to stop it.
+pub struct Running {
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// Shared state (tests may inspect it).
+    pub app: Arc<App>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Base URL clients should use.
+    pub fn base_url(&self) -> String {
+        self.app.base.clone()
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Serves until the server task ends (Ctrl-C is handled by the caller).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds `config.listen` and starts serving `store`.
+pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let mut auth = Auth::new(config.client.clone(), config.token_ttl);
+    auth.single_use_refresh = config.single_use_refresh;
+    let mut signing_key = [0u8; 32];
+    super::ids::fill_random(&mut signing_key);
+    let app = Arc::new(App {
+        store: RwLock::new(store),
+        auth,
+        clock: Clock::default(),
+        stats: Stats::default(),
+        faults: Faults::new(config.faults),
+        limiter: config.rate_limits.then(RateLimiter::default),
+        base: format!("http://{addr}"),
+        signing_key,
+        uploads: Mutex::default(),
+        sha1s: Mutex::default(),
+    });
+    let router = axum::Router::new().fallback(handle).with_state(app.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        app,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let route = Route::parse(&parts.method, parts.uri.path());
+    let control = route.is_control();
+    if !control {
+        app.stats.request(route.name());
+    }
+    let response = pipeline(&app, route.clone(), parts, body).await;
+    if !control {
+        app.stats.status(response.status().as_u16());
+        if response.status().is_server_error() || response.status() == StatusCode::TOO_MANY_REQUESTS
+        {
+            tracing::info!(
+                route = route.name(),
+                status = response.status().as_u16(),
+                "answered with an error"
+            );
+        }
+    }
+    response
+}
+
+async fn pipeline(
+    app: &Arc<App>,
+    route: Route,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Response {
+    let faults = app.faults.get();
+    if !route.is_control() && faults.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_for(
+                &route,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            )
+        }
+    };
+    let query = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let mut req = Req {
+        route: route.clone(),
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query,
+        headers: parts.headers,
+        body,
+        grant: None,
+    };
+    if route == Route::Unknown {
+        return ApiError::data(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No route for {} {}", req.method, req.path),
+        )
+        .into_response();
+    }
+    if !route.is_control() {
+        match app.faults.decide() {
+            Injected::None => {}
+            Injected::Throttle => return ApiError::quota(1).into_response(),
+            Injected::Error(code) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return error_for(&route, status, "Injected fault");
+            }
+        }
+    }
+    if route.needs_token() {
+        match app.auth.check_bearer(&req.headers, app.clock.now_ms()) {
+            Ok(g) if g.allows(route.scopes()) => req.grant = Some(g),
+            Ok(_) => return ApiError::scope().into_response(),
+            Err(e) => return e.into_response(),
+        }
+    }
+    if let (Some(limiter), Some((class, rpm))) = (&app.limiter, route.rate_limit()) {
+        let who = match &req.grant {
+            Some(g) => g.client_id.clone(),
+            None => "anonymous".to_string(),
+        };
+        if let Err(wait) = limiter.check(&who, class, rpm) {
+            return ApiError::quota(wait.max(1)).into_response();
+        }
+    }
+    match handlers::dispatch(app, &req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A 5xx (or other) error in the family the route's service speaks.
+fn error_for(route: &Route, status: StatusCode, text: &str) -> Response {
+    let e = match route {
+        Route::SignedGet { .. } | Route::SignedPut { .. } => ApiError::S3 {
+            status,
+            code: if status == StatusCode::SERVICE_UNAVAILABLE {
+                "SlowDown"
+            } else {
+                "InternalError"
+            },
+            message: "We encountered an internal error. Please try again.",
+        },
+        Route::Token | Route::Authorize | Route::Revoke | Route::Introspect => {
+            ApiError::oauth(status, "server_error", text)
+        }
+        r if r.is_oss() => ApiError::oss(status, text),
+        _ => ApiError::data(status, "INTERNAL_ERROR", text),
+    };
+    e.into_response()
+}

@@ -1,0 +1,383 @@
+//! The emulator's whole world in memory: hubs, projects, folders, items, versions, buckets and
+//! objects, indexed the way the routes look them up.
+//!
+//! Object bytes are never held here for seeded or generated content, only a `Content` that says
+//! where to stream them from, so memory follows metadata, not file sizes.
+
+use super::clock::Stamp;
+use super::content::Content;
+use super::ids::Uid;
+use std::collections::{BTreeMap, HashMap};
+
+/// Bucket that holds every Data Management file, as in production (US region).
+pub const DM_BUCKET: &str = "wip.dm.prod";
+/// Owner recorded for the Data Management bucket; no app may list it.
+pub const DM_OWNER: &str = "autodesk-data-management";
+
+/// Which kind of account a hub is; it decides the extension types everything below carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// BIM 360 Docs / ACC account (`b.` ids, `autodesk.bim360` types).
+    Bim360,
+    /// Fusion Team / BIM 360 Team hub (`a.` ids, `autodesk.core` types).
+    Team,
+}
+
+/// A hub (account).
+pub struct Hub {
+    /// `b.<uuid>` or `a.<token>`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Account kind.
+    pub flavor: Flavor,
+    /// Projects in listing order (indexes into `Store::projects`).
+    pub projects: Vec<usize>,
+}
+
+/// A project and where its folder tree starts.
+pub struct Project {
+    /// `b.<uuid>` or `a.<token>`.
+    pub id: String,
+    /// Index of the owning hub.
+    pub hub: usize,
+    /// Display name.
+    pub name: String,
+    /// The root folder; its children are the top folders.
+    pub root: Uid,
+    /// Emit root-relative hrefs inside resources (some official examples do).
+    pub relative_links: bool,
+}
+
+/// A child of a folder, in listing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A sub-folder.
+    Folder(Uid),
+    /// An item.
+    Item(Uid),
+}
+
+/// A folder.
+pub struct Folder {
+    /// Id token.
+    pub uid: Uid,
+    /// Owning project index.
+    pub project: usize,
+    /// `None` for a project's root folder.
+    pub parent: Option<Uid>,
+    /// Folder name.
+    pub name: String,
+    /// Soft-deleted (BIM 360).
+    pub hidden: bool,
+    /// Listed in its parent, but every request on it answers 403.
+    pub forbidden: bool,
+    /// Creation time.
+    pub created: Stamp,
+    /// Last change of the folder itself.
+    pub modified: Stamp,
+    /// Latest change of the folder or anything below it.
+    pub rollup_ms: i64,
+    /// Children in listing order.
+    pub children: Vec<Node>,
+}
+
+/// What kind of item this is; decides its extension type and whether it has bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A plain file.
+    File,
+    /// A Fusion design: versions have no storage.
+    Design,
+}
+
+/// An item (lineage) with all its versions, oldest first.
+pub struct Item {
+    /// Lineage token (shared with its version ids).
+    pub uid: Uid,
+    /// Owning project index.
+    pub project: usize,
+    /// Parent folder.
+    pub parent: Uid,
+    /// Soft-deleted (BIM 360).
+    pub hidden: bool,
+    /// Locked by a user.
+    pub reserved: bool,
+    /// Item kind.
+    pub kind: ItemKind,
+    /// Versions, `versions[n-1]` is version n; the last is the tip.
+    pub versions: Vec<Version>,
+}
+
+impl Item {
+    /// The newest version.
+    pub fn tip(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+}
+
+/// What a version is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionKind {
+    /// A file version with storage.
+    File,
+    /// A delete tombstone (`versions:autodesk.core:Deleted`), no storage.
+    Deleted,
+    /// A cloud design with no plain file behind it.
+    Design,
+}
+
+/// One version of an item.
+pub struct Version {
+    /// 1-based number.
+    pub number: u32,
+    /// File name (`attributes.name`).
+    pub name: String,
+    /// Creation time.
+    pub created: Stamp,
+    /// Last modification.
+    pub modified: Stamp,
+    /// Version kind.
+    pub kind: VersionKind,
+    /// Object key in the Data Management bucket, when the version has bytes.
+    pub storage: Option<String>,
+    /// Byte size.
+    pub size: u64,
+    /// Whether `storageSize` is reported (several real examples omit it).
+    pub size_listed: bool,
+}
+
+/// An OSS bucket.
+pub struct Bucket {
+    /// Client id of the owning app.
+    pub owner: String,
+    /// `transient`, `temporary` or `persistent`.
+    pub policy: String,
+    /// Creation time in epoch ms.
+    pub created_ms: i64,
+    /// Objects by key (sorted, for `startAt` paging).
+    pub objects: BTreeMap<String, Object>,
+}
+
+/// An OSS object.
+pub struct Object {
+    /// Where its bytes come from; `None` for a storage placeholder not yet uploaded.
+    pub content: Option<Content>,
+    /// Creation time in epoch ms.
+    pub created_ms: i64,
+    /// Served `Content-Type`.
+    pub content_type: String,
+    /// Served as an unmerged resumable upload (`status: chunked`) by `signeds3download`.
+    pub chunked: bool,
+}
+
+/// A custom relationship between two resources (`refs`).
+#[derive(Clone, Debug)]
+pub struct Ref {
+    /// Resource type of the source (`items`, `versions`, `folders`).
+    pub from_type: &'static str,
+    /// Source id.
+    pub from_id: String,
+    /// Resource type of the target.
+    pub to_type: &'static str,
+    /// Target id.
+    pub to_id: String,
+    /// `xrefs`, `auxiliary`, …
+    pub ref_type: String,
+    /// Extension type of the reference.
+    pub extension: String,
+}
+
+/// Everything the emulator knows.
+#[derive(Default)]
+pub struct Store {
+    /// Hubs in listing order.
+    pub hubs: Vec<Hub>,
+    /// Projects (all hubs).
+    pub projects: Vec<Project>,
+    /// Folders by id.
+    pub folders: HashMap<Uid, Folder>,
+    /// Items by id.
+    pub items: HashMap<Uid, Item>,
+    /// Buckets by key.
+    pub buckets: BTreeMap<String, Bucket>,
+    /// Custom relationships.
+    pub refs: Vec<Ref>,
+    /// Report a partial failure in `meta.warnings` of the hub list.
+    pub hub_warnings: bool,
+}
+
+impl Store {
+    /// An empty world with the Data Management bucket in place.
+    pub fn new() -> Store {
+        let mut s = Store::default();
+        s.buckets.insert(
+            DM_BUCKET.to_string(),
+            Bucket {
+                owner: DM_OWNER.to_string(),
+                policy: "persistent".to_string(),
+                created_ms: 1_420_070_400_000,
+                objects: BTreeMap::new(),
+            },
+        );
+        s
+    }
+
+    /// Adds a hub; returns its index.
+    pub fn add_hub(&mut self, id: String, name: String, flavor: Flavor) -> usize {
+        self.hubs.push(Hub {
+            id,
+            name,
+            flavor,
+            projects: Vec::new(),
+        });
+        self.hubs.len() - 1
+    }
+
+    /// Adds a project with an empty root folder; returns its index.
+    pub fn add_project(&mut self, hub: usize, id: String, name: String, at: Stamp) -> usize {
+        let index = self.projects.len();
+        let root = Uid::derive("root", &id);
+        self.folders.insert(
+            root,
+            Folder {
+                uid: root,
+                project: index,
+                parent: None,
+                name: format!("{name} root"),
+                hidden: false,
+                forbidden: false,
+                created: at,
+                modified: at,
+                rollup_ms: at.ms,
+                children: Vec::new(),
+            },
+        );
+        self.projects.push(Project {
+            id,
+            hub,
+            name,
+            root,
+            relative_links: false,
+        });
+        self.hubs[hub].projects.push(index);
+        index
+    }
+
+    /// Adds a folder under `parent`; returns `None` when the parent does not exist.
+    pub fn add_folder(&mut self, parent: Uid, uid: Uid, name: String, at: Stamp) -> Option<Uid> {
+        let project = self.folders.get(&parent)?.project;
+        self.folders.insert(
+            uid,
+            Folder {
+                uid,
+                project,
+                parent: Some(parent),
+                name,
+                hidden: false,
+                forbidden: false,
+                created: at,
+                modified: at,
+                rollup_ms: at.ms,
+                children: Vec::new(),
+            },
+        );
+        self.folders
+            .get_mut(&parent)?
+            .children
+            .push(Node::Folder(uid));
+        self.touch(parent, at.ms);
+        Some(uid)
+    }
+
+    /// Adds an item with its first version under `parent`.
+    pub fn add_item(
+        &mut self,
+        parent: Uid,
+        uid: Uid,
+        kind: ItemKind,
+        first: Version,
+    ) -> Option<Uid> {
+        let project = self.folders.get(&parent)?.project;
+        let at = first.modified.ms;
+        self.items.insert(
+            uid,
+            Item {
+                uid,
+                project,
+                parent,
+                hidden: false,
+                reserved: false,
+                kind,
+                versions: vec![first],
+            },
+        );
+        self.folders
+            .get_mut(&parent)?
+            .children
+            .push(Node::Item(uid));
+        self.touch(parent, at);
+        Some(uid)
+    }
+
+    /// Appends a version to an item (its number is set here); returns the new number.
+    pub fn add_version(&mut self, item: Uid, mut v: Version) -> Option<u32> {
+        let it = self.items.get_mut(&item)?;
+        v.number = u32::try_from(it.versions.len() + 1).ok()?;
+        let at = v.modified.ms;
+        let n = v.number;
+        it.hidden = v.kind == VersionKind::Deleted;
+        it.versions.push(v);
+        let parent = it.parent;
+        self.touch(parent, at);
+        Some(n)
+    }
+
+    /// Stores an object's bytes source in a bucket (creating nothing else).
+    pub fn put_object(&mut self, bucket: &str, key: String, object: Object) -> bool {
+        match self.buckets.get_mut(bucket) {
+            Some(b) => {
+                b.objects.insert(key, object);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Looks an object up.
+    pub fn object(&self, bucket: &str, key: &str) -> Option<&Object> {
+        self.buckets.get(bucket)?.objects.get(key)
+    }
+
+    /// Raises `lastModifiedTimeRollup` of a folder and all its ancestors.
+    pub fn touch(&mut self, mut folder: Uid, ms: i64) {
+        while let Some(f) = self.folders.get_mut(&folder) {
+            if f.rollup_ms < ms {
+                f.rollup_ms = ms;
+            }
+            match f.parent {
+                Some(p) => folder = p,
+                None => break,
+            }
+        }
+    }
+
+    /// Finds a project by hub id and project id.
+    pub fn project(&self, hub_id: &str, project_id: &str) -> Option<usize> {
+        let hub = self.hubs.iter().find(|h| h.id == hub_id)?;
+        hub.projects
+            .iter()
+            .copied()
+            .find(|&p| self.projects[p].id == project_id)
+    }
+
+    /// Finds a project by id alone (Data API paths carry no hub).
+    pub fn project_by_id(&self, project_id: &str) -> Option<usize> {
+        self.projects.iter().position(|p| p.id == project_id)
+    }
+
+    /// Number of items, for start-up logging.
+    pub fn item_count(&self) -> usize {
+        self.items.len()
+    }
+}
