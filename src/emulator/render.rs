@@ -32,6 +32,11 @@ pub struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
+    /// A renderer over `store` with absolute links under `base`.
+    pub fn new(store: &'a Store, base: &'a str) -> Renderer<'a> {
+        Renderer { store, base }
+    }
+
     /// `{"href": …}`, absolute unless the project is set to emit root-relative links.
     fn href(&self, project: Option<&Project>, path: &str) -> Value {
         if project.is_some_and(|p| p.relative_links) {

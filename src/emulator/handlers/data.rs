@@ -1,6 +1,6 @@
 //! Data service reads: folders, contents (the hot path), items, versions, refs.
 
-use super::{jsonapi, read, Answer};
+use super::{jsonapi, read, single, Answer};
 use crate::emulator::clock::{http_date, parse_http_date};
 use crate::emulator::errors::ApiError;
 use crate::emulator::filter;
@@ -113,10 +113,7 @@ pub fn folder(app: &App, req: &Req, project: &str, id: &str) -> Answer {
             return Ok(r);
         }
     }
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let mut resp = jsonapi(
         StatusCode::OK,
         document(self_href(&app.base, req), r.folder(f, false)),
@@ -136,10 +133,7 @@ pub fn contents(app: &App, req: &Req, project: &str, id: &str) -> Answer {
     let filters = filter::from_request(req);
     let show_hidden =
         req.q("includeHidden") == Some("true") || filter::mentions(&filters, "hidden");
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let (range, has_next) = page.window(f.children.len());
     let mut data = Vec::with_capacity(range.len());
     let mut included = Vec::new();
@@ -182,24 +176,15 @@ pub fn folder_parent(app: &App, req: &Req, project: &str, id: &str) -> Answer {
                 "The root folder has no parent",
             )
         })?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.folder(parent, false)),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.folder(parent, false)))
 }
 
 /// `GET items/:id` — the item, its tip in `included`.
 pub fn item(app: &App, req: &Req, project: &str, id: &str) -> Answer {
     let store = read(app)?;
     let it = item_in(&store, project, id)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let mut data = r.item(it);
     if req.q("includePathInProject") == Some("true") {
         data["attributes"]["pathInProject"] = json!(path_in_project(&store, it.parent));
@@ -235,14 +220,8 @@ pub fn item_tip(app: &App, req: &Req, project: &str, id: &str) -> Answer {
             "Item has no versions",
         )
     })?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.version(it, tip)),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.version(it, tip)))
 }
 
 /// `GET items/:id/versions` — newest first, paginated, filterable.
@@ -251,10 +230,7 @@ pub fn item_versions(app: &App, req: &Req, project: &str, id: &str) -> Answer {
     let it = item_in(&store, project, id)?;
     let page = Page::from_request(req)?;
     let filters = filter::from_request(req);
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let (range, has_next) = page.window(it.versions.len());
     let data: Vec<Value> = it
         .versions
@@ -280,42 +256,24 @@ pub fn item_parent(app: &App, req: &Req, project: &str, id: &str) -> Answer {
             "ApiError Folder not found",
         )
     })?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.folder(parent, false)),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.folder(parent, false)))
 }
 
 /// `GET versions/:id`.
 pub fn version(app: &App, req: &Req, project: &str, id: &str) -> Answer {
     let store = read(app)?;
     let (it, v) = version_in(&store, req, project, id)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.version(it, v)),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.version(it, v)))
 }
 
 /// `GET versions/:id/item`.
 pub fn version_item(app: &App, req: &Req, project: &str, id: &str) -> Answer {
     let store = read(app)?;
     let (it, _) = version_in(&store, req, project, id)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.item(it)),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.item(it)))
 }
 
 /// Resolves a resource of a refs route to its canonical id(s): an item also answers for the
@@ -364,10 +322,7 @@ fn resource(store: &Store, r: &Renderer, kind: &str, id: &str) -> Option<Value> 
 pub fn refs(app: &App, req: &Req, project: &str, kind: Kind, id: &str, records: bool) -> Answer {
     let store = read(app)?;
     let ids = ref_ids(&store, req, project, kind, id)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let filters = filter::from_request(req);
     let mut data = Vec::new();
     let mut included = Vec::new();
@@ -416,8 +371,5 @@ pub fn refs(app: &App, req: &Req, project: &str, kind: Kind, id: &str, records: 
 pub fn rel_links(app: &App, req: &Req, project: &str, kind: Kind, id: &str) -> Answer {
     let store = read(app)?;
     ref_ids(&store, req, project, kind, id)?;
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), json!([])),
-    ))
+    Ok(single(app, req, json!([])))
 }

@@ -79,6 +79,14 @@ pub fn jsonapi(status: StatusCode, body: Value) -> Response {
     with_type(status, body, JSONAPI)
 }
 
+/// A 200 JSON:API document with one resource (or an unpaginated list) and a self link.
+pub fn single(app: &App, req: &Req, data: Value) -> Response {
+    jsonapi(
+        StatusCode::OK,
+        super::render::document(super::paging::self_href(&app.base, req), data),
+    )
+}
+
 /// An OSS JSON response.
 pub fn oss_json(status: StatusCode, body: Value) -> Response {
     with_type(status, body, OSS_JSON)

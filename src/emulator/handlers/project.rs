@@ -1,6 +1,6 @@
 //! Project service: hubs, projects, top folders.
 
-use super::{jsonapi, read, Answer};
+use super::{jsonapi, read, single, Answer};
 use crate::emulator::errors::ApiError;
 use crate::emulator::filter;
 use crate::emulator::paging::{self_href, Page};
@@ -35,10 +35,7 @@ fn project_index(store: &Store, hub: &str, project: &str) -> Result<usize, ApiEr
 /// `GET /project/v1/hubs` — not paginated; filters apply; `meta.warnings` on partial failure.
 pub fn hubs(app: &App, req: &Req) -> Answer {
     let store = read(app)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let filters = filter::from_request(req);
     let data: Vec<Value> = store
         .hubs
@@ -66,14 +63,8 @@ pub fn hubs(app: &App, req: &Req) -> Answer {
 pub fn hub(app: &App, req: &Req, hub: &str) -> Answer {
     let store = read(app)?;
     let h = hub_index(&store, hub)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.hub(&store.hubs[h])),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.hub(&store.hubs[h])))
 }
 
 /// `GET /project/v1/hubs/:hub/projects` — paginated, filters after paging.
@@ -81,10 +72,7 @@ pub fn projects(app: &App, req: &Req, hub: &str) -> Answer {
     let store = read(app)?;
     let h = hub_index(&store, hub)?;
     let page = Page::from_request(req)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let filters = filter::from_request(req);
     let all = &store.hubs[h].projects;
     let (range, has_next) = page.window(all.len());
@@ -101,39 +89,24 @@ pub fn projects(app: &App, req: &Req, hub: &str) -> Answer {
 pub fn project(app: &App, req: &Req, hub: &str, project: &str) -> Answer {
     let store = read(app)?;
     let p = project_index(&store, hub, project)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.project(&store.projects[p])),
-    ))
+    let r = Renderer::new(&store, &app.base);
+    Ok(single(app, req, r.project(&store.projects[p])))
 }
 
 /// `GET /project/v1/hubs/:hub/projects/:project/hub`.
 pub fn project_hub(app: &App, req: &Req, hub: &str, project: &str) -> Answer {
     let store = read(app)?;
     let p = project_index(&store, hub, project)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let h = &store.hubs[store.projects[p].hub];
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.hub(h)),
-    ))
+    Ok(single(app, req, r.hub(h)))
 }
 
 /// `GET …/topFolders` — the root folder's sub-folders; not paginated.
 pub fn top_folders(app: &App, req: &Req, hub: &str, project: &str) -> Answer {
     let store = read(app)?;
     let p = project_index(&store, hub, project)?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let exclude_deleted = req.q("excludeDeleted") == Some("true");
     let root = store.folders.get(&store.projects[p].root).ok_or_else(|| {
         ApiError::data(
@@ -152,8 +125,5 @@ pub fn top_folders(app: &App, req: &Req, hub: &str, project: &str) -> Answer {
         .filter(|f| !(exclude_deleted && f.hidden))
         .map(|f| r.folder(f, true))
         .collect();
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), Value::Array(data)),
-    ))
+    Ok(single(app, req, Value::Array(data)))
 }

@@ -157,10 +157,7 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
         size_listed: true,
     };
     store.add_item(folder, uid, ItemKind::File, version);
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let it = store
         .items
         .get(&uid)
@@ -243,10 +240,7 @@ pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
     let n = store
         .add_version(item_uid, version)
         .ok_or_else(|| ApiError::bad_input("item not found"))?;
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let it = store
         .items
         .get(&item_uid)
@@ -280,10 +274,7 @@ pub fn create_folder(app: &App, req: &Req, project: &str) -> Answer {
     }
     let uid = Uid::random();
     store.add_folder(parent, uid, name, Stamp::new(app.clock.now_ms()));
-    let r = Renderer {
-        store: &store,
-        base: &app.base,
-    };
+    let r = Renderer::new(&store, &app.base);
     let f = store
         .folders
         .get(&uid)
