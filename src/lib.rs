@@ -1,4 +1,10 @@
 //! apsfs: Autodesk Platform Services Data Management content as a filesystem, and the
 //! local APS emulator every test and demo runs against.
 
+pub mod api;
+pub mod cache;
+pub mod daemon;
 pub mod emulator;
+pub mod fs;
+pub mod mount;
+pub mod serve;

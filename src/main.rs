@@ -1,8 +1,10 @@
 //! The `apsfs` command line. Only argument handling lives here; the work is in the library.
 
 use apsfs::emulator::{self, faults::FaultConfig, generate, seed, store::Store};
+use apsfs::serve::MountOptions;
+use apsfs::{daemon, mount};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +19,69 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Mount hubs, projects, folders and files read-only at MOUNTPOINT.
+    Mount(MountArgs),
+    /// Unmount a mount made by `apsfs mount`.
+    Unmount(UnmountArgs),
     /// Run the local APS emulator (Authentication, Project, Data and OSS APIs).
     Emulator(EmulatorArgs),
+}
+
+#[derive(clap::Args)]
+struct MountArgs {
+    /// An existing, empty directory.
+    mountpoint: PathBuf,
+    /// Show only this project, as "HUB/PROJECT" (names or ids); its top folders appear at
+    /// MOUNTPOINT.
+    #[arg(long, value_name = "HUB/PROJECT")]
+    project: Option<String>,
+    /// Stay in the foreground (log to stderr) instead of detaching once mounted.
+    #[arg(long)]
+    foreground: bool,
+    /// APS base URL.
+    #[arg(
+        long,
+        env = "APS_BASE_URL",
+        default_value = "https://developer.api.autodesk.com"
+    )]
+    base_url: String,
+    /// App client id (2-legged client credentials).
+    #[arg(long, env = "APS_CLIENT_ID", requires = "client_secret")]
+    client_id: Option<String>,
+    /// App client secret; prefer the environment variable, since arguments are visible to
+    /// other users in `ps`.
+    #[arg(
+        long,
+        env = "APS_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "client_id"
+    )]
+    client_secret: Option<String>,
+    /// Act on behalf of this user (`x-user-id`, 2-legged BIM 360/ACC apps).
+    #[arg(long, env = "APS_USER_ID")]
+    user_id: Option<String>,
+    /// Seconds a folder listing (and what it says of its files) is trusted before it is
+    /// fetched again.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    metadata_ttl: u64,
+    /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
+    #[arg(long)]
+    allow_other: bool,
+    /// Mount the embedded emulator's demo data set; no account needed.
+    #[arg(long, conflicts_with_all = ["client_id", "project"])]
+    demo: bool,
+    /// Log file of a background mount (default: under $XDG_STATE_HOME/apsfs, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct UnmountArgs {
+    /// The mountpoint.
+    mountpoint: PathBuf,
+    /// Detach now even if files are open (the mount goes once they are closed).
+    #[arg(long)]
+    lazy: bool,
 }
 
 /// Whether the documented per-minute limits are enforced.
@@ -27,10 +90,6 @@ enum RateLimits {
     Documented,
     Off,
 }
-
-/// Data set served when neither `--seed-dir` nor `--generate` is given: small, but with every
-/// awkward case real accounts have.
-const DEFAULT_SPEC: &str = "seed=1,folders=6,items=40,versions=3,awkward";
 
 #[derive(clap::Args)]
 #[command(after_help = generate::SPEC_HELP)]
@@ -81,12 +140,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser::mnt=error")),
         )
         .init();
     let result = match cli.command {
+        Command::Mount(args) => run_mount(args),
+        Command::Unmount(args) => mount::unmount(&args.mountpoint, args.lazy),
         Command::Emulator(args) => run_emulator(args),
     };
     match result {
@@ -96,6 +158,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_mount(args: MountArgs) -> Result<(), String> {
+    if !args.foreground {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        let log = match &args.log_file {
+            Some(l) => l.clone(),
+            None => daemon::default_log_path(&args.mountpoint),
+        };
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let line = daemon::spawn_background(&exe, &argv, &log)?;
+        println!("{line} (log: {})", log.display());
+        return Ok(());
+    }
+    let token = std::env::var("APS_TOKEN").ok().filter(|t| !t.is_empty());
+    apsfs::serve::run(MountOptions {
+        mountpoint: args.mountpoint,
+        project: args.project,
+        base_url: args.base_url,
+        client: args.client_id.zip(args.client_secret),
+        token,
+        user_id: args.user_id,
+        ttl: std::time::Duration::from_secs(args.metadata_ttl),
+        allow_other: args.allow_other,
+        demo: args.demo,
+        detach_stdout: !std::io::stdout().is_terminal(),
+    })
 }
 
 fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
@@ -114,7 +203,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
     }
     let spec = match (&args.generate, &args.seed_dir) {
         (Some(s), _) => Some(s.as_str()),
-        (None, None) => Some(DEFAULT_SPEC),
+        (None, None) => Some(generate::DEMO_SPEC),
         (None, Some(_)) => None,
     };
     if let Some(spec) = spec {

@@ -12,6 +12,10 @@ use super::ids::Uid;
 use super::seed::object_key;
 use super::store::{Flavor, ItemKind, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
 
+/// The data set the emulator and `apsfs mount --demo` serve when given nothing else: small,
+/// but with every awkward case real accounts have.
+pub const DEMO_SPEC: &str = "seed=1,folders=6,items=40,versions=3,awkward";
+
 /// SPEC syntax, shown by `--help` and quoted in the README so both stay in step with the parser.
 pub const SPEC_HELP: &str = "SPEC is a comma-separated list of key=value items (whitespace around \
 items is ignored, later items override earlier ones, an empty SPEC means all defaults): seed=N \

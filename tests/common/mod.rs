@@ -23,12 +23,18 @@ impl Emulator {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("EMULATOR_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var_os("EMULATOR_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn apsfs emulator");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
         let base = line
             .trim()
             .strip_prefix("listening on ")
@@ -64,7 +70,10 @@ impl Emulator {
             .expect("token request");
         assert_eq!(r.status(), 200, "token endpoint");
         let v: Value = r.json().await.expect("token json");
-        v["access_token"].as_str().expect("access_token").to_string()
+        v["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// A token with every scope the tests need.
@@ -75,8 +84,17 @@ impl Emulator {
 
     /// GET with a bearer token, returning status and JSON body (Null when not JSON).
     pub async fn get_json(&self, token: &str, path_or_url: &str) -> (u16, Value) {
-        let url = if path_or_url.starts_with("http") { path_or_url.to_string() } else { self.url(path_or_url) };
-        let r = http().get(url).bearer_auth(token).send().await.expect("GET");
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.url(path_or_url)
+        };
+        let r = http()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
         let status = r.status().as_u16();
         let body = r.bytes().await.expect("body");
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))

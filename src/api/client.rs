@@ -1,0 +1,185 @@
+//! The APS client behind the filesystem: Project and Data navigation with every page followed,
+//! and object bytes through signed URLs.
+
+use super::error::ApiError;
+use super::oss::{object_path, seg, UrlCache, URL_MINUTES};
+use super::transport::Transport;
+use super::types::{self, Entry, FolderInfo, Hub, Project};
+use super::Remote;
+use bytes::Bytes;
+use serde_json::Value;
+use std::time::Instant;
+
+/// Listings longer than this many pages are treated as a server fault (200 entries a page:
+/// 2 million entries), so a link loop cannot spin forever.
+const MAX_PAGES: usize = 10_000;
+
+/// The real client (also used against the emulator).
+pub struct ApsClient {
+    http: Transport,
+    urls: UrlCache,
+}
+
+impl ApsClient {
+    /// A client over a configured transport.
+    pub fn new(http: Transport) -> ApsClient {
+        ApsClient {
+            http,
+            urls: UrlCache::default(),
+        }
+    }
+
+    /// Checks the credentials by fetching a token.
+    pub async fn check_credentials(&self) -> Result<(), ApiError> {
+        self.http.check_credentials().await
+    }
+
+    /// Every page of a paginated collection, following `links.next` verbatim.
+    async fn all_pages(&self, first: String) -> Result<Vec<Value>, ApiError> {
+        let mut pages = Vec::new();
+        let mut url = first;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.clone()) || pages.len() >= MAX_PAGES {
+                return Err(ApiError::Decode(format!(
+                    "pagination does not end (at {} pages)",
+                    pages.len()
+                )));
+            }
+            let doc = self.http.get_json(&url).await?;
+            let next = types::next_link(&doc).map(|h| self.http.resolve(h));
+            pages.push(doc);
+            match next {
+                Some(n) => url = n,
+                None => return Ok(pages),
+            }
+        }
+    }
+
+    fn data_array(doc: &Value) -> Result<&Vec<Value>, ApiError> {
+        doc.get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::Decode("document has no data array".into()))
+    }
+
+    async fn signed_url(&self, storage: &str) -> Result<String, ApiError> {
+        if let Some(u) = self.urls.get(storage) {
+            return Ok(u);
+        }
+        let fetched = Instant::now();
+        let url = self.http.url(&format!(
+            "{}/signeds3download?minutesExpiration={URL_MINUTES}",
+            object_path(storage)?
+        ));
+        let doc = self.http.get_json(&url).await?;
+        let status = doc
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("complete")
+            .to_string();
+        // `chunked` (an unmerged upload) has no single URL; ask for the fallback form then.
+        let doc = if status == "chunked" {
+            self.http
+                .get_json(&format!("{url}&public-resource-fallback=true"))
+                .await?
+        } else {
+            doc
+        };
+        let signed = doc
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::Decode(format!(
+                    "signeds3download answered status {status:?} without a url"
+                ))
+            })?
+            .to_string();
+        self.urls.put(storage, signed.clone(), fetched, URL_MINUTES);
+        Ok(signed)
+    }
+}
+
+impl Remote for ApsClient {
+    async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
+        let doc = self
+            .http
+            .get_json(&self.http.url("/project/v1/hubs"))
+            .await?;
+        if let Some(w) = doc.pointer("/meta/warnings").and_then(Value::as_array) {
+            for warning in w {
+                tracing::warn!(detail = %warning.get("Detail").or(warning.get("Title")).unwrap_or(warning), "hub list is partial");
+            }
+        }
+        Ok(Self::data_array(&doc)?
+            .iter()
+            .filter_map(types::hub)
+            .collect())
+    }
+
+    async fn projects(&self, hub: &str) -> Result<Vec<Project>, ApiError> {
+        let pages = self
+            .all_pages(
+                self.http
+                    .url(&format!("/project/v1/hubs/{}/projects", seg(hub))),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for p in &pages {
+            out.extend(Self::data_array(p)?.iter().filter_map(types::project));
+        }
+        Ok(out)
+    }
+
+    async fn top_folders(&self, hub: &str, project: &str) -> Result<Vec<FolderInfo>, ApiError> {
+        let doc = self
+            .http
+            .get_json(&self.http.url(&format!(
+                "/project/v1/hubs/{}/projects/{}/topFolders",
+                seg(hub),
+                seg(project)
+            )))
+            .await?;
+        Ok(Self::data_array(&doc)?
+            .iter()
+            .filter_map(types::folder)
+            .collect())
+    }
+
+    async fn folder_contents(&self, project: &str, folder: &str) -> Result<Vec<Entry>, ApiError> {
+        let pages = self
+            .all_pages(self.http.url(&format!(
+                "/data/v1/projects/{}/folders/{}/contents",
+                seg(project),
+                seg(folder)
+            )))
+            .await?;
+        let mut out = Vec::new();
+        for p in &pages {
+            out.extend(types::contents_page(p).map_err(ApiError::Decode)?);
+        }
+        Ok(out)
+    }
+
+    async fn object_size(&self, storage: &str) -> Result<u64, ApiError> {
+        let doc = self
+            .http
+            .get_json(&self.http.url(&format!("{}/details", object_path(storage)?)))
+            .await?;
+        doc.get("size")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ApiError::Decode("object details carry no size".into()))
+    }
+
+    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+        let url = self.signed_url(storage).await?;
+        match self.http.get_range(&url, offset, len).await {
+            // The URL expired or was revoked: one fresh URL, then give up.
+            Err(ApiError::Forbidden(_)) => {
+                self.urls.invalidate(storage, &url);
+                let url = self.signed_url(storage).await?;
+                self.http.get_range(&url, offset, len).await
+            }
+            other => other,
+        }
+    }
+}

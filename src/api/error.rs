@@ -1,0 +1,144 @@
+//! Everything that can go wrong talking to APS, and the one place it becomes an errno.
+
+use std::time::Duration;
+
+/// A failed API or storage request, classified by what the caller should do about it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// 404: the resource does not exist (or is hidden from this account).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 403: the account may not see it.
+    #[error("access denied: {0}")]
+    Forbidden(String),
+    /// 401 after a token refresh, or credentials refused by the token endpoint.
+    #[error("authentication failed: {0}")]
+    Unauthorized(String),
+    /// 429 that outlasted the retries.
+    #[error("rate limited by the service (retry after {retry_after:?})")]
+    Throttled {
+        /// What the last `Retry-After` asked for.
+        retry_after: Option<Duration>,
+    },
+    /// 5xx that outlasted the retries.
+    #[error("service error {status}: {detail}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// What the body said.
+        detail: String,
+    },
+    /// Another 4xx: the request itself was refused.
+    #[error("request refused with {status}: {detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// What the body said.
+        detail: String,
+    },
+    /// Connection refused, reset or broken mid-body.
+    #[error("network error: {0}")]
+    Network(String),
+    /// No answer in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// A body that is not what the reference says it is.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+    /// A byte body of the wrong length (never handed on as file data).
+    #[error("short body: expected {expected} bytes, got {got}")]
+    ShortBody {
+        /// Bytes asked for.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+}
+
+impl ApiError {
+    /// The errno a filesystem operation answers with. This is the only such mapping.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ApiError::NotFound(_) => libc::ENOENT,
+            ApiError::Forbidden(_) | ApiError::Unauthorized(_) => libc::EACCES,
+            ApiError::Timeout(_) => libc::ETIMEDOUT,
+            ApiError::Throttled { .. }
+            | ApiError::Server { .. }
+            | ApiError::Refused { .. }
+            | ApiError::Network(_)
+            | ApiError::Decode(_)
+            | ApiError::ShortBody { .. } => libc::EIO,
+        }
+    }
+
+    /// Whether the same request may succeed if tried again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Throttled { .. }
+                | ApiError::Server { .. }
+                | ApiError::Network(_)
+                | ApiError::Timeout(_)
+                | ApiError::ShortBody { .. }
+        )
+    }
+
+    /// Classifies a reqwest transport error.
+    pub fn from_transport(e: &reqwest::Error) -> ApiError {
+        let text = without_url(e);
+        if e.is_timeout() {
+            ApiError::Timeout(text)
+        } else if e.is_decode() {
+            ApiError::Decode(text)
+        } else {
+            ApiError::Network(text)
+        }
+    }
+}
+
+/// reqwest errors carry the URL, and signed URLs carry their signature: keep both out of logs.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), &redact_url(u.as_str()));
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+/// A URL with its query string removed (signatures and tokens live there).
+pub fn redact_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((path, _)) => format!("{path}?…"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_mapping() {
+        assert_eq!(ApiError::NotFound("x".into()).errno(), libc::ENOENT);
+        assert_eq!(ApiError::Forbidden("x".into()).errno(), libc::EACCES);
+        assert_eq!(ApiError::Unauthorized("x".into()).errno(), libc::EACCES);
+        assert_eq!(
+            ApiError::Server {
+                status: 503,
+                detail: String::new()
+            }
+            .errno(),
+            libc::EIO
+        );
+        assert_eq!(ApiError::Throttled { retry_after: None }.errno(), libc::EIO);
+        assert!(ApiError::Network("x".into()).is_transient());
+        assert!(!ApiError::NotFound("x".into()).is_transient());
+        assert_eq!(redact_url("http://h/p?Signature=s"), "http://h/p?…");
+    }
+}

@@ -1,0 +1,47 @@
+//! The APS client: authentication, the JSON:API documents, Project/Data navigation, OSS reads,
+//! and the one retry policy. `Remote` is the seam the filesystem is written against, so its
+//! logic is tested with an in-memory double and no server.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod oss;
+pub mod retry;
+pub mod transport;
+pub mod types;
+
+pub use client::ApsClient;
+pub use error::ApiError;
+pub use types::{Entry, FolderInfo, Hub, ItemInfo, Project, VersionInfo};
+
+use bytes::Bytes;
+use std::future::Future;
+
+/// The remote operations a read-only filesystem needs.
+pub trait Remote: Send + Sync + 'static {
+    /// All hubs the credentials can see.
+    fn hubs(&self) -> impl Future<Output = Result<Vec<Hub>, ApiError>> + Send;
+    /// All projects of a hub (every page).
+    fn projects(&self, hub: &str) -> impl Future<Output = Result<Vec<Project>, ApiError>> + Send;
+    /// A project's top folders.
+    fn top_folders(
+        &self,
+        hub: &str,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<FolderInfo>, ApiError>> + Send;
+    /// A folder's children with their tip versions (every page).
+    fn folder_contents(
+        &self,
+        project: &str,
+        folder: &str,
+    ) -> impl Future<Output = Result<Vec<Entry>, ApiError>> + Send;
+    /// Size of a storage object, for versions listed without `storageSize`.
+    fn object_size(&self, storage: &str) -> impl Future<Output = Result<u64, ApiError>> + Send;
+    /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
+    fn read(
+        &self,
+        storage: &str,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Bytes, ApiError>> + Send;
+}

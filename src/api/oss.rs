@@ -1,0 +1,120 @@
+//! OSS reads: signed download URLs (cached until shortly before they expire) and storage URN
+//! parsing.
+
+use super::error::ApiError;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Lifetime asked for signed URLs; the service's maximum, so one URL serves a long read.
+pub const URL_MINUTES: u64 = 60;
+/// A cached URL is dropped this long before it expires, so no request starts on a URL that
+/// dies in flight (the service only requires that a transfer *starts* before expiry).
+const URL_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// Signed URLs remembered at most; one per recently read object is plenty.
+const URL_CACHE_MAX: usize = 4096;
+
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes one URL path segment (ids with `:`, `?`, `=`; object keys with `/`).
+pub fn seg(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Splits `urn:adsk.objects:os.object:<bucket>/<key>` at the first `/`.
+pub fn split_storage(urn: &str) -> Result<(&str, &str), ApiError> {
+    urn.strip_prefix("urn:adsk.objects:os.object:")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| ApiError::Decode(format!("not a storage object id: {urn}")))
+}
+
+/// The OSS path of an object, both parts encoded as single segments.
+pub fn object_path(urn: &str) -> Result<String, ApiError> {
+    let (bucket, key) = split_storage(urn)?;
+    Ok(format!(
+        "/oss/v2/buckets/{}/objects/{}",
+        seg(bucket),
+        seg(key)
+    ))
+}
+
+/// Signed URLs by storage URN.
+#[derive(Default)]
+pub struct UrlCache {
+    urls: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl UrlCache {
+    /// A still-usable URL for `storage`.
+    pub fn get(&self, storage: &str) -> Option<String> {
+        let urls = self.urls.lock().ok()?;
+        urls.get(storage)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(u, _)| u.clone())
+    }
+
+    /// Remembers a URL fetched at `fetched` with `minutes` of validity.
+    pub fn put(&self, storage: &str, url: String, fetched: Instant, minutes: u64) {
+        let until = fetched + Duration::from_secs(minutes * 60).saturating_sub(URL_MARGIN);
+        if let Ok(mut urls) = self.urls.lock() {
+            if urls.len() >= URL_CACHE_MAX {
+                let now = Instant::now();
+                urls.retain(|_, (_, t)| *t > now);
+                if urls.len() >= URL_CACHE_MAX {
+                    urls.clear();
+                }
+            }
+            urls.insert(storage.to_string(), (url, until));
+        }
+    }
+
+    /// Forgets the URL for `storage` if it is still `url` (it was refused).
+    pub fn invalidate(&self, storage: &str, url: &str) {
+        if let Ok(mut urls) = self.urls.lock() {
+            if urls.get(storage).is_some_and(|(u, _)| u == url) {
+                urls.remove(storage);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_ids() {
+        assert_eq!(
+            split_storage("urn:adsk.objects:os.object:wip.dm.prod/a/b c.rvt").unwrap(),
+            ("wip.dm.prod", "a/b c.rvt")
+        );
+        assert_eq!(
+            object_path("urn:adsk.objects:os.object:wip.dm.prod/a/b c.rvt").unwrap(),
+            "/oss/v2/buckets/wip.dm.prod/objects/a%2Fb%20c.rvt"
+        );
+        assert!(split_storage("urn:adsk.objects:os.object:nokey").is_err());
+    }
+
+    #[test]
+    fn cache_expires_with_margin() {
+        let c = UrlCache::default();
+        c.put("s", "u".into(), Instant::now(), 60);
+        assert_eq!(c.get("s").as_deref(), Some("u"));
+        c.put("t", "u".into(), Instant::now(), 1);
+        assert_eq!(
+            c.get("t"),
+            None,
+            "a 1-minute URL is inside the 5-minute margin"
+        );
+        c.invalidate("s", "other");
+        assert!(c.get("s").is_some());
+        c.invalidate("s", "u");
+        assert!(c.get("s").is_none());
+    }
+}

@@ -1,0 +1,155 @@
+//! The one retry policy: transient failures (429, 5xx, timeouts, broken connections, short
+//! bodies) are tried again with exponential backoff, honouring `Retry-After`; everything else
+//! fails at once.
+
+use super::error::ApiError;
+use std::future::Future;
+use std::time::Duration;
+
+/// How often and how patiently to retry.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First backoff delay; doubled per attempt.
+    pub base_delay: Duration,
+    /// Backoff ceiling.
+    pub max_delay: Duration,
+    /// Longest `Retry-After` obeyed; a longer one is cut to this (the service's limits are per
+    /// minute, so a minute always suffices).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            // Five tries span about 3 s of backoff: enough to ride out a restarting gateway,
+            // short enough that a dead service fails a shell command promptly.
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before retry `attempt` (0-based), with jitter in [50 %, 100 %] so parallel
+    /// readers that failed together do not retry together.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let full = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
+        full.mul_f64(0.5 + 0.5 * jitter())
+    }
+
+    /// Runs `op` until it succeeds, fails permanently, or attempts run out.
+    pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() && attempt + 1 < self.max_attempts => {
+                    let delay = match &e {
+                        ApiError::Throttled {
+                            retry_after: Some(d),
+                        } => (*d).min(self.max_retry_after),
+                        _ => self.backoff(attempt),
+                    };
+                    tracing::debug!(what, attempt, ?delay, error = %e, "retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    if e.is_transient() {
+                        tracing::warn!(what, attempts = attempt + 1, error = %e, "giving up");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A number in [0, 1) that differs between calls and threads; not for secrets.
+fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = STATE.fetch_add(0x9e37_79b9_7f4a_7c15 ^ nanos, Ordering::Relaxed);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_retry_after: Duration::from_millis(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_transient_then_succeeds() {
+        let n = AtomicU32::new(0);
+        let r = fast()
+            .run("t", || async {
+                if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(ApiError::Throttled {
+                        retry_after: Some(Duration::from_secs(30)),
+                    })
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(n.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_fail_at_once_and_attempts_are_bounded() {
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = fast()
+            .run("t", || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(ApiError::NotFound("x".into()))
+            })
+            .await;
+        assert!(matches!(r, Err(ApiError::NotFound(_))));
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        let m = AtomicU32::new(0);
+        let r: Result<(), _> = fast()
+            .run("t", || async {
+                m.fetch_add(1, Ordering::SeqCst);
+                Err(ApiError::Network("reset".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(m.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert!(p.backoff(0) <= Duration::from_millis(200));
+        assert!(p.backoff(0) >= Duration::from_millis(100));
+        assert!(p.backoff(20) <= Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,270 @@
+//! HTTP for the API client: authenticated JSON GETs and ranged GETs of signed URLs, each
+//! through the retry policy, with a refused token refreshed once. The only place that looks at
+//! HTTP status codes.
+
+use super::auth::TokenSource;
+use super::error::{redact_url, ApiError};
+use super::retry::RetryPolicy;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_RANGE, RANGE, RETRY_AFTER};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Connection set-up limit: a dead host fails fast.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Whole-request limit; the largest single request is one ranged read or one listing page.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A configured HTTP client for one APS base URL.
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+    tokens: TokenSource,
+    user_id: Option<String>,
+    policy: RetryPolicy,
+}
+
+/// A reqwest client with the timeouts every APS call uses.
+pub fn http_client() -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("apsfs/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
+}
+
+impl Transport {
+    /// A transport for `base` (e.g. `https://developer.api.autodesk.com`).
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        tokens: TokenSource,
+        user_id: Option<String>,
+        policy: RetryPolicy,
+    ) -> Transport {
+        Transport {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            tokens,
+            user_id,
+            policy,
+        }
+    }
+
+    /// Absolute URL of an API path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Resolves an href from a response: absolute as is, root-relative (or even relative
+    /// without a slash, as one published example has) against the base URL.
+    pub fn resolve(&self, href: &str) -> String {
+        if href.starts_with("http://") || href.starts_with("https://") {
+            href.to_string()
+        } else if href.starts_with('/') {
+            self.url(href)
+        } else {
+            format!("{}/{href}", self.base)
+        }
+    }
+
+    /// Fetches a token now (used to check credentials before mounting).
+    pub async fn check_credentials(&self) -> Result<(), ApiError> {
+        self.tokens.token().await.map(|_| ())
+    }
+
+    /// GET of an API URL returning a JSON document.
+    pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
+        self.policy
+            .run("api", || self.get_json_once(url))
+            .await
+            .map_err(|e| {
+                tracing::debug!(url = %redact_url(url), error = %e, "API request failed");
+                e
+            })
+    }
+
+    async fn get_json_once(&self, url: &str) -> Result<Value, ApiError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.token().await?;
+            let mut req = self
+                .http
+                .get(url)
+                .bearer_auth(&token)
+                .header(ACCEPT, "application/vnd.api+json, application/json");
+            if let Some(u) = &self.user_id {
+                req = req.header("x-user-id", u);
+            }
+            let resp = req.send().await.map_err(|e| ApiError::from_transport(&e))?;
+            let status = resp.status().as_u16();
+            let retry_after = retry_after(resp.headers());
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| ApiError::from_transport(&e))?;
+            if status == 401 && !refreshed && self.tokens.invalidate(&token).await {
+                tracing::debug!("token refused; fetching a new one");
+                refreshed = true;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(status_error(status, &body, retry_after));
+            }
+            return serde_json::from_slice(&body)
+                .map_err(|e| ApiError::Decode(format!("response body is not JSON: {e}")));
+        }
+    }
+
+    /// `len` bytes from `offset` of a signed storage URL (no token is sent to it). A 403 is
+    /// returned at once so the caller can fetch a fresh URL.
+    pub async fn get_range(&self, url: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        self.policy
+            .run("range read", || self.get_range_once(url, offset, len))
+            .await
+    }
+
+    async fn get_range_once(&self, url: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+        let last = offset + len - 1;
+        let resp = self
+            .http
+            .get(url)
+            .header(RANGE, format!("bytes={offset}-{last}"))
+            .send()
+            .await
+            .map_err(|e| ApiError::from_transport(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::from_transport(&e))?;
+        match status {
+            206 => {
+                let start = headers
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if start != Some(offset) {
+                    return Err(ApiError::Decode(format!(
+                        "206 for bytes {offset}-{last} carried Content-Range {:?}",
+                        headers.get(CONTENT_RANGE)
+                    )));
+                }
+                exact(body, len)
+            }
+            // A server that ignores Range sends the whole object: take our slice of it.
+            200 => {
+                let end = offset.saturating_add(len).min(body.len() as u64);
+                if offset > end {
+                    return Err(ApiError::ShortBody {
+                        expected: len,
+                        got: 0,
+                    });
+                }
+                exact(body.slice(offset as usize..end as usize), len)
+            }
+            _ => Err(status_error(status, &body, retry_after(&headers))),
+        }
+    }
+}
+
+/// Never hand on a body of the wrong length: a short one is retried, a long one cut.
+fn exact(body: Bytes, len: u64) -> Result<Bytes, ApiError> {
+    match (body.len() as u64).cmp(&len) {
+        std::cmp::Ordering::Less => Err(ApiError::ShortBody {
+            expected: len,
+            got: body.len() as u64,
+        }),
+        _ => Ok(body.slice(..len as usize)),
+    }
+}
+
+/// `Retry-After` in seconds, when present.
+pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    h.get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Classifies a non-2xx answer.
+pub fn status_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> ApiError {
+    let detail = error_detail(body);
+    match status {
+        401 => ApiError::Unauthorized(detail),
+        403 => ApiError::Forbidden(detail),
+        404 | 410 => ApiError::NotFound(detail),
+        408 => ApiError::Timeout(detail),
+        429 => ApiError::Throttled { retry_after },
+        500..=599 => ApiError::Server { status, detail },
+        _ => ApiError::Refused { status, detail },
+    }
+}
+
+/// The human part of any of the service's error shapes (JSON:API, OSS, gateway, OAuth, S3).
+pub fn error_detail(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => [
+            v.pointer("/errors/0/detail"),
+            v.pointer("/errors/0/title"),
+            v.get("reason"),
+            v.get("developerMessage"),
+            v.get("error_description"),
+            v.get("error"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| v.to_string()),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let text = text.trim();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses_and_bodies() {
+        let e = status_error(404, br#"{"jsonapi":{"version":"1.0"},"errors":[{"status":"404","code":"FOLDER_NOT_FOUND","detail":"ApiError Folder not found"}]}"#, None);
+        assert!(matches!(e, ApiError::NotFound(ref d) if d == "ApiError Folder not found"));
+        assert!(
+            matches!(status_error(403, br#"{"reason":"nope"}"#, None), ApiError::Forbidden(ref d) if d == "nope")
+        );
+        assert!(matches!(
+            status_error(429, br#"{"developerMessage":"Quota limit exceeded."}"#, Some(Duration::from_secs(3))),
+            ApiError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(3)
+        ));
+        assert!(matches!(
+            status_error(503, b"<html>", None),
+            ApiError::Server { status: 503, .. }
+        ));
+        assert!(matches!(
+            status_error(409, b"", None),
+            ApiError::Refused { status: 409, .. }
+        ));
+        assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
+    }
+
+    #[test]
+    fn exact_lengths() {
+        assert!(exact(Bytes::from_static(b"abc"), 4).is_err());
+        assert_eq!(
+            exact(Bytes::from_static(b"abcd"), 3).unwrap(),
+            Bytes::from_static(b"abc")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Directory listings with a time to live, in an LRU of bounded size. A fresh listing answers
+//! `lookup`, `getattr` and `readdir` without a request; a name missing from a fresh listing is
+//! a negative entry (ENOENT at no cost).
+
+use lru::LruCache;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default time a listing (and what it says about its children) is trusted: long enough that
+/// an `ls -lR` or a backup pass re-uses it, short enough that a colleague's upload shows up
+/// within a minute.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+/// Default number of directory listings kept.
+pub const DEFAULT_MAX_DIRS: usize = 10_000;
+
+/// The children of one directory at one moment.
+#[derive(Debug)]
+pub struct Listing {
+    /// `(name, inode, is_dir)` in listing order.
+    pub entries: Vec<(String, u64, bool)>,
+    index: HashMap<String, usize>,
+    inos: std::collections::HashSet<u64>,
+    /// When it was fetched.
+    pub fetched: Instant,
+}
+
+impl Listing {
+    /// A listing of `entries` fetched now.
+    pub fn new(entries: Vec<(String, u64, bool)>) -> Listing {
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (n.clone(), i))
+            .collect();
+        let inos = entries.iter().map(|(_, i, _)| *i).collect();
+        Listing {
+            entries,
+            index,
+            inos,
+            fetched: Instant::now(),
+        }
+    }
+
+    /// Whether `ino` is one of the children.
+    pub fn contains(&self, ino: u64) -> bool {
+        self.inos.contains(&ino)
+    }
+
+    /// The inode of a child by name.
+    pub fn lookup(&self, name: &str) -> Option<u64> {
+        self.index.get(name).map(|&i| self.entries[i].1)
+    }
+}
+
+/// Listings by directory inode.
+pub struct MetaCache {
+    dirs: Mutex<LruCache<u64, Arc<Listing>>>,
+    ttl: Duration,
+}
+
+impl MetaCache {
+    /// A cache trusting listings for `ttl`, holding at most `max_dirs`.
+    pub fn new(ttl: Duration, max_dirs: usize) -> MetaCache {
+        MetaCache {
+            dirs: Mutex::new(LruCache::new(
+                NonZeroUsize::new(max_dirs.max(1)).unwrap_or(NonZeroUsize::MIN),
+            )),
+            ttl,
+        }
+    }
+
+    /// The listing of `dir` if it is still fresh.
+    pub fn fresh(&self, dir: u64) -> Option<Arc<Listing>> {
+        let mut d = self.dirs.lock().ok()?;
+        match d.get(&dir) {
+            Some(l) if l.fetched.elapsed() < self.ttl => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stores a listing.
+    pub fn put(&self, dir: u64, listing: Arc<Listing>) {
+        if let Ok(mut d) = self.dirs.lock() {
+            d.put(dir, listing);
+        }
+    }
+
+    /// How much longer `listing` is trusted; the kernel is told to cache no longer than this.
+    pub fn remaining(&self, listing: &Listing) -> Duration {
+        self.ttl.saturating_sub(listing.fetched.elapsed())
+    }
+
+    /// The configured time to live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_then_stale_and_bounded() {
+        let c = MetaCache::new(Duration::from_millis(50), 2);
+        c.put(1, Arc::new(Listing::new(vec![("a".into(), 10, false)])));
+        let l = c.fresh(1).unwrap();
+        assert_eq!(l.lookup("a"), Some(10));
+        assert_eq!(l.lookup("b"), None);
+        assert!(c.remaining(&l) <= Duration::from_millis(50));
+        c.put(2, Arc::new(Listing::new(vec![])));
+        c.put(3, Arc::new(Listing::new(vec![])));
+        assert!(c.fresh(1).is_none(), "evicted as least recently used");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.fresh(3).is_none(), "expired");
+    }
+}

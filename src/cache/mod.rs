@@ -1,0 +1,3 @@
+//! Caches between the filesystem and the service.
+
+pub mod metadata;

@@ -1,0 +1,55 @@
+//! File attributes as the filesystem reports them, independent of the FUSE library.
+
+use super::inode::{Kind, Node};
+use std::time::SystemTime;
+
+/// `st_blksize`: a hint for the buffer size of sequential readers; one kernel read request.
+pub const BLOCK_SIZE: u32 = 128 * 1024;
+
+/// What `stat` shows for one inode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attr {
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// 512-byte blocks, so `du` adds up sizes.
+    pub blocks: u64,
+    /// Modification time.
+    pub mtime: SystemTime,
+    /// Creation time (reported as ctime and crtime).
+    pub ctime: SystemTime,
+    /// Directory or regular file.
+    pub is_dir: bool,
+    /// Permission bits.
+    pub perm: u16,
+    /// Link count.
+    pub nlink: u32,
+    /// Owner: the mounting user.
+    pub uid: u32,
+    /// Group: the mounting user's group.
+    pub gid: u32,
+}
+
+/// Attributes of `node` as inode `ino`, owned by `uid:gid`.
+pub fn of(ino: u64, node: &Node, uid: u32, gid: u32) -> Attr {
+    let (size, perm, nlink) = match &node.kind {
+        Kind::File { version } => (version.size.unwrap_or(0), 0o444, 1),
+        Kind::Folder {
+            forbidden: true, ..
+        } => (0, 0o000, 2),
+        _ => (0, 0o555, 2),
+    };
+    Attr {
+        ino,
+        size,
+        blocks: size.div_ceil(512),
+        mtime: node.modified,
+        ctime: node.created,
+        is_dir: node.is_dir(),
+        perm,
+        nlink,
+        uid,
+        gid,
+    }
+}

@@ -1,0 +1,404 @@
+//! The filesystem model: inodes, names, listings, open files and the read path, as plain async
+//! Rust over the `Remote` seam. `fuse.rs` is the only file that knows the FUSE library.
+//!
+//! Locks: `inodes` (std `RwLock`), `dirs` and `files` (std `Mutex`) are taken one at a time and
+//! never held across an `.await`; `fetching` hands out one async mutex per directory so a
+//! listing is fetched once however many lookups want it at the same moment.
+
+pub mod attr;
+pub mod fuse;
+pub mod inode;
+pub mod listing;
+pub mod names;
+
+use crate::api::{ApiError, Remote};
+use crate::cache::metadata::{Listing, MetaCache};
+use attr::Attr;
+use bytes::Bytes;
+use inode::{Inodes, Kind, Node, ROOT};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// An errno for a failed operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// No such file or directory.
+    pub const NOENT: Errno = Errno(libc::ENOENT);
+    /// Read-only filesystem.
+    pub const ROFS: Errno = Errno(libc::EROFS);
+    /// Not a directory.
+    pub const NOTDIR: Errno = Errno(libc::ENOTDIR);
+    /// Is a directory.
+    pub const ISDIR: Errno = Errno(libc::EISDIR);
+    /// Bad file handle.
+    pub const BADF: Errno = Errno(libc::EBADF);
+    /// Internal trouble (a poisoned lock).
+    pub const IO: Errno = Errno(libc::EIO);
+}
+
+impl From<ApiError> for Errno {
+    /// Every API failure reaching a filesystem operation passes here, and is logged once.
+    fn from(e: ApiError) -> Errno {
+        let errno = e.errno();
+        match e {
+            ApiError::NotFound(_) => tracing::info!(error = %e, errno, "remote resource not found"),
+            _ => tracing::warn!(error = %e, errno, "request failed"),
+        }
+        Errno(errno)
+    }
+}
+
+/// What a mount shows at its root.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// Every hub: `MOUNT/<hub>/<project>/<top folder>/…`.
+    All,
+    /// One project: its top folders at `MOUNT/`.
+    Project {
+        /// Hub id.
+        hub: String,
+        /// Project id.
+        project: String,
+    },
+}
+
+/// Tunables of a mount.
+#[derive(Clone, Debug)]
+pub struct FsConfig {
+    /// How long a listing is trusted.
+    pub ttl: Duration,
+    /// How many listings are kept.
+    pub max_dirs: usize,
+    /// Owner of every inode.
+    pub uid: u32,
+    /// Group of every inode.
+    pub gid: u32,
+}
+
+/// An open file: the version pinned at open.
+#[derive(Clone, Debug)]
+struct OpenFile {
+    storage: String,
+    size: u64,
+}
+
+/// One directory entry as `readdir` returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirEntry {
+    /// Inode.
+    pub ino: u64,
+    /// Offset of the next entry.
+    pub next: u64,
+    /// Directory or file.
+    pub is_dir: bool,
+    /// Name.
+    pub name: String,
+}
+
+/// The filesystem over a remote.
+pub struct Fs<R: Remote> {
+    remote: Arc<R>,
+    inodes: RwLock<Inodes>,
+    cache: MetaCache,
+    fetching: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    dirs: Mutex<HashMap<u64, Arc<Listing>>>,
+    files: Mutex<HashMap<u64, OpenFile>>,
+    next_fh: AtomicU64,
+    config: FsConfig,
+}
+
+fn poisoned<T>(_: T) -> Errno {
+    tracing::error!("internal lock poisoned");
+    Errno::IO
+}
+
+impl<R: Remote> Fs<R> {
+    /// A filesystem showing `scope` of `remote`.
+    pub fn new(remote: Arc<R>, scope: Scope, config: FsConfig) -> Fs<R> {
+        let now = SystemTime::now();
+        let (id, kind) = match scope {
+            Scope::All => (String::new(), Kind::Hubs),
+            Scope::Project { hub, project } => (project.clone(), Kind::Project { hub, project }),
+        };
+        let root = Node {
+            id,
+            parent: ROOT,
+            kind,
+            created: now,
+            modified: now,
+        };
+        Fs {
+            remote,
+            inodes: RwLock::new(Inodes::new(root)),
+            cache: MetaCache::new(config.ttl, config.max_dirs),
+            fetching: Mutex::default(),
+            dirs: Mutex::default(),
+            files: Mutex::default(),
+            next_fh: AtomicU64::new(1),
+            config,
+        }
+    }
+
+    fn node(&self, ino: u64) -> Result<Node, Errno> {
+        self.inodes
+            .read()
+            .map_err(poisoned)?
+            .get(ino)
+            .cloned()
+            .ok_or(Errno::NOENT)
+    }
+
+    fn attr(&self, ino: u64) -> Result<Attr, Errno> {
+        let node = self.node(ino)?;
+        Ok(attr::of(ino, &node, self.config.uid, self.config.gid))
+    }
+
+    /// The listing of directory `dir`, fetched at most once per TTL however many callers ask.
+    async fn listing(&self, dir: u64) -> Result<Arc<Listing>, Errno> {
+        if let Some(l) = self.cache.fresh(dir) {
+            return Ok(l);
+        }
+        let lock = {
+            let mut f = self.fetching.lock().map_err(poisoned)?;
+            f.entry(dir).or_default().clone()
+        };
+        let result = async {
+            let _guard = lock.lock().await;
+            if let Some(l) = self.cache.fresh(dir) {
+                return Ok(l);
+            }
+            let node = self.node(dir)?;
+            if !node.is_dir() {
+                return Err(Errno::NOTDIR);
+            }
+            let children = listing::fetch(&*self.remote, &node).await?;
+            let l = self.install(dir, children)?;
+            self.cache.put(dir, l.clone());
+            Ok(l)
+        }
+        .await;
+        if let Ok(mut f) = self.fetching.lock() {
+            // Only this caller and the map hold it: nobody is waiting, drop the entry.
+            if Arc::strong_count(&lock) <= 2 {
+                f.remove(&dir);
+            }
+        }
+        result
+    }
+
+    /// Names the children, gives them inodes and records them as the listing of `dir`.
+    fn install(
+        &self,
+        dir: u64,
+        children: Option<Vec<listing::Child>>,
+    ) -> Result<Arc<Listing>, Errno> {
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        let Some(children) = children else {
+            if let Some(Node {
+                kind: Kind::Folder { forbidden, .. },
+                ..
+            }) = inodes.get_mut(dir)
+            {
+                *forbidden = true;
+            }
+            return Ok(Arc::new(Listing::new(Vec::new())));
+        };
+        if let Some(Node {
+            kind: Kind::Folder { forbidden, .. },
+            ..
+        }) = inodes.get_mut(dir)
+        {
+            *forbidden = false;
+        }
+        let candidates: Vec<names::Candidate> = children
+            .iter()
+            .map(|c| names::Candidate {
+                raw: &c.raw,
+                id: &c.id,
+                is_dir: !matches!(c.kind, Kind::File { .. }),
+                created: c.created,
+            })
+            .collect();
+        let names = names::unique_names(&candidates);
+        let now = SystemTime::now();
+        let mut entries = Vec::with_capacity(children.len());
+        for (c, name) in children.into_iter().zip(names) {
+            let is_dir = !matches!(c.kind, Kind::File { .. });
+            let kind = carry_over(inodes.by_id(&c.id).map(|n| &n.kind), c.kind);
+            let created = c.created.or(c.modified).unwrap_or(now);
+            let ino = inodes.upsert(Node {
+                id: c.id,
+                parent: dir,
+                kind,
+                created,
+                modified: c.modified.unwrap_or(created),
+            });
+            entries.push((name, ino, is_dir));
+        }
+        Ok(Arc::new(Listing::new(entries)))
+    }
+
+    /// Fills in the size of a file listed without `storageSize`, from the object's details.
+    async fn ensure_size(&self, ino: u64) -> Result<(), Errno> {
+        let node = self.node(ino)?;
+        let Kind::File { version } = &node.kind else {
+            return Ok(());
+        };
+        if version.size.is_some() {
+            return Ok(());
+        }
+        let size = self.remote.object_size(&version.storage).await?;
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        if let Some(Node {
+            kind: Kind::File { version: v },
+            ..
+        }) = inodes.get_mut(ino)
+        {
+            if v.id == version.id {
+                v.size = Some(size);
+            }
+        }
+        Ok(())
+    }
+
+    /// `lookup`: a child of `parent` by name, and how long the kernel may cache the answer.
+    pub async fn lookup(&self, parent: u64, name: &str) -> Result<(Attr, Duration), Errno> {
+        let listing = self.listing(parent).await?;
+        let ino = listing.lookup(name).ok_or(Errno::NOENT)?;
+        self.ensure_size(ino).await?;
+        Ok((self.attr(ino)?, self.cache.remaining(&listing)))
+    }
+
+    /// `getattr`: refreshes the parent's listing when it is stale, so a new version shows up
+    /// after the TTL even without a `readdir`.
+    pub async fn getattr(&self, ino: u64) -> Result<(Attr, Duration), Errno> {
+        if ino == ROOT {
+            return Ok((self.attr(ROOT)?, self.cache.ttl()));
+        }
+        let parent = self.node(ino)?.parent;
+        let listing = self.listing(parent).await?;
+        if !listing.contains(ino) {
+            return Err(Errno::NOENT);
+        }
+        self.ensure_size(ino).await?;
+        Ok((self.attr(ino)?, self.cache.remaining(&listing)))
+    }
+
+    /// `opendir`: snapshots the listing so offsets stay valid while it is read.
+    pub async fn opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let listing = self.listing(ino).await?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.dirs.lock().map_err(poisoned)?.insert(fh, listing);
+        Ok(fh)
+    }
+
+    /// `readdir`: entries after `offset` (`.` and `..` first).
+    pub fn readdir(&self, ino: u64, fh: u64, offset: u64) -> Result<Vec<DirEntry>, Errno> {
+        let listing = self
+            .dirs
+            .lock()
+            .map_err(poisoned)?
+            .get(&fh)
+            .cloned()
+            .ok_or(Errno::BADF)?;
+        let parent = self.node(ino)?.parent;
+        let dots = [(ino, true, "."), (parent, true, "..")];
+        let all = dots
+            .into_iter()
+            .chain(listing.entries.iter().map(|(n, i, d)| (*i, *d, n.as_str())));
+        Ok(all
+            .enumerate()
+            .skip(offset as usize)
+            .map(|(k, (ino, is_dir, name))| DirEntry {
+                ino,
+                next: k as u64 + 1,
+                is_dir,
+                name: name.to_string(),
+            })
+            .collect())
+    }
+
+    /// `releasedir`.
+    pub fn releasedir(&self, fh: u64) {
+        if let Ok(mut d) = self.dirs.lock() {
+            d.remove(&fh);
+        }
+    }
+
+    /// `open`: read-only; pins the version current now, so later versions never mix in.
+    pub async fn open(&self, ino: u64, write: bool) -> Result<u64, Errno> {
+        if write {
+            return Err(Errno::ROFS);
+        }
+        self.ensure_size(ino).await?;
+        let node = self.node(ino)?;
+        let Kind::File { version } = node.kind else {
+            return Err(Errno::ISDIR);
+        };
+        let file = OpenFile {
+            storage: version.storage,
+            size: version.size.unwrap_or(0),
+        };
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.files.lock().map_err(poisoned)?.insert(fh, file);
+        Ok(fh)
+    }
+
+    /// `read`: at most `size` bytes at `offset` of the pinned version (fewer only at the end).
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
+        let file = self
+            .files
+            .lock()
+            .map_err(poisoned)?
+            .get(&fh)
+            .cloned()
+            .ok_or(Errno::BADF)?;
+        if offset >= file.size || size == 0 {
+            return Ok(Bytes::new());
+        }
+        let len = u64::from(size).min(file.size - offset);
+        Ok(self.remote.read(&file.storage, offset, len).await?)
+    }
+
+    /// `release`.
+    pub fn release(&self, fh: u64) {
+        if let Ok(mut f) = self.files.lock() {
+            f.remove(&fh);
+        }
+    }
+
+    /// Number of inodes known, for `statfs`.
+    pub fn inode_count(&self) -> u64 {
+        self.inodes.read().map(|i| i.len() as u64).unwrap_or(0)
+    }
+}
+
+/// Keeps what was learnt about a node beyond its listing: a folder found forbidden stays
+/// so until it is listed again, a size fetched from OSS stays with its version.
+fn carry_over(old: Option<&Kind>, new: Kind) -> Kind {
+    match (old, new) {
+        (
+            Some(Kind::Folder {
+                forbidden: true, ..
+            }),
+            Kind::Folder { project, .. },
+        ) => Kind::Folder {
+            project,
+            forbidden: true,
+        },
+        (Some(Kind::File { version: old }), Kind::File { mut version })
+            if old.id == version.id && version.size.is_none() =>
+        {
+            version.size = old.size;
+            Kind::File { version }
+        }
+        (_, new) => new,
+    }
+}
+
+#[cfg(test)]
+mod tests;

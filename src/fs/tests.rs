@@ -1,0 +1,363 @@
+//! The filesystem logic against an in-memory remote: no server, no mount.
+
+use super::*;
+use crate::api::{Entry, FolderInfo, Hub, ItemInfo, Project, VersionInfo};
+use std::sync::atomic::AtomicUsize;
+
+/// An in-memory account: one hub, one project, folders by id, and object bytes by storage id.
+#[derive(Default)]
+struct Mock {
+    folders: Mutex<HashMap<String, Result<Vec<Entry>, ApiError>>>,
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    listings: AtomicUsize,
+    reads: AtomicUsize,
+    sizes: AtomicUsize,
+}
+
+fn t(s: u64) -> Option<SystemTime> {
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s))
+}
+
+fn version(
+    item: &str,
+    n: u32,
+    name: &str,
+    size: Option<u64>,
+    storage: Option<&str>,
+) -> VersionInfo {
+    VersionInfo {
+        id: format!("{item}?version={n}"),
+        number: n,
+        name: name.into(),
+        size,
+        storage: storage.map(String::from),
+        created: t(u64::from(n)),
+        modified: t(u64::from(n) + 10),
+        deleted: false,
+    }
+}
+
+fn file(id: &str, name: &str, bytes: &[u8], mock: &Mock) -> Entry {
+    let storage = format!("urn:adsk.objects:os.object:wip.dm.prod/{id}");
+    mock.objects
+        .lock()
+        .unwrap()
+        .insert(storage.clone(), bytes.to_vec());
+    Entry::Item(ItemInfo {
+        id: id.into(),
+        display_name: name.into(),
+        hidden: false,
+        tip: Some(version(
+            id,
+            1,
+            name,
+            Some(bytes.len() as u64),
+            Some(&storage),
+        )),
+    })
+}
+
+fn folder(id: &str, name: &str) -> Entry {
+    Entry::Folder(FolderInfo {
+        id: id.into(),
+        name: name.into(),
+        hidden: false,
+        created: t(0),
+        modified: t(1),
+    })
+}
+
+impl Remote for Mock {
+    async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
+        Ok(vec![Hub {
+            id: "h".into(),
+            name: "Hub".into(),
+        }])
+    }
+    async fn projects(&self, _hub: &str) -> Result<Vec<Project>, ApiError> {
+        Ok(vec![Project {
+            id: "p".into(),
+            name: "Proj".into(),
+        }])
+    }
+    async fn top_folders(&self, _hub: &str, _project: &str) -> Result<Vec<FolderInfo>, ApiError> {
+        Ok(vec![FolderInfo {
+            id: "top".into(),
+            name: "Project Files".into(),
+            hidden: false,
+            created: t(0),
+            modified: t(0),
+        }])
+    }
+    async fn folder_contents(&self, _project: &str, folder: &str) -> Result<Vec<Entry>, ApiError> {
+        self.listings.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.folders
+            .lock()
+            .unwrap()
+            .get(folder)
+            .cloned()
+            .unwrap_or_else(|| Err(ApiError::NotFound(folder.into())))
+    }
+    async fn object_size(&self, storage: &str) -> Result<u64, ApiError> {
+        self.sizes.fetch_add(1, Ordering::SeqCst);
+        self.objects
+            .lock()
+            .unwrap()
+            .get(storage)
+            .map(|b| b.len() as u64)
+            .ok_or_else(|| ApiError::NotFound(storage.into()))
+    }
+    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let o = self.objects.lock().unwrap();
+        let b = o
+            .get(storage)
+            .ok_or_else(|| ApiError::NotFound(storage.into()))?;
+        assert!(
+            offset + len <= b.len() as u64,
+            "reads stay inside the object"
+        );
+        Ok(Bytes::copy_from_slice(
+            &b[offset as usize..(offset + len) as usize],
+        ))
+    }
+}
+
+fn config(ttl: Duration) -> FsConfig {
+    FsConfig {
+        ttl,
+        max_dirs: 100,
+        uid: 1000,
+        gid: 1000,
+    }
+}
+
+fn project_fs(mock: Mock, ttl: Duration) -> (Arc<Mock>, Fs<Mock>) {
+    let m = Arc::new(mock);
+    let fs = Fs::new(
+        m.clone(),
+        Scope::Project {
+            hub: "h".into(),
+            project: "p".into(),
+        },
+        config(ttl),
+    );
+    (m, fs)
+}
+
+async fn path(fs: &Fs<Mock>, parts: &[&str]) -> Result<Attr, Errno> {
+    let mut ino = ROOT;
+    let mut attr = fs.getattr(ROOT).await?.0;
+    for p in parts {
+        attr = fs.lookup(ino, p).await?.0;
+        ino = attr.ino;
+    }
+    Ok(attr)
+}
+
+#[tokio::test]
+async fn lists_reads_and_names() {
+    let mock = Mock::default();
+    let entries = vec![
+        folder("sub", "Sub"),
+        file("i1", "a.txt", b"hello world", &mock),
+        file("i2", "a/b.txt", b"slash", &mock),
+        file("i3", "a.txt", b"second", &mock),
+    ];
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(entries));
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("sub".into(), Ok(vec![]));
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let a = path(&fs, &["Project Files", "a.txt"]).await.unwrap();
+    assert_eq!((a.size, a.perm, a.is_dir, a.uid), (11, 0o444, false, 1000));
+    assert_eq!(a.blocks, 1);
+    assert_eq!(a.mtime, t(11).unwrap());
+    let slash = path(&fs, &["Project Files", "a%2Fb.txt"]).await.unwrap();
+    assert_eq!(slash.size, 5);
+    let top = path(&fs, &["Project Files"]).await.unwrap();
+    let fh = fs.opendir(top.ino).await.unwrap();
+    let names: Vec<String> = fs
+        .readdir(top.ino, fh, 0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names.len(), 6);
+    assert_eq!(&names[..3], &[".", "..", "Sub"]);
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("a (") && n.ends_with(").txt")));
+    // Offsets resume where the kernel left off.
+    let rest = fs.readdir(top.ino, fh, 4).unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].next, 5);
+    fs.releasedir(fh);
+    let f = fs.open(a.ino, false).await.unwrap();
+    assert_eq!(&fs.read(f, 0, 5).await.unwrap()[..], b"hello");
+    assert_eq!(&fs.read(f, 6, 100).await.unwrap()[..], b"world");
+    assert!(fs.read(f, 11, 10).await.unwrap().is_empty());
+    assert!(fs.read(f, 1000, 10).await.unwrap().is_empty());
+    fs.release(f);
+    assert_eq!(fs.read(f, 0, 1).await, Err(Errno::BADF));
+    assert_eq!(fs.open(a.ino, true).await, Err(Errno::ROFS));
+    assert_eq!(
+        fs.lookup(top.ino, "missing").await.unwrap_err(),
+        Errno::NOENT
+    );
+    assert_eq!(
+        m.listings.load(Ordering::SeqCst),
+        1,
+        "one listing served every lookup"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_lookups_share_one_listing() {
+    let mock = Mock::default();
+    let entries: Vec<Entry> = (0..50)
+        .map(|i| file(&format!("i{i}"), &format!("f{i}"), b"x", &mock))
+        .collect();
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(entries));
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let fs = Arc::new(fs);
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let fs = fs.clone();
+            tokio::spawn(async move { fs.lookup(top, &format!("f{i}")).await.map(|a| a.0.size) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), Ok(1));
+    }
+    assert_eq!(m.listings.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn ttl_expiry_shows_new_versions_and_open_files_keep_theirs() {
+    let mock = Mock::default();
+    mock.folders.lock().unwrap().insert(
+        "top".into(),
+        Ok(vec![file("i1", "doc.txt", b"version one", &mock)]),
+    );
+    let (m, fs) = project_fs(mock, Duration::from_millis(100));
+    let a = path(&fs, &["Project Files", "doc.txt"]).await.unwrap();
+    let fh = fs.open(a.ino, false).await.unwrap();
+    // Version 2 appears remotely.
+    let storage = "urn:adsk.objects:os.object:wip.dm.prod/i1-v2".to_string();
+    m.objects
+        .lock()
+        .unwrap()
+        .insert(storage.clone(), b"the second version".to_vec());
+    let v2 = Entry::Item(ItemInfo {
+        id: "i1".into(),
+        display_name: "doc.txt".into(),
+        hidden: false,
+        tip: Some(version("i1", 2, "doc.txt", Some(18), Some(&storage))),
+    });
+    m.folders.lock().unwrap().insert("top".into(), Ok(vec![v2]));
+    assert_eq!(
+        fs.getattr(a.ino).await.unwrap().0.size,
+        11,
+        "inside the TTL nothing changes"
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let after = fs.getattr(a.ino).await.unwrap().0;
+    assert_eq!(
+        (after.ino, after.size),
+        (a.ino, 18),
+        "same inode, new version"
+    );
+    assert_eq!(&fs.read(fh, 0, 100).await.unwrap()[..], b"version one");
+    let fh2 = fs.open(a.ino, false).await.unwrap();
+    assert_eq!(
+        &fs.read(fh2, 0, 100).await.unwrap()[..],
+        b"the second version"
+    );
+}
+
+#[tokio::test]
+async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
+    let mock = Mock::default();
+    let mut hidden = file("h", "hidden.txt", b"x", &mock);
+    if let Entry::Item(i) = &mut hidden {
+        i.hidden = true;
+    }
+    let mut tomb = file("d", "deleted.txt", b"x", &mock);
+    if let Entry::Item(i) = &mut tomb {
+        let tip = i.tip.as_mut().unwrap();
+        tip.deleted = true;
+        tip.storage = None;
+    }
+    let design = Entry::Item(ItemInfo {
+        id: "design".into(),
+        display_name: "Design.f3d".into(),
+        hidden: false,
+        tip: Some(version("design", 1, "Design.f3d", None, None)),
+    });
+    let mut nosize = file("n", "nosize.pdf", b"0123456789", &mock);
+    if let Entry::Item(i) = &mut nosize {
+        i.tip.as_mut().unwrap().size = None;
+    }
+    mock.folders.lock().unwrap().insert(
+        "top".into(),
+        Ok(vec![
+            hidden,
+            tomb,
+            design,
+            nosize,
+            folder("secret", "Restricted"),
+        ]),
+    );
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("secret".into(), Err(ApiError::Forbidden("no".into())));
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let fh = fs.opendir(top).await.unwrap();
+    let names: Vec<String> = fs
+        .readdir(top, fh, 2)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, vec!["nosize.pdf", "Restricted"]);
+    let n = fs.lookup(top, "nosize.pdf").await.unwrap().0;
+    assert_eq!(n.size, 10);
+    assert_eq!(fs.getattr(n.ino).await.unwrap().0.size, 10);
+    assert_eq!(
+        m.sizes.load(Ordering::SeqCst),
+        1,
+        "the size is fetched once"
+    );
+    let r = fs.lookup(top, "Restricted").await.unwrap().0;
+    let rfh = fs.opendir(r.ino).await.unwrap();
+    assert_eq!(fs.readdir(r.ino, rfh, 0).unwrap().len(), 2, "only . and ..");
+    assert_eq!(fs.getattr(r.ino).await.unwrap().0.perm, 0);
+}
+
+#[tokio::test]
+async fn errors_become_errno() {
+    let mock = Mock::default();
+    mock.folders.lock().unwrap().insert(
+        "top".into(),
+        Err(ApiError::Server {
+            status: 503,
+            detail: "down".into(),
+        }),
+    );
+    let (_m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    assert_eq!(fs.opendir(top).await, Err(Errno(libc::EIO)));
+    assert_eq!(fs.getattr(987_654).await.unwrap_err(), Errno::NOENT);
+}
