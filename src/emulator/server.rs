@@ -140,6 +140,12 @@ pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
     });
     let router = axum::Router::new().fallback(handle).with_state(app.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Without TCP_NODELAY small responses wait on delayed ACKs (~40 ms per request).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {

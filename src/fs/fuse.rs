@@ -69,7 +69,14 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.lookup(parent.0, &name).await {
-                Ok((a, ttl)) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+                Ok((a, ttl)) => {
+                    let attr_ttl = if a.is_dir {
+                        ttl
+                    } else {
+                        super::VERSION_ATTR_TTL
+                    };
+                    reply.entry_with_ttls(&attr_ttl, &ttl, &file_attr(&a), Generation(0))
+                }
                 Err(e) => reply.error(errno(e)),
             }
         });

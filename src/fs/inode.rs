@@ -1,5 +1,6 @@
-//! Inode numbers derived from remote ids, so the same item has the same `st_ino` after a
-//! remount (backup tools key on it), and the table of what each number stands for.
+//! Inode numbers derived from remote ids, so the same folder, and the same version of an item,
+//! has the same `st_ino` after a remount (backup tools key on it), and the table of what each
+//! number stands for.
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -53,7 +54,8 @@ pub struct FileVersion {
 /// One inode.
 #[derive(Clone, Debug)]
 pub struct Node {
-    /// Remote id (hub, project, folder or item id); empty for the root.
+    /// What the inode number derives from: the hub, project or folder id, or for a file
+    /// `<item id>#<version id>`; empty for the root.
     pub id: String,
     /// Parent inode (the root is its own parent).
     pub parent: u64,

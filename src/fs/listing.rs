@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 /// A child as fetched, before it gets a name and an inode.
 pub struct Child {
-    /// Remote id.
+    /// Remote id (the item id for files).
     pub id: String,
     /// Remote name.
     pub raw: String,
@@ -21,6 +21,18 @@ pub struct Child {
     pub created: Option<SystemTime>,
     /// Modification time, when the service gave one.
     pub modified: Option<SystemTime>,
+}
+
+impl Child {
+    /// What its inode number derives from: the remote id, and for a file also the version, so
+    /// each version is its own inode. Open handles then keep reading the version they opened,
+    /// and the kernel's cached pages and attributes of an inode never go stale.
+    pub fn inode_key(&self) -> String {
+        match &self.kind {
+            Kind::File { version } => format!("{}#{}", self.id, version.id),
+            _ => self.id.clone(),
+        }
+    }
 }
 
 /// Fetches the children of `dir`. `Ok(None)` means the service refused to list a folder

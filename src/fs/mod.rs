@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+/// How long the kernel may cache a file inode's attributes: an inode is one immutable
+/// version, so only the name-to-inode mapping (the listing's TTL) ever needs revalidating.
+pub const VERSION_ATTR_TTL: Duration = Duration::from_secs(3600);
+
 /// An errno for a failed operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Errno(pub i32);
@@ -228,10 +232,11 @@ impl<R: Remote> Fs<R> {
         let mut entries = Vec::with_capacity(children.len());
         for (c, name) in children.into_iter().zip(names) {
             let is_dir = !matches!(c.kind, Kind::File { .. });
-            let kind = carry_over(inodes.by_id(&c.id).map(|n| &n.kind), c.kind);
+            let key = c.inode_key();
+            let kind = carry_over(inodes.by_id(&key).map(|n| &n.kind), c.kind);
             let created = c.created.or(c.modified).unwrap_or(now);
             let ino = inodes.upsert(Node {
-                id: c.id,
+                id: key,
                 parent: dir,
                 kind,
                 created,
@@ -265,7 +270,7 @@ impl<R: Remote> Fs<R> {
         Ok(())
     }
 
-    /// `lookup`: a child of `parent` by name, and how long the kernel may cache the answer.
+    /// `lookup`: a child of `parent` by name, and how long the kernel may trust the name.
     pub async fn lookup(&self, parent: u64, name: &str) -> Result<(Attr, Duration), Errno> {
         let listing = self.listing(parent).await?;
         let ino = listing.lookup(name).ok_or(Errno::NOENT)?;
@@ -273,13 +278,19 @@ impl<R: Remote> Fs<R> {
         Ok((self.attr(ino)?, self.cache.remaining(&listing)))
     }
 
-    /// `getattr`: refreshes the parent's listing when it is stale, so a new version shows up
-    /// after the TTL even without a `readdir`.
+    /// `getattr`. A file inode is one version, which never changes, so its attributes are
+    /// answered as they are and may be cached for long; a directory's come from its parent's
+    /// listing, refreshed when stale.
     pub async fn getattr(&self, ino: u64) -> Result<(Attr, Duration), Errno> {
         if ino == ROOT {
             return Ok((self.attr(ROOT)?, self.cache.ttl()));
         }
-        let parent = self.node(ino)?.parent;
+        let node = self.node(ino)?;
+        if !node.is_dir() {
+            self.ensure_size(ino).await?;
+            return Ok((self.attr(ino)?, VERSION_ATTR_TTL));
+        }
+        let parent = node.parent;
         let listing = self.listing(parent).await?;
         if !listing.contains(ino) {
             return Err(Errno::NOENT);

@@ -265,20 +265,23 @@ async fn ttl_expiry_shows_new_versions_and_open_files_keep_theirs() {
         tip: Some(version("i1", 2, "doc.txt", Some(18), Some(&storage))),
     });
     m.folders.lock().unwrap().insert("top".into(), Ok(vec![v2]));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
     assert_eq!(
-        fs.getattr(a.ino).await.unwrap().0.size,
+        fs.lookup(top, "doc.txt").await.unwrap().0.size,
         11,
         "inside the TTL nothing changes"
     );
     tokio::time::sleep(Duration::from_millis(120)).await;
-    let after = fs.getattr(a.ino).await.unwrap().0;
+    let after = fs.lookup(top, "doc.txt").await.unwrap().0;
+    assert_eq!(after.size, 18, "the name now leads to the new version");
+    assert_ne!(after.ino, a.ino, "each version is its own inode");
     assert_eq!(
-        (after.ino, after.size),
-        (a.ino, 18),
-        "same inode, new version"
+        fs.getattr(a.ino).await.unwrap().0.size,
+        11,
+        "the old version's inode is unchanged"
     );
     assert_eq!(&fs.read(fh, 0, 100).await.unwrap()[..], b"version one");
-    let fh2 = fs.open(a.ino, false).await.unwrap();
+    let fh2 = fs.open(after.ino, false).await.unwrap();
     assert_eq!(
         &fs.read(fh2, 0, 100).await.unwrap()[..],
         b"the second version"

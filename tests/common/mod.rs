@@ -162,3 +162,277 @@ pub fn generated(seed: u64, offset: u64, len: usize) -> Vec<u8> {
     apsfs::emulator::content::generated_fill(seed, offset, &mut v);
     v
 }
+
+/// A real FUSE mount of `apsfs mount --foreground`; dropping it unmounts (SIGTERM, then a
+/// forced lazy unmount if the process does not go), so no test leaves a mount behind.
+pub struct Mount {
+    /// Temporary directory holding the mountpoint.
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Mount {
+    /// Mounts the emulator at `base` with test credentials and `extra` options.
+    pub fn start(base: &str, extra: &[&str]) -> Mount {
+        Mount::try_start(base, extra).unwrap_or_else(|e| panic!("mount failed: {e}"))
+    }
+
+    /// Like `start`, but returns the error line of a mount that failed.
+    pub fn try_start(base: &str, extra: &[&str]) -> Result<Mount, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mkdir mnt");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_apsfs"))
+            .arg("mount")
+            .arg(&mnt)
+            .args(["--foreground", "--base-url", base])
+            .args([
+                "--client-id",
+                "test-client",
+                "--client-secret",
+                "test-secret",
+            ])
+            .args(extra)
+            .env_remove("APS_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("MOUNT_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("spawn apsfs mount");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let mount = Mount {
+            dir,
+            child: Some(child),
+        };
+        if line.starts_with("mounted ") {
+            Ok(mount)
+        } else {
+            Err(line.trim().to_string())
+        }
+    }
+
+    /// The mountpoint.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// A path inside the mount.
+    pub fn join(&self, rel: &str) -> std::path::PathBuf {
+        self.path().join(rel)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let mnt = self.path();
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling a child process we own.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if is_mounted(&mnt) {
+            let _ = Command::new("umount").arg("-l").arg(&mnt).status();
+        }
+    }
+}
+
+/// Whether `path` is a mountpoint right now.
+pub fn is_mounted(path: &std::path::Path) -> bool {
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a command, returning (exit code, stdout, stderr).
+pub fn run(cmd: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Sets a path's mtime to whole seconds (the service keeps milliseconds).
+pub fn set_mtime(path: &std::path::Path, secs: u64) {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let f = std::fs::File::options()
+        .read(true)
+        .open(path)
+        .expect("open for set_modified");
+    f.set_modified(t).expect("set mtime");
+}
+
+impl Emulator {
+    /// Uploads `bytes` as a new version of the item called `name` in the folder at
+    /// `hub/project/top/...` (names), or as a new item when there is none, through the same
+    /// write path a desktop save uses: storage, signed upload, then versions or items.
+    pub async fn put_file(&self, path: &[&str], name: &str, bytes: &[u8]) {
+        let token = self.token().await;
+        let c = http();
+        let get = |url: String| {
+            let c = c.clone();
+            let token = token.clone();
+            async move {
+                let r = c.get(url).bearer_auth(token).send().await.expect("GET");
+                assert!(r.status().is_success(), "GET {}", r.status());
+                r.json::<Value>().await.expect("json")
+            }
+        };
+        let named = |doc: &Value, n: &str| -> Value {
+            doc["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .find(|r| r["attributes"]["name"] == n || r["attributes"]["displayName"] == n)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        let hubs = get(self.url("/project/v1/hubs")).await;
+        let hub = named(&hubs, path[0])["id"]
+            .as_str()
+            .expect("hub")
+            .to_string();
+        let projects = get(self.url(&format!("/project/v1/hubs/{hub}/projects"))).await;
+        let project = named(&projects, path[1])["id"]
+            .as_str()
+            .expect("project")
+            .to_string();
+        let tops = get(self.url(&format!(
+            "/project/v1/hubs/{hub}/projects/{project}/topFolders"
+        )))
+        .await;
+        let mut folder = named(&tops, path[2])["id"]
+            .as_str()
+            .expect("top folder")
+            .to_string();
+        let contents = |f: &str| {
+            self.url(&format!(
+                "/data/v1/projects/{project}/folders/{}/contents",
+                enc(f)
+            ))
+        };
+        for part in &path[3..] {
+            let doc = get(contents(&folder)).await;
+            folder = named(&doc, part)["id"]
+                .as_str()
+                .expect("folder")
+                .to_string();
+        }
+        let doc = get(contents(&folder)).await;
+        let item = named(&doc, name)["id"].as_str().map(String::from);
+
+        let post = |path: String, body: Value| {
+            let c = c.clone();
+            let token = token.clone();
+            async move {
+                let r = c
+                    .post(path)
+                    .bearer_auth(token)
+                    .header("content-type", "application/vnd.api+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .expect("POST");
+                let status = r.status();
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                assert!(status.is_success(), "POST {status}: {v}");
+                v
+            }
+        };
+        let storage = post(
+            self.url(&format!("/data/v1/projects/{project}/storage")),
+            serde_json::json!({"jsonapi": {"version": "1.0"}, "data": {"type": "objects", "attributes": {"name": name},
+                "relationships": {"target": {"data": {"type": "folders", "id": folder}}}}}),
+        )
+        .await;
+        let urn = storage["data"]["id"]
+            .as_str()
+            .expect("storage id")
+            .to_string();
+        let (bucket, key) = urn
+            .strip_prefix("urn:adsk.objects:os.object:")
+            .and_then(|r| r.split_once('/'))
+            .expect("storage urn");
+        let oss = self.url(&format!(
+            "/oss/v2/buckets/{bucket}/objects/{}/signeds3upload",
+            enc(key)
+        ));
+        let start = get(oss.clone()).await;
+        let url = start["urls"][0].as_str().expect("upload url");
+        let put = c
+            .put(url)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("PUT part");
+        assert!(put.status().is_success(), "PUT part {}", put.status());
+        let done = c
+            .post(&oss)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"uploadKey": start["uploadKey"]}).to_string())
+            .send()
+            .await
+            .expect("complete upload");
+        assert!(
+            done.status().is_success(),
+            "complete upload {}",
+            done.status()
+        );
+        match item {
+            Some(item) => {
+                post(
+                    self.url(&format!("/data/v1/projects/{project}/versions")),
+                    serde_json::json!({"jsonapi": {"version": "1.0"}, "data": {"type": "versions",
+                        "attributes": {"name": name, "extension": {"type": "versions:autodesk.core:File", "version": "1.0"}},
+                        "relationships": {"item": {"data": {"type": "items", "id": item}},
+                                          "storage": {"data": {"type": "objects", "id": urn}}}}}),
+                )
+                .await;
+            }
+            None => {
+                post(
+                    self.url(&format!("/data/v1/projects/{project}/items")),
+                    serde_json::json!({"jsonapi": {"version": "1.0"}, "data": {"type": "items",
+                        "attributes": {"displayName": name, "extension": {"type": "items:autodesk.core:File", "version": "1.0"}},
+                        "relationships": {"tip": {"data": {"type": "versions", "id": "1"}},
+                                          "parent": {"data": {"type": "folders", "id": folder}}}},
+                        "included": [{"type": "versions", "id": "1",
+                            "attributes": {"name": name, "extension": {"type": "versions:autodesk.core:File", "version": "1.0"}},
+                            "relationships": {"storage": {"data": {"type": "objects", "id": urn}}}}]}),
+                )
+                .await;
+            }
+        }
+    }
+}
