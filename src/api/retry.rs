@@ -23,11 +23,12 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
         RetryPolicy {
-            // Five tries span about 3 s of backoff: enough to ride out a restarting gateway,
-            // short enough that a dead service fails a shell command promptly.
-            max_attempts: 5,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
+            // Eight tries span 6-11 s of backoff: enough to ride out a restarting gateway or a
+            // burst of throttling without an application seeing EIO, short enough that a dead
+            // service fails a shell command within seconds rather than minutes.
+            max_attempts: 8,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(60),
         }
     }
@@ -148,8 +149,8 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let p = RetryPolicy::default();
-        assert!(p.backoff(0) <= Duration::from_millis(200));
-        assert!(p.backoff(0) >= Duration::from_millis(100));
-        assert!(p.backoff(20) <= Duration::from_secs(10));
+        assert!(p.backoff(0) <= Duration::from_millis(100));
+        assert!(p.backoff(0) >= Duration::from_millis(50));
+        assert!(p.backoff(20) <= Duration::from_secs(5));
     }
 }

@@ -1,0 +1,112 @@
+//! A mount under a misbehaving service: transient faults are retried (honouring Retry-After)
+//! and never surface as wrong bytes; persistent ones become EIO promptly; tokens are refreshed
+//! before they expire and again when refused.
+
+mod common;
+
+use common::{http, run, Emulator, Mount};
+use std::time::{Duration, Instant};
+
+fn seed() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    let dir = d.path().join("Hub/Project/Files/sub");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for i in 0..40 {
+        let body: Vec<u8> = (0..(i * 7919 + 100)).map(|b| (b * 13 + i) as u8).collect();
+        std::fs::write(dir.join(format!("f{i:02}.bin")), body).expect("write");
+    }
+    std::fs::write(
+        d.path().join("Hub/Project/Files/big.bin"),
+        vec![7u8; 3 << 20],
+    )
+    .expect("write big");
+    d
+}
+
+fn set_faults(emu: &Emulator, rt: &tokio::runtime::Runtime, body: serde_json::Value) {
+    rt.block_on(async {
+        let r = http()
+            .put(emu.url("/__emulator/faults"))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("faults");
+        assert_eq!(r.status(), 200);
+    });
+}
+
+#[test]
+fn transient_faults_are_retried_without_wrong_bytes() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    set_faults(
+        &emu,
+        &rt,
+        serde_json::json!({"error_rate": 0.1, "throttle_rate": 0.1, "drop_rate": 0.1}),
+    );
+    let (code, out, err) = run(
+        "diff",
+        &[
+            "-r",
+            seed.path().to_str().expect("utf-8"),
+            mnt.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, ""), "diff under faults: {err}");
+    let stats = rt.block_on(emu.stats());
+    let statuses = &stats["statuses"];
+    assert!(
+        statuses["429"].as_u64().unwrap_or(0) > 0,
+        "faults were injected: {stats}"
+    );
+    assert!(statuses["500"].as_u64().unwrap_or(0) + statuses["503"].as_u64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn persistent_failure_is_eio_not_a_hang() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    set_faults(&emu, &rt, serde_json::json!({"error_rate": 1.0}));
+    let started = Instant::now();
+    let err = std::fs::read_dir(mnt.join("Hub/Project/Files")).expect_err("listing must fail");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed in {:?}",
+        started.elapsed()
+    );
+    // The service recovers: so does the mount.
+    set_faults(&emu, &rt, serde_json::json!({}));
+    let n = std::fs::read_dir(mnt.join("Hub/Project/Files"))
+        .expect("listing after recovery")
+        .count();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn tokens_are_refreshed_before_expiry_and_after_refusal() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &["--token-ttl", "3"]);
+    let mnt = Mount::start(&emu.base, &["--metadata-ttl", "1"]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let files = mnt.join("Hub/Project/Files/sub");
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            std::fs::read_dir(&files).expect("list").count(),
+            40,
+            "round {round}"
+        );
+    }
+    let tokens = rt.block_on(emu.count("token"));
+    assert!(tokens >= 2, "tokens were refreshed: {tokens}");
+    // The service forgets every token at once (its clock jumps): one 401, then a new token.
+    rt.block_on(emu.advance_clock(3600));
+    std::thread::sleep(Duration::from_millis(1100));
+    let bytes = std::fs::read(files.join("f03.bin")).expect("read after tokens expired");
+    assert_eq!(bytes.len(), 3 * 7919 + 100);
+}
