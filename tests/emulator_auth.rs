@@ -570,9 +570,6 @@ async fn revoke_and_introspect() {
 }
 
 #[tokio::test]
-#[ignore = "emulator bug: src/emulator/auth.rs Auth::token (client_credentials) grants DEFAULT_SCOPE \
-            \"data:read\" when the request has no `scope`; aps-api.md §9.1 lists scope as required \
-            for client_credentials (→ 400 invalid_request/invalid_scope)"]
 async fn client_credentials_requires_scope() {
     let emu = Emulator::start(&[]);
     let (s, v) = token_request(
@@ -582,4 +579,26 @@ async fn client_credentials_requires_scope() {
     )
     .await;
     assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test]
+async fn create_only_token_cannot_read() {
+    let emu = Emulator::start(&["--generate", "items=1,folders=0"]);
+    let full = emu.token().await;
+    let (hub, project) = first_project(&emu, &full).await;
+    let (_, folder) = folder_by_path(&emu, &full, &[]).await;
+    let create_only = emu.token_with("data:create").await;
+    for path in [
+        "/project/v1/hubs".to_string(),
+        format!("/project/v1/hubs/{hub}/projects/{project}/topFolders"),
+        contents_path(&project, &folder),
+        format!("/oss/v2/buckets/{DM_BUCKET}/objects/x/details"),
+    ] {
+        let (s, body) = emu.get_json(&create_only, &path).await;
+        assert_eq!(s, 401, "{path}: {body}");
+        assert_gateway(&body, "AUTH-010");
+    }
+    // data:write implies data:read.
+    let write_only = emu.token_with("data:write").await;
+    assert_eq!(hubs_status(&emu, &write_only).await.0, 200);
 }

@@ -610,8 +610,6 @@ async fn delete_object_then_bucket() {
 }
 
 #[tokio::test]
-#[ignore = "emulator bug: src/emulator/handlers/oss.rs list_objects() answers \"sha1\": null for objects \
-            whose SHA-1 was never computed (cached_sha1), where aps-api.md §7.5 lists 40-hex sha1 per item"]
 async fn object_list_items_carry_sha1() {
     let emu = Emulator::start(&[]);
     let t = tok(&emu).await;
@@ -632,8 +630,6 @@ async fn object_list_items_carry_sha1() {
 }
 
 #[tokio::test]
-#[ignore = "emulator bug: src/emulator/handlers/oss.rs create_bucket() ignores the body's `allow` list \
-            (aps-api.md §7.2): permissions hold only the owner and allowed apps get 403"]
 async fn bucket_allow_list_grants_access() {
     let emu = Emulator::start(&[]);
     let t = tok(&emu).await;
@@ -663,9 +659,6 @@ async fn bucket_allow_list_grants_access() {
 }
 
 #[tokio::test]
-#[ignore = "emulator bug: src/emulator/handlers/oss.rs delete_bucket() removes the bucket at once, so a second \
-            DELETE answers 404 and the key can be re-created immediately; aps-api.md §7.4 says 409 \
-            \"already marked for deletion\" and the key is not immediately reusable"]
 async fn deleted_bucket_is_marked_not_gone() {
     let emu = Emulator::start(&[]);
     let t = tok(&emu).await;
@@ -795,9 +788,6 @@ async fn upload_in_several_calls_with_the_same_upload_key() {
 }
 
 #[tokio::test]
-#[ignore = "emulator bug: src/emulator/handlers/oss.rs keeps no region per bucket: create_bucket() ignores the \
-            `region`/`x-ads-region` header and list_buckets() lists every region's buckets whatever \
-            `region` says (aps-api.md §7.1, §7.2)"]
 async fn buckets_are_listed_per_region() {
     let emu = Emulator::start(&[]);
     let t = tok(&emu).await;
@@ -828,4 +818,197 @@ async fn buckets_are_listed_per_region() {
     assert_eq!(keys(&us), ["us-bucket"], "US is the default region");
     let emea = get_ok(&emu, &t, "/oss/v2/buckets?region=EMEA").await;
     assert_eq!(keys(&emea), ["emea-bucket"]);
+}
+
+#[tokio::test]
+async fn unknown_oss_paths_answer_the_oss_error_shape() {
+    let emu = Emulator::start(&[]);
+    let t = tok(&emu).await;
+    for path in ["/oss/v2/nope", "/oss/v2/buckets/a-bucket/details/extra"] {
+        let (s, body) = emu.get_json(&t, path).await;
+        assert_eq!(s, 404, "{path}");
+        assert!(body["reason"].is_string(), "{path}: {body}");
+        assert!(body.get("errors").is_none(), "{path}: {body}");
+    }
+    // A method OSS does not offer on a known path is an unknown route too.
+    let r = http()
+        .patch(emu.url("/oss/v2/buckets"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["reason"].is_string(), "{body}");
+    // Outside /oss/ the JSON:API shape stays.
+    let (s, body) = emu.get_json(&t, "/data/v1/nope").await;
+    assert_eq!(s, 404);
+    assert_jsonapi_error(&body, 404);
+}
+
+#[tokio::test]
+async fn bucket_allow_list_access_levels() {
+    let emu = Emulator::start(&[]);
+    let t = tok(&emu).await;
+    let (s, b) = create_bucket(
+        &emu,
+        &t,
+        json!({"bucketKey": "levels-bucket", "allow": [
+            {"authId": "reader-app", "access": "read"},
+            {"authId": "writer-app", "access": "full"},
+        ]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["permissions"][0],
+        json!({"authId": "test-client", "access": "full"})
+    );
+    assert_eq!(b["permissions"].as_array().map(Vec::len), Some(3), "{b}");
+    assert_eq!(
+        upload_parts(&emu, &t, "levels-bucket", "a.txt", &[b"abc"])
+            .await
+            .0,
+        200
+    );
+    let scopes = "bucket:read data:read data:write data:create";
+    let reader = token_for(&emu, "reader-app", "pw", scopes).await;
+    let writer = token_for(&emu, "writer-app", "pw", scopes).await;
+    let stranger = token_for(&emu, "stranger-app", "pw", scopes).await;
+    let list = get_ok(&emu, &reader, "/oss/v2/buckets/levels-bucket/objects").await;
+    assert_eq!(list["items"][0]["sha1"], sha1_hex(b"abc"), "{list}");
+    let (s, body) = signeds3download(&emu, &reader, "levels-bucket", "a.txt", "").await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _) = emu
+        .get_json(
+            &reader,
+            "/oss/v2/buckets/levels-bucket/objects/a.txt/signeds3upload",
+        )
+        .await;
+    assert_eq!(s, 403, "read access cannot upload");
+    assert_eq!(
+        delete(&emu, &reader, "/oss/v2/buckets/levels-bucket/objects/a.txt").await,
+        403
+    );
+    for path in [
+        "/oss/v2/buckets/levels-bucket/details",
+        "/oss/v2/buckets/levels-bucket/objects",
+        "/oss/v2/buckets/levels-bucket/objects/a.txt/details",
+    ] {
+        let (s, body) = emu.get_json(&stranger, path).await;
+        assert_eq!(s, 403, "{path}: {body}");
+        assert!(body["reason"].is_string());
+    }
+    // Only the owner deletes the bucket, even with full access.
+    let mut del_scopes = scopes.to_string();
+    del_scopes.push_str(" bucket:delete");
+    let writer_del = token_for(&emu, "writer-app", "pw", &del_scopes).await;
+    assert_eq!(
+        delete(&emu, &writer_del, "/oss/v2/buckets/levels-bucket").await,
+        403
+    );
+    assert_eq!(
+        delete(&emu, &writer, "/oss/v2/buckets/levels-bucket/objects/a.txt").await,
+        200,
+        "full access deletes objects"
+    );
+    // A bad access level is refused.
+    let (s, body) = create_bucket(
+        &emu,
+        &t,
+        json!({"bucketKey": "bad-allow", "allow": [{"authId": "x", "access": "admin"}]}),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test]
+async fn deleted_bucket_is_gone_for_everything_else() {
+    let emu = Emulator::start(&[]);
+    let t = tok(&emu).await;
+    assert_eq!(
+        create_bucket(&emu, &t, json!({"bucketKey": "gone-bucket"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        upload_parts(&emu, &t, "gone-bucket", "a.txt", &[b"abc"])
+            .await
+            .0,
+        200
+    );
+    let url = signed_url(&emu, &t, "gone-bucket", "a.txt").await;
+    assert_eq!(delete(&emu, &t, "/oss/v2/buckets/gone-bucket").await, 200);
+    let r = http()
+        .delete(emu.url("/oss/v2/buckets/gone-bucket"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["reason"], "Bucket already marked for deletion");
+    for path in [
+        "/oss/v2/buckets/gone-bucket/details",
+        "/oss/v2/buckets/gone-bucket/objects",
+        "/oss/v2/buckets/gone-bucket/objects/a.txt/details",
+        "/oss/v2/buckets/gone-bucket/objects/a.txt/signeds3download",
+        "/oss/v2/buckets/gone-bucket/objects/a.txt",
+    ] {
+        let (s, body) = emu.get_json(&t, path).await;
+        assert_eq!(s, 404, "{path}: {body}");
+    }
+    let (s, _, _) = fetch(&url, None).await;
+    assert_eq!(s, 404, "signed URLs of a deleted bucket stop working");
+    let list = get_ok(&emu, &t, "/oss/v2/buckets").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let (s, body) = create_bucket(&emu, &t, json!({"bucketKey": "gone-bucket"})).await;
+    assert_eq!(s, 409);
+    assert_eq!(body["reason"], "Bucket already exists");
+}
+
+#[tokio::test]
+async fn bucket_regions_are_validated_and_the_header_wins() {
+    let emu = Emulator::start(&[]);
+    let t = tok(&emu).await;
+    for (name, value) in [("x-ads-region", "JPN"), ("region", "GBR")] {
+        let r = http()
+            .post(emu.url("/oss/v2/buckets"))
+            .bearer_auth(&t)
+            .header(name, value)
+            .json(&json!({"bucketKey": format!("{}-bucket", value.to_lowercase())}))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 200, "{name}: {value}");
+    }
+    let r = http()
+        .post(emu.url("/oss/v2/buckets"))
+        .bearer_auth(&t)
+        .header("region", "MARS")
+        .json(&json!({"bucketKey": "mars-bucket"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["reason"].is_string(), "{body}");
+    let jpn = get_ok(&emu, &t, "/oss/v2/buckets?region=JPN").await;
+    assert_eq!(jpn["items"][0]["bucketKey"], "jpn-bucket", "{jpn}");
+    assert_eq!(jpn["items"].as_array().map(Vec::len), Some(1));
+    let r = http()
+        .get(emu.url("/oss/v2/buckets?region=JPN"))
+        .bearer_auth(&t)
+        .header("region", "GBR")
+        .send()
+        .await
+        .expect("GET");
+    let gbr: Value = r.json().await.expect("json");
+    assert_eq!(
+        gbr["items"][0]["bucketKey"], "gbr-bucket",
+        "header wins: {gbr}"
+    );
+    let (s, _) = emu.get_json(&t, "/oss/v2/buckets?region=MARS").await;
+    assert_eq!(s, 400);
 }

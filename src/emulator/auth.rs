@@ -16,7 +16,8 @@ use std::sync::Mutex;
 const REFRESH_TTL_MS: i64 = 15 * 24 * 3600 * 1000;
 /// Authorization codes live 5 minutes.
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
-/// Scopes a client-credentials token gets when the request names none.
+/// Scopes an authorization request gets when it names none (client credentials must name
+/// theirs: §9.1 lists `scope` as required there).
 const DEFAULT_SCOPE: &str = "data:read";
 
 /// What the emulator remembers about an access token.
@@ -151,11 +152,10 @@ impl Auth {
                 if !self.known_client(&client_id, Some(&secret)) {
                     return Err(bad_client());
                 }
-                let scopes = parse_scopes(
-                    form.get("scope")
-                        .map(String::as_str)
-                        .unwrap_or(DEFAULT_SCOPE),
-                )?;
+                let scope = form
+                    .get("scope")
+                    .ok_or_else(|| invalid_request("scope is required"))?;
+                let scopes = parse_scopes(scope)?;
                 Ok(self.issue(&client_id, scopes, None, now_ms, false))
             }
             "authorization_code" => {
@@ -498,6 +498,17 @@ mod tests {
         assert_eq!(
             a.token(&HeaderMap::new(), &wrong, 0).unwrap_err().status(),
             StatusCode::UNAUTHORIZED
+        );
+        let unscoped = form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "id"),
+            ("client_secret", "secret"),
+        ]);
+        assert_eq!(
+            a.token(&HeaderMap::new(), &unscoped, 0)
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
         );
     }
 

@@ -145,11 +145,19 @@ pub fn throttle(body: ByteStream, mib_per_s: f64) -> ByteStream {
     }))
 }
 
+/// How long the cut-off body stalls before failing. While the stream is pending hyper
+/// flushes what it has buffered (status line, headers, the kept half); failing at once would
+/// make it drop the connection with a small body still unsent, so the client would see no
+/// response at all instead of a short body.
+const FLUSH_PAUSE: Duration = Duration::from_millis(20);
+
 /// Cuts a body of `len` bytes off after about half of it, then fails the stream so the
-/// connection is aborted with fewer bytes than `Content-Length` promised.
+/// connection is aborted with fewer bytes than `Content-Length` promised (after the head and
+/// the kept half have gone out).
 pub fn cut_off(body: ByteStream, len: u64) -> ByteStream {
     let keep = len / 2;
     let fail = stream::once(async {
+        tokio::time::sleep(FLUSH_PAUSE).await;
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "emulator fault: body dropped",

@@ -4,6 +4,8 @@ use super::ids::{Uid, OBJECT_PREFIX};
 use super::store::{
     Flavor, Folder, Hub, Item, ItemKind, Project, Store, Version, VersionKind, DM_BUCKET,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
@@ -145,8 +147,15 @@ impl<'a> Renderer<'a> {
             Flavor::Team => ("folders:autodesk.core:Folder", json!({})),
         };
         if top {
+            // §4.5 lists these for every topFolders entry, whatever the hub kind.
             data["isRoot"] = json!(f.parent.is_none());
             data["folderType"] = json!("normal");
+            data["folderParents"] = self.folder_parents(f);
+            for k in ["namingStandardIds", "allowedTypes", "visibleTypes"] {
+                if data.get(k).is_none() {
+                    data[k] = json!([]);
+                }
+            }
         }
         let mut rel = Map::new();
         if let Some(parent) = f.parent {
@@ -191,6 +200,28 @@ impl<'a> Renderer<'a> {
             "links": links,
             "relationships": Value::Object(rel),
         })
+    }
+
+    /// `folderParents` of a topFolders entry: its ancestors from the root down to its
+    /// parent, each `{urn, isRoot, title, parentUrn}` (`parentUrn` null for the root).
+    fn folder_parents(&self, f: &Folder) -> Value {
+        let mut chain = Vec::new();
+        let mut next = f.parent;
+        // Bounded by the folder count so a corrupt parent cycle cannot loop forever.
+        while let Some(uid) = next.filter(|_| chain.len() <= self.store.folders.len()) {
+            let Some(a) = self.store.folders.get(&uid) else {
+                break;
+            };
+            chain.push(json!({
+                "urn": a.uid.folder_urn(),
+                "isRoot": a.parent.is_none(),
+                "title": a.name,
+                "parentUrn": a.parent.map(|p| p.folder_urn()),
+            }));
+            next = a.parent;
+        }
+        chain.reverse();
+        Value::Array(chain)
     }
 
     fn refs_rel(&self, p: &Project, path: &str) -> Value {
@@ -333,6 +364,19 @@ impl<'a> Renderer<'a> {
                     "meta": { "link": self.href(Some(p), &format!("/oss/v2/buckets/{DM_BUCKET}/objects/{}", seg(key))) }
                 }),
             );
+            // Model Derivative knows a file version by its URN in URL-safe base64; the
+            // emulator does not serve those links, clients only need their shape (§4.8).
+            let design = URL_SAFE_NO_PAD.encode(urn.as_bytes());
+            let md = format!("/modelderivative/v2/designdata/{design}");
+            for (name, tail) in [("derivatives", "manifest"), ("thumbnails", "thumbnail")] {
+                rel.insert(
+                    name.into(),
+                    json!({
+                        "data": { "type": name, "id": design },
+                        "meta": { "link": self.href(None, &format!("{md}/{tail}")) }
+                    }),
+                );
+            }
         }
         rel.insert("refs".into(), self.refs_rel(p, &path));
         rel.insert(

@@ -354,7 +354,8 @@ impl Route {
         )
     }
 
-    /// Scopes of which the token must hold at least one.
+    /// Scopes of which the token must hold at least one. Reads need `data:read`, which
+    /// `data:write` implies (`Grant::allows`); `data:create` alone only creates.
     pub fn scopes(&self) -> &'static [&'static str] {
         use Route::*;
         match self {
@@ -370,7 +371,7 @@ impl Route {
             | SignedUploadStart { .. }
             | SignedUploadComplete { .. } => &["data:create", "data:write"],
             ObjectDelete { .. } => &["data:write"],
-            _ => &["data:read", "data:write", "data:create"],
+            _ => &["data:read"],
         }
     }
 

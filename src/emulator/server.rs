@@ -218,12 +218,7 @@ async fn pipeline(
         grant: None,
     };
     if route == Route::Unknown {
-        return ApiError::data(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("No route for {} {}", req.method, req.path),
-        )
-        .into_response();
+        return unknown_route(&req).into_response();
     }
     if !route.is_control() {
         match app.faults.decide() {
@@ -255,6 +250,17 @@ async fn pipeline(
     match handlers::dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    }
+}
+
+/// 404 for a path no route matches, in the error shape of the service its prefix names: OSS
+/// clients parse `{"reason"}`, everyone else gets JSON:API `errors[]`.
+pub(crate) fn unknown_route(req: &Req) -> ApiError {
+    let text = format!("No route for {} {}", req.method, req.path);
+    if req.path.starts_with("/oss/") {
+        ApiError::oss(StatusCode::NOT_FOUND, text)
+    } else {
+        ApiError::data(StatusCode::NOT_FOUND, "NOT_FOUND", text)
     }
 }
 

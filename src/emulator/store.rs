@@ -147,6 +147,34 @@ pub struct Version {
     pub size_listed: bool,
 }
 
+/// What an app may do with a bucket: the `access` values of a bucket's `allow` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Read details, list objects and download them.
+    Read,
+    /// Also upload and delete objects.
+    Full,
+}
+
+impl Access {
+    /// The wire spelling (`read`, `full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Full => "full",
+        }
+    }
+
+    /// Parses the wire spelling; `None` for anything else, which the create call refuses.
+    pub fn parse(s: &str) -> Option<Access> {
+        match s {
+            "read" => Some(Access::Read),
+            "full" => Some(Access::Full),
+            _ => None,
+        }
+    }
+}
+
 /// An OSS bucket.
 pub struct Bucket {
     /// Client id of the owning app.
@@ -155,8 +183,40 @@ pub struct Bucket {
     pub policy: String,
     /// Creation time in epoch ms.
     pub created_ms: i64,
+    /// Region it was created in (`US`, `EMEA`, …); bucket listings are per region.
+    pub region: String,
+    /// Apps other than the owner granted access at creation (`allow`), in request order.
+    pub allow: Vec<(String, Access)>,
+    /// Marked for deletion: gone for every request, but its key is not reusable yet.
+    pub deleted: bool,
     /// Objects by key (sorted, for `startAt` paging).
     pub objects: BTreeMap<String, Object>,
+}
+
+impl Bucket {
+    /// A live bucket owned by `owner` with no other app allowed in.
+    pub fn new(owner: String, policy: String, created_ms: i64, region: String) -> Bucket {
+        Bucket {
+            owner,
+            policy,
+            created_ms,
+            region,
+            allow: Vec::new(),
+            deleted: false,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    /// What `client` may do here: the owner everything, allowed apps what `allow` said.
+    pub fn access(&self, client: &str) -> Option<Access> {
+        if self.owner == client {
+            return Some(Access::Full);
+        }
+        self.allow
+            .iter()
+            .find(|(id, _)| id == client)
+            .map(|(_, a)| *a)
+    }
 }
 
 /// An OSS object.
@@ -213,12 +273,12 @@ impl Store {
         let mut s = Store::default();
         s.buckets.insert(
             DM_BUCKET.to_string(),
-            Bucket {
-                owner: DM_OWNER.to_string(),
-                policy: "persistent".to_string(),
-                created_ms: 1_420_070_400_000,
-                objects: BTreeMap::new(),
-            },
+            Bucket::new(
+                DM_OWNER.to_string(),
+                "persistent".to_string(),
+                1_420_070_400_000,
+                "US".to_string(),
+            ),
         );
         s
     }
@@ -333,9 +393,14 @@ impl Store {
         Some(n)
     }
 
-    /// Stores an object's bytes source in a bucket (creating nothing else).
+    /// A bucket that exists and is not marked for deletion.
+    pub fn bucket(&self, key: &str) -> Option<&Bucket> {
+        self.buckets.get(key).filter(|b| !b.deleted)
+    }
+
+    /// Stores an object's bytes source in a live bucket (creating nothing else).
     pub fn put_object(&mut self, bucket: &str, key: String, object: Object) -> bool {
-        match self.buckets.get_mut(bucket) {
+        match self.buckets.get_mut(bucket).filter(|b| !b.deleted) {
             Some(b) => {
                 b.objects.insert(key, object);
                 true
@@ -344,9 +409,9 @@ impl Store {
         }
     }
 
-    /// Looks an object up.
+    /// Looks an object up; a bucket marked for deletion holds none.
     pub fn object(&self, bucket: &str, key: &str) -> Option<&Object> {
-        self.buckets.get(bucket)?.objects.get(key)
+        self.bucket(bucket)?.objects.get(key)
     }
 
     /// Raises `lastModifiedTimeRollup` of a folder and all its ancestors.

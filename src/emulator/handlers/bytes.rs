@@ -2,7 +2,7 @@
 //! they take no token, honour `Range` and expire), and the deprecated direct download.
 
 use super::{read, Answer};
-use crate::emulator::clock::http_date;
+use crate::emulator::clock::{http_date, parse_http_date};
 use crate::emulator::content::{parse_range, Content};
 use crate::emulator::errors::ApiError;
 use crate::emulator::faults;
@@ -91,7 +91,7 @@ fn denied(message: &'static str) -> ApiError {
 }
 
 /// `GET` of a signed URL.
-pub fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
+pub async fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
     let params: Vec<(&str, &str)> = SIGNED_PARAMS
         .iter()
         .filter_map(|n| req.q(n).map(|v| (*n, v)))
@@ -130,12 +130,18 @@ pub fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer 
     };
     let ctype = req.q("response-content-type").unwrap_or(&ctype).to_string();
     let disposition = req.q("response-content-disposition").map(String::from);
+    // A chunk URL of an unmerged upload serves a part, which is not the object's content.
+    let tag = if window == (0, content.size()) {
+        object_etag(app, bucket, key, &content, created_ms).await
+    } else {
+        etag(key, window.1, created_ms)
+    };
     serve(
         app,
         req,
         content,
         window,
-        created_ms,
+        (&tag, created_ms),
         &ctype,
         disposition,
         key,
@@ -143,7 +149,7 @@ pub fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer 
 }
 
 /// Deprecated `GET /oss/v2/buckets/:b/objects/:k` — same byte semantics, token required.
-pub fn legacy_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
+pub async fn legacy_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
     check_object_access(app, req, bucket)?;
     let (content, created_ms, ctype) = object_content(app, bucket, key, |m| {
         ApiError::oss(StatusCode::NOT_FOUND, m)
@@ -151,27 +157,27 @@ pub fn legacy_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer 
     let size = content.size();
     let name = key.rsplit('/').next().unwrap_or(key);
     let disposition = format!("attachment; filename=\"{}\"", name.replace('"', ""));
+    let tag = object_etag(app, bucket, key, &content, created_ms).await;
     serve(
         app,
         req,
         content,
         (0, size),
-        created_ms,
+        (&tag, created_ms),
         &ctype,
         Some(disposition),
         key,
     )
 }
 
-/// Apps may read the Data Management bucket's objects (through their items) and their own
-/// buckets, nobody else's.
+/// Apps may read the Data Management bucket's objects (through their items), their own
+/// buckets and buckets whose `allow` list names them; nobody else's.
 pub fn check_object_access(app: &App, req: &Req, bucket: &str) -> Result<(), ApiError> {
     let store = read(app)?;
     let b = store
-        .buckets
-        .get(bucket)
+        .bucket(bucket)
         .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Bucket not found"))?;
-    if bucket != DM_BUCKET && b.owner != req.client_id() {
+    if bucket != DM_BUCKET && b.access(req.client_id()).is_none() {
         return Err(ApiError::oss(
             StatusCode::FORBIDDEN,
             "Access denied: not the bucket owner",
@@ -197,45 +203,72 @@ fn object_content(
     Ok((c, o.created_ms, o.content_type.clone()))
 }
 
-/// A weak but stable entity tag: quoted hex of (key, size, creation time).
+/// A stable stand-in entity tag, quoted hex of (key, size, creation time), for bytes whose
+/// SHA-1 is not available (objects over the hashing limit, chunks of unmerged uploads).
 pub fn etag(key: &str, size: u64, created_ms: i64) -> String {
     let d = Sha256::digest(format!("{key}\n{size}\n{created_ms}").as_bytes());
     let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 }
 
-/// Serves `window` = (offset, length) of `content` as an object of that length, with Range,
-/// conditional requests and the byte-body faults.
+/// The object's `ETag`: the quoted SHA-1 hex of its content (§7.9) when `details` would report
+/// a `sha1`, else the stand-in, so every path that shows a tag shows the same one.
+pub async fn object_etag(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    content: &Content,
+    created_ms: i64,
+) -> String {
+    match super::oss::sha1_of(app, bucket, key, content).await {
+        Some(hex) => format!("\"{hex}\""),
+        None => etag(key, content.size(), created_ms),
+    }
+}
+
+/// Whether a conditional GET answers 304: `If-None-Match` naming `tag` (weak comparison, `*`
+/// for any), or, only when no `If-None-Match` was sent (RFC 9110 §13.2.2),
+/// `If-Modified-Since` at or after the last change (HTTP dates have whole seconds).
+pub fn not_modified(req: &Req, tag: &str, modified_ms: i64) -> bool {
+    if let Some(v) = req.header("if-none-match") {
+        return v.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag
+        });
+    }
+    req.header("if-modified-since")
+        .and_then(parse_http_date)
+        .is_some_and(|since| modified_ms.div_euclid(1000) * 1000 <= since)
+}
+
+/// Serves `window` = (offset, length) of `content` as an object of that length, tagged
+/// (`ETag`, last change), with Range, conditional requests and the byte-body faults.
 #[allow(clippy::too_many_arguments)]
 fn serve(
     app: &Arc<App>,
     req: &Req,
     content: Content,
     window: (u64, u64),
-    created_ms: i64,
+    (tag, created_ms): (&str, i64),
     ctype: &str,
     disposition: Option<String>,
     key: &str,
 ) -> Answer {
     let (offset, size) = window;
-    let tag = etag(key, size, created_ms);
     let mut headers = axum::http::HeaderMap::new();
     let mut put = |name: header::HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             headers.insert(name, v);
         }
     };
-    put(header::ETAG, &tag);
+    put(header::ETAG, tag);
     put(header::LAST_MODIFIED, &http_date(created_ms));
     put(header::ACCEPT_RANGES, "bytes");
     put(header::CONTENT_TYPE, ctype);
     if let Some(d) = &disposition {
         put(header::CONTENT_DISPOSITION, d);
     }
-    if req
-        .header("if-none-match")
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag))
-    {
+    if not_modified(req, tag, created_ms) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().extend(headers);
         return Ok(r);

@@ -56,21 +56,17 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         CreateBucket => oss::create_bucket(app, req),
         BucketDetails { bucket } => oss::bucket_details(app, req, bucket),
         DeleteBucket { bucket } => oss::delete_bucket(app, req, bucket),
-        Objects { bucket } => oss::list_objects(app, req, bucket),
+        Objects { bucket } => oss::list_objects(app, req, bucket).await,
         ObjectDetails { bucket, key } => oss::object_details(app, req, bucket, key).await,
         SignedDownload { bucket, key } => oss::signed_download(app, req, bucket, key).await,
         SignedUploadStart { bucket, key } => oss::upload_start(app, req, bucket, key),
         SignedUploadComplete { bucket, key } => oss::upload_complete(app, req, bucket, key),
-        ObjectGet { bucket, key } => bytes::legacy_get(app, req, bucket, key),
+        ObjectGet { bucket, key } => bytes::legacy_get(app, req, bucket, key).await,
         ObjectDelete { bucket, key } => oss::delete_object(app, req, bucket, key),
-        SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key),
+        SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key).await,
         SignedPut { upload } => oss::upload_part(app, req, upload),
         Stats | ResetStats | Clock | Faults => admin::control(app, req),
-        Unknown => Err(ApiError::data(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "No such route",
-        )),
+        Unknown => Err(super::server::unknown_route(req)),
     }
 }
 

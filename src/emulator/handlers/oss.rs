@@ -1,6 +1,8 @@
 //! OSS v2: buckets, objects, details, signed download URLs and the three-step signed upload.
 
-use super::bytes::{check_object_access, signature, signed_download_url};
+use super::bytes::{
+    check_object_access, not_modified, object_etag, signature, signed_download_url,
+};
 use super::{oss_json, read, write, Answer};
 use crate::emulator::clock::iso_seconds;
 use crate::emulator::content::Content;
@@ -10,7 +12,7 @@ use crate::emulator::render::seg;
 use crate::emulator::request::Req;
 use crate::emulator::router::UPLOAD_PREFIX;
 use crate::emulator::server::{App, Upload};
-use crate::emulator::store::{Bucket, Object, DM_BUCKET};
+use crate::emulator::store::{Access, Bucket, Object, DM_BUCKET};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
@@ -59,12 +61,40 @@ fn valid_bucket_key(k: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_.".contains(&c))
 }
 
+/// The regions OSS knows (§7.1); buckets live in exactly one of them.
+const REGIONS: [&str; 8] = ["US", "EMEA", "AUS", "CAN", "DEU", "IND", "JPN", "GBR"];
+
+/// The region a request names: the `region` header wins over its legacy spelling
+/// `x-ads-region` and over the `region` query parameter; US when none is given.
+fn region_of(req: &Req) -> Result<String, ApiError> {
+    let r = req
+        .header("region")
+        .or_else(|| req.header("x-ads-region"))
+        .or_else(|| req.q("region"))
+        .unwrap_or("US");
+    if REGIONS.contains(&r) {
+        Ok(r.to_string())
+    } else {
+        Err(bad(format!(
+            "Invalid region '{r}': must be one of {}",
+            REGIONS.join(", ")
+        )))
+    }
+}
+
 fn bucket_json(key: &str, b: &Bucket) -> Value {
+    // The owner is always listed first with full access, as the real service adds it.
+    let mut permissions = vec![json!({ "authId": b.owner, "access": "full" })];
+    permissions.extend(
+        b.allow
+            .iter()
+            .map(|(id, a)| json!({ "authId": id, "access": a.as_str() })),
+    );
     json!({
         "bucketKey": key,
         "bucketOwner": b.owner,
         "createdDate": b.created_ms,
-        "permissions": [{ "authId": b.owner, "access": "full" }],
+        "permissions": permissions,
         "policyKey": b.policy,
     })
 }
@@ -78,10 +108,11 @@ fn location(app: &App, bucket: &str, key: &str) -> String {
     )
 }
 
-/// `GET /oss/v2/buckets` — the app's own buckets, `startAt` paging with an absolute `next`.
+/// `GET /oss/v2/buckets` — the app's own buckets in one region, `startAt` paging with an
+/// absolute `next`.
 pub fn list_buckets(app: &App, req: &Req) -> Answer {
     let limit = list_limit(req)?;
-    let region = req.header("region").or(req.q("region")).unwrap_or("US");
+    let region = region_of(req)?;
     let store = read(app)?;
     let after = req
         .q("startAt")
@@ -90,7 +121,7 @@ pub fn list_buckets(app: &App, req: &Req) -> Answer {
     let mut mine = store
         .buckets
         .range::<String, _>((after, Bound::Unbounded))
-        .filter(|(_, b)| b.owner == req.client_id());
+        .filter(|(_, b)| b.owner == req.client_id() && !b.deleted && b.region == region);
     let items: Vec<Value> = mine
         .by_ref()
         .take(limit)
@@ -100,7 +131,7 @@ pub fn list_buckets(app: &App, req: &Req) -> Answer {
     if mine.next().is_some() {
         if let Some(last) = items.last().and_then(|i| i["bucketKey"].as_str()) {
             let q = form_urlencoded::Serializer::new(String::new())
-                .append_pair("region", region)
+                .append_pair("region", &region)
                 .append_pair("startAt", last)
                 .append_pair("limit", &limit.to_string())
                 .finish();
@@ -110,7 +141,37 @@ pub fn list_buckets(app: &App, req: &Req) -> Answer {
     Ok(oss_json(StatusCode::OK, body))
 }
 
-/// `POST /oss/v2/buckets` — 200 (not 201), 400 for a bad key, 409 when taken.
+/// The `allow` list of a create request: other apps and what they may do.
+fn allow_list(v: &Value, owner: &str) -> Result<Vec<(String, Access)>, ApiError> {
+    let entries = match &v["allow"] {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        _ => return Err(bad("Valid field 'allow' must be an array")),
+    };
+    let mut out: Vec<(String, Access)> = Vec::new();
+    for e in entries {
+        let id = e["authId"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("Valid field 'allow.authId' is required"))?;
+        let access = e["access"]
+            .as_str()
+            .and_then(Access::parse)
+            .ok_or_else(|| bad("Valid field 'allow.access' must be one of full, read"))?;
+        // The owner always has full access already; a repeated app keeps its widest grant.
+        if id == owner {
+            continue;
+        }
+        match out.iter_mut().find(|(k, _)| k == id) {
+            Some((_, a)) => *a = (*a).max(access),
+            None => out.push((id.to_string(), access)),
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /oss/v2/buckets` — 200 (not 201), 400 for a bad key, region or allow list, 409 when
+/// taken (also by a bucket marked for deletion: keys are not immediately reusable).
 pub fn create_bucket(app: &App, req: &Req) -> Answer {
     let v: Value =
         serde_json::from_slice(&req.body).map_err(|e| bad(format!("Invalid JSON body: {e}")))?;
@@ -126,85 +187,124 @@ pub fn create_bucket(app: &App, req: &Req) -> Answer {
             "Valid field 'policyKey' must be one of transient, temporary, persistent",
         ));
     }
+    let region = region_of(req)?;
+    let owner = req.client_id().to_string();
+    let allow = allow_list(&v, &owner)?;
     let mut store = write(app)?;
     if store.buckets.contains_key(key) {
         return Err(ApiError::oss(StatusCode::CONFLICT, "Bucket already exists"));
     }
-    let b = Bucket {
-        owner: req.client_id().to_string(),
-        policy: policy.to_string(),
-        created_ms: app.clock.now_ms(),
-        objects: BTreeMap::new(),
-    };
+    let mut b = Bucket::new(owner, policy.to_string(), app.clock.now_ms(), region);
+    b.allow = allow;
     let body = bucket_json(key, &b);
     store.buckets.insert(key.to_string(), b);
     Ok(oss_json(StatusCode::OK, body))
 }
 
-fn owned<'s>(
+/// A live bucket `req`'s app may use with at least `need` access: 404 when it does not exist
+/// or is marked for deletion, 403 when the app was not allowed in (or only to read).
+fn bucket_for<'s>(
     store: &'s crate::emulator::store::Store,
     req: &Req,
     bucket: &str,
+    need: Access,
 ) -> Result<&'s Bucket, ApiError> {
     let b = store
-        .buckets
-        .get(bucket)
+        .bucket(bucket)
         .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Bucket not found"))?;
+    match b.access(req.client_id()) {
+        Some(a) if a >= need => Ok(b),
+        Some(_) => Err(ApiError::oss(
+            StatusCode::FORBIDDEN,
+            "Access denied: read-only access to this bucket",
+        )),
+        None => Err(ApiError::oss(
+            StatusCode::FORBIDDEN,
+            "Access denied: not the bucket owner",
+        )),
+    }
+}
+
+/// `GET /oss/v2/buckets/:b/details` — owner and allowed apps.
+pub fn bucket_details(app: &App, req: &Req, bucket: &str) -> Answer {
+    let store = read(app)?;
+    let b = bucket_for(&store, req, bucket, Access::Read)?;
+    Ok(oss_json(StatusCode::OK, bucket_json(bucket, b)))
+}
+
+/// `DELETE /oss/v2/buckets/:b` — owner only. The bucket is marked for deletion, not removed:
+/// it is gone for every other request at once, a second delete answers 409 and its key
+/// stays taken (§7.4).
+pub fn delete_bucket(app: &App, req: &Req, bucket: &str) -> Answer {
+    let mut store = write(app)?;
+    let b = store
+        .buckets
+        .get_mut(bucket)
+        .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Bucket not found"))?;
+    if b.deleted {
+        return Err(ApiError::oss(
+            StatusCode::CONFLICT,
+            "Bucket already marked for deletion",
+        ));
+    }
     if b.owner != req.client_id() {
         return Err(ApiError::oss(
             StatusCode::FORBIDDEN,
             "Access denied: not the bucket owner",
         ));
     }
-    Ok(b)
-}
-
-/// `GET /oss/v2/buckets/:b/details` — owner only.
-pub fn bucket_details(app: &App, req: &Req, bucket: &str) -> Answer {
-    let store = read(app)?;
-    let b = owned(&store, req, bucket)?;
-    Ok(oss_json(StatusCode::OK, bucket_json(bucket, b)))
-}
-
-/// `DELETE /oss/v2/buckets/:b` — owner only.
-pub fn delete_bucket(app: &App, req: &Req, bucket: &str) -> Answer {
-    let mut store = write(app)?;
-    owned(&store, req, bucket)?;
-    store.buckets.remove(bucket);
+    b.deleted = true;
+    // Nothing can reach the objects any more, so their bytes (and hashes) are let go now.
+    let keys: Vec<String> = std::mem::take(&mut b.objects).into_keys().collect();
+    drop(store);
+    if let Ok(mut m) = app.sha1s.lock() {
+        for k in keys {
+            m.remove(&format!("{bucket}/{k}"));
+        }
+    }
     Ok(StatusCode::OK.into_response())
 }
 
-/// `GET /oss/v2/buckets/:b/objects` — owner only; `beginsWith`, `startAt`, `limit`.
-pub fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
+/// `GET /oss/v2/buckets/:b/objects` — owner and allowed apps; `beginsWith`, `startAt`,
+/// `limit`. Every item carries its `sha1` when the object is small enough to hash.
+pub async fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
     let limit = list_limit(req)?;
-    let store = read(app)?;
-    let b = owned(&store, req, bucket)?;
     let prefix = req.q("beginsWith").unwrap_or("");
-    let after = req
-        .q("startAt")
-        .map(|s| Bound::Excluded(s.to_string()))
-        .unwrap_or(Bound::Unbounded);
-    let mut it = b
-        .objects
-        .range::<String, _>((after, Bound::Unbounded))
-        .filter(|(k, o)| k.starts_with(prefix) && o.content.is_some());
-    let page: Vec<(&String, &Object)> = it.by_ref().take(limit).collect();
-    let items: Vec<Value> = page
-        .iter()
-        .map(|(k, o)| {
-            let size = o.content.as_ref().map(Content::size).unwrap_or(0);
-            json!({
-                "bucketKey": bucket,
-                "objectKey": k,
-                "objectId": format!("{OBJECT_PREFIX}{bucket}/{k}"),
-                "sha1": cached_sha1(app, bucket, k),
-                "size": size,
-                "location": location(app, bucket, k),
-            })
-        })
-        .collect();
+    // The page is copied out so the store lock is not held while hashing.
+    let (page, more) = {
+        let store = read(app)?;
+        let b = bucket_for(&store, req, bucket, Access::Read)?;
+        let after = req
+            .q("startAt")
+            .map(|s| Bound::Excluded(s.to_string()))
+            .unwrap_or(Bound::Unbounded);
+        let mut it = b
+            .objects
+            .range::<String, _>((after, Bound::Unbounded))
+            .filter_map(|(k, o)| {
+                let c = o.content.as_ref()?;
+                k.starts_with(prefix).then(|| (k.clone(), c.clone()))
+            });
+        let page: Vec<(String, Content)> = it.by_ref().take(limit).collect();
+        (page, it.next().is_some())
+    };
+    let mut items = Vec::with_capacity(page.len());
+    for (k, content) in &page {
+        let mut item = json!({
+            "bucketKey": bucket,
+            "objectKey": k,
+            "objectId": format!("{OBJECT_PREFIX}{bucket}/{k}"),
+            "size": content.size(),
+            "location": location(app, bucket, k),
+        });
+        // Omitted, not null, for objects too large to hash, as details does.
+        if let Some(s) = sha1_of(app, bucket, k, content).await {
+            item["sha1"] = json!(s);
+        }
+        items.push(item);
+    }
     let mut body = json!({ "items": items });
-    if it.next().is_some() {
+    if more {
         if let Some((last, _)) = page.last() {
             let mut q = form_urlencoded::Serializer::new(String::new());
             q.append_pair("startAt", last)
@@ -223,17 +323,14 @@ pub fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
     Ok(oss_json(StatusCode::OK, body))
 }
 
-fn cached_sha1(app: &App, bucket: &str, key: &str) -> Value {
-    app.sha1s
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&format!("{bucket}/{key}")).cloned())
-        .map(Value::String)
-        .unwrap_or(Value::Null)
-}
-
-/// The object's SHA-1 (hex), computed once for objects up to `SHA1_MAX`.
-async fn sha1_of(app: &App, bucket: &str, key: &str, content: &Content) -> Option<String> {
+/// The object's SHA-1 (hex), computed once for objects up to `SHA1_MAX`; `None` for larger
+/// ones, which the reference allows ("when available").
+pub(super) async fn sha1_of(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    content: &Content,
+) -> Option<String> {
     let k = format!("{bucket}/{key}");
     if let Some(s) = app.sha1s.lock().ok().and_then(|m| m.get(&k).cloned()) {
         return Some(s);
@@ -307,10 +404,21 @@ pub async fn object_details(app: &App, req: &Req, bucket: &str, key: &str) -> An
 }
 
 /// `GET …/objects/:k/signeds3download` — a URL the emulator itself serves, valid for
-/// `minutesExpiration`; unmerged uploads answer `chunked` (or `fallback` when asked).
+/// `minutesExpiration`; unmerged uploads answer `chunked` (or `fallback` when asked);
+/// `If-None-Match` with the object's `ETag` or `If-Modified-Since` → 304 without a body.
 pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
     let mins = minutes(req)?;
-    let (content, _, ctype, chunked) = readable_object(app, req, bucket, key)?;
+    let (content, created_ms, ctype, chunked) = readable_object(app, req, bucket, key)?;
+    if req.header("if-none-match").is_some() || req.header("if-modified-since").is_some() {
+        let tag = object_etag(app, bucket, key, &content, created_ms).await;
+        if not_modified(req, &tag, created_ms) {
+            let mut r = StatusCode::NOT_MODIFIED.into_response();
+            if let Ok(v) = HeaderValue::from_str(&tag) {
+                r.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(r);
+        }
+    }
     let size = content.size();
     let expires = app.clock.now_ms() / 1000 + mins * 60;
     let name = key.rsplit('/').next().unwrap_or(key).replace('"', "");
@@ -371,7 +479,7 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
 }
 
 /// The Data Management bucket accepts uploads only to placeholders made by `POST storage`;
-/// other buckets only from their owner.
+/// other buckets only from their owner and apps allowed full access.
 fn check_upload_target(app: &App, req: &Req, bucket: &str, key: &str) -> Result<(), ApiError> {
     let store = read(app)?;
     if bucket == DM_BUCKET {
@@ -383,7 +491,7 @@ fn check_upload_target(app: &App, req: &Req, bucket: &str, key: &str) -> Result<
         })?;
         return Ok(());
     }
-    owned(&store, req, bucket).map(|_| ())
+    bucket_for(&store, req, bucket, Access::Full).map(|_| ())
 }
 
 fn part_message(upload: &str, part: &str, expires: &str) -> String {
@@ -642,10 +750,10 @@ pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer 
     ))
 }
 
-/// `DELETE …/objects/:k` — owner only.
+/// `DELETE …/objects/:k` — owner and apps allowed full access.
 pub fn delete_object(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
     let mut store = write(app)?;
-    owned(&store, req, bucket)?;
+    bucket_for(&store, req, bucket, Access::Full)?;
     let removed = store
         .buckets
         .get_mut(bucket)
