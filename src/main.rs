@@ -67,8 +67,9 @@ struct MountArgs {
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
-    /// Mount the embedded emulator's demo data set; no account needed.
-    #[arg(long, conflicts_with_all = ["client_id", "project"])]
+    /// Mount the embedded emulator's demo data set; no account needed (credentials given are
+    /// not used).
+    #[arg(long)]
     demo: bool,
     /// Log file of a background mount (default: under $XDG_STATE_HOME/apsfs, mode 0600).
     #[arg(long, value_name = "FILE")]

@@ -90,6 +90,20 @@ fn unescape_mount_path(s: &str) -> String {
 /// Builds the client and proves it works: credentials accepted, hubs listable.
 pub async fn connect(c: &Connection) -> Result<Arc<ApsClient>, String> {
     let http = http_client().map_err(|e| e.to_string())?;
+    // One plain request first: an unreachable host is reported at once rather than after the
+    // retry policy has given up on the token endpoint.
+    if let Err(e) = http
+        .get(&c.base_url)
+        .timeout(std::time::Duration::from_secs(15))
+        .send()
+        .await
+    {
+        return Err(format!(
+            "cannot reach {}: {}",
+            c.base_url,
+            ApiError::from_transport(&e)
+        ));
+    }
     let policy = RetryPolicy::default();
     let tokens = TokenSource::new(
         c.credentials.clone(),

@@ -20,6 +20,8 @@ fn seed() -> tempfile::TempDir {
         vec![7u8; 3 << 20],
     )
     .expect("write big");
+    std::fs::create_dir_all(d.path().join("Hub/Project/Other")).expect("mkdir");
+    std::fs::write(d.path().join("Hub/Project/Other/x.txt"), b"x").expect("write x");
     d
 }
 
@@ -109,4 +111,80 @@ fn tokens_are_refreshed_before_expiry_and_after_refusal() {
     std::thread::sleep(Duration::from_millis(1100));
     let bytes = std::fs::read(files.join("f03.bin")).expect("read after tokens expired");
     assert_eq!(bytes.len(), 3 * 7919 + 100);
+}
+
+#[test]
+fn expired_signed_urls_are_fetched_again() {
+    use std::os::unix::fs::FileExt;
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let f = std::fs::File::open(mnt.join("Hub/Project/Files/big.bin")).expect("open");
+    let mut buf = vec![0u8; 4096];
+    f.read_at(&mut buf, 0).expect("first read");
+    assert_eq!(rt.block_on(emu.count("signeds3download")), 1);
+    // Past the URL's 60 minutes (and the token's): the cached URL now answers 403.
+    rt.block_on(emu.advance_clock(3700));
+    f.read_at(&mut buf, 2 << 20)
+        .expect("read with an expired URL");
+    assert_eq!(buf, vec![7u8; 4096]);
+    let stats = rt.block_on(emu.stats());
+    assert_eq!(
+        stats["statuses"]["403"], 1,
+        "the expired URL was refused once: {stats}"
+    );
+    assert!(
+        stats["requests"]["signeds3download"].as_u64() >= Some(2),
+        "a fresh URL: {stats}"
+    );
+}
+
+#[test]
+fn slow_requests_do_not_block_others_and_reads_run_in_parallel() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sub = mnt.join("Hub/Project/Files/sub");
+    assert_eq!(std::fs::read_dir(&sub).expect("list").count(), 40);
+    set_faults(&emu, &rt, serde_json::json!({"latency_ms": 1500}));
+    // A slow listing of another folder is under way...
+    let top = mnt.join("Hub/Project");
+    let slow = std::thread::spawn(move || {
+        let t = Instant::now();
+        std::fs::read_dir(top.join("Other"))
+            .map(|d| d.count())
+            .expect("slow listing");
+        t.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // ...while cached metadata answers at once.
+    let t = Instant::now();
+    assert_eq!(
+        std::fs::metadata(sub.join("f05.bin")).expect("stat").len(),
+        5 * 7919 + 100
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "stat waited {:?}",
+        t.elapsed()
+    );
+    assert!(slow.join().expect("thread") >= Duration::from_millis(1000));
+    // Eight files, each costing two slow round trips, read at the same time.
+    let t = Instant::now();
+    let readers: Vec<_> = (10..18)
+        .map(|i| {
+            let p = sub.join(format!("f{i:02}.bin"));
+            std::thread::spawn(move || std::fs::read(p).expect("read").len())
+        })
+        .collect();
+    for (i, r) in (10..18).zip(readers) {
+        assert_eq!(r.join().expect("reader"), i * 7919 + 100);
+    }
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(3 * 2 * 1500),
+        "8 parallel reads took {took:?}"
+    );
 }

@@ -86,10 +86,10 @@ impl ApiError {
     /// Classifies a reqwest transport error.
     pub fn from_transport(e: &reqwest::Error) -> ApiError {
         let text = without_url(e);
+        // A body cut off mid-transfer surfaces as a body or "decode" error: it is the
+        // connection that failed, so it is retried like one. Bodies are parsed elsewhere.
         if e.is_timeout() {
             ApiError::Timeout(text)
-        } else if e.is_decode() {
-            ApiError::Decode(text)
         } else {
             ApiError::Network(text)
         }

@@ -35,9 +35,6 @@ pub struct Attr {
 pub fn of(ino: u64, node: &Node, uid: u32, gid: u32) -> Attr {
     let (size, perm, nlink) = match &node.kind {
         Kind::File { version } => (version.size.unwrap_or(0), 0o444, 1),
-        Kind::Folder {
-            forbidden: true, ..
-        } => (0, 0o000, 2),
         _ => (0, 0o555, 2),
     };
     Attr {

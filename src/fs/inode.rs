@@ -30,8 +30,6 @@ pub enum Kind {
     Folder {
         /// Owning project id.
         project: String,
-        /// The account may not list it; shown empty with mode 0.
-        forbidden: bool,
     },
     /// An item, shown as its tip version.
     File {
@@ -164,7 +162,6 @@ mod tests {
             parent: ROOT,
             kind: Kind::Folder {
                 project: "p".into(),
-                forbidden: false,
             },
             created: SystemTime::UNIX_EPOCH,
             modified: SystemTime::UNIX_EPOCH,

@@ -3,7 +3,7 @@
 //!
 //! Policy: hidden (soft-deleted) folders and items, items whose tip is a delete tombstone, and
 //! items whose tip has no storage (cloud models, Fusion designs) are not shown, so every file
-//! in the mount can be read. A folder the account may not list is shown empty with mode 0.
+//! in the mount can be read. A folder the account may not list is shown as an empty directory.
 
 use super::inode::{FileVersion, Kind, Node};
 use crate::api::{ApiError, Entry, Remote};
@@ -36,7 +36,8 @@ impl Child {
 }
 
 /// Fetches the children of `dir`. `Ok(None)` means the service refused to list a folder
-/// (403): it is then shown empty and marked forbidden.
+/// (403): it is then shown as an empty directory (and the refusal logged), so that walks and
+/// backups of the mount go on.
 pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child>>, ApiError> {
     let children = match &dir.kind {
         Kind::Hubs => remote
@@ -74,7 +75,6 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
             .map(|f| Child {
                 kind: Kind::Folder {
                     project: project.clone(),
-                    forbidden: false,
                 },
                 id: f.id,
                 raw: f.name,
@@ -109,7 +109,6 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
         Entry::Folder(f) if !f.hidden => Some(Child {
             kind: Kind::Folder {
                 project: project.to_string(),
-                forbidden: false,
             },
             id: f.id,
             raw: f.name,

@@ -113,6 +113,7 @@ pub struct Fs<R: Remote> {
     files: Mutex<HashMap<u64, OpenFile>>,
     next_fh: AtomicU64,
     config: FsConfig,
+    started: SystemTime,
 }
 
 fn poisoned<T>(_: T) -> Errno {
@@ -144,6 +145,7 @@ impl<R: Remote> Fs<R> {
             files: Mutex::default(),
             next_fh: AtomicU64::new(1),
             config,
+            started: now,
         }
     }
 
@@ -202,22 +204,8 @@ impl<R: Remote> Fs<R> {
     ) -> Result<Arc<Listing>, Errno> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let Some(children) = children else {
-            if let Some(Node {
-                kind: Kind::Folder { forbidden, .. },
-                ..
-            }) = inodes.get_mut(dir)
-            {
-                *forbidden = true;
-            }
             return Ok(Arc::new(Listing::new(Vec::new())));
         };
-        if let Some(Node {
-            kind: Kind::Folder { forbidden, .. },
-            ..
-        }) = inodes.get_mut(dir)
-        {
-            *forbidden = false;
-        }
         let candidates: Vec<names::Candidate> = children
             .iter()
             .map(|c| names::Candidate {
@@ -228,13 +216,14 @@ impl<R: Remote> Fs<R> {
             })
             .collect();
         let names = names::unique_names(&candidates);
-        let now = SystemTime::now();
         let mut entries = Vec::with_capacity(children.len());
         for (c, name) in children.into_iter().zip(names) {
             let is_dir = !matches!(c.kind, Kind::File { .. });
             let key = c.inode_key();
             let kind = carry_over(inodes.by_id(&key).map(|n| &n.kind), c.kind);
-            let created = c.created.or(c.modified).unwrap_or(now);
+            // Hubs and projects carry no times: they show the mount's start, which at least
+            // stays put for the life of the mount.
+            let created = c.created.or(c.modified).unwrap_or(self.started);
             let ino = inodes.upsert(Node {
                 id: key,
                 parent: dir,
@@ -388,19 +377,10 @@ impl<R: Remote> Fs<R> {
     }
 }
 
-/// Keeps what was learnt about a node beyond its listing: a folder found forbidden stays
-/// so until it is listed again, a size fetched from OSS stays with its version.
+/// Keeps what was learnt about a node beyond its listing: a size fetched from OSS stays with
+/// its version.
 fn carry_over(old: Option<&Kind>, new: Kind) -> Kind {
     match (old, new) {
-        (
-            Some(Kind::Folder {
-                forbidden: true, ..
-            }),
-            Kind::Folder { project, .. },
-        ) => Kind::Folder {
-            project,
-            forbidden: true,
-        },
         (Some(Kind::File { version: old }), Kind::File { mut version })
             if old.id == version.id && version.size.is_none() =>
         {

@@ -346,7 +346,11 @@ async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
     let r = fs.lookup(top, "Restricted").await.unwrap().0;
     let rfh = fs.opendir(r.ino).await.unwrap();
     assert_eq!(fs.readdir(r.ino, rfh, 0).unwrap().len(), 2, "only . and ..");
-    assert_eq!(fs.getattr(r.ino).await.unwrap().0.perm, 0);
+    assert_eq!(
+        fs.getattr(r.ino).await.unwrap().0.perm,
+        0o555,
+        "still a readable directory"
+    );
 }
 
 #[tokio::test]
