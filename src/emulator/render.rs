@@ -6,20 +6,10 @@ use super::store::{
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
-/// Characters escaped in one path segment: everything but the unreserved set.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes one URL path segment (ids with `:`, `?`, `=`, object keys with `/`).
-pub fn seg(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
+/// The same path-segment encoding the client uses, so the emulator's links are what it sends.
+pub use crate::api::oss::seg;
 
 /// Who the emulator says created and changed everything.
 const USER_ID: &str = "EMULATORUSER1";
