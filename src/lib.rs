@@ -8,3 +8,4 @@ pub mod emulator;
 pub mod fs;
 pub mod mount;
 pub mod serve;
+pub mod units;

@@ -67,6 +67,17 @@ struct MountArgs {
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
+    /// Memory all read-ahead together may hold (e.g. 512MiB); read-ahead waits rather than
+    /// growing past it.
+    #[arg(long, default_value = "512MiB", value_parser = apsfs::units::size_arg, value_name = "SIZE")]
+    max_prefetch_memory: u64,
+    /// Keep file bytes in this directory, keyed by version, so a re-read (even after a remount)
+    /// downloads nothing.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Size bound of the disk cache (least recently used blocks are evicted).
+    #[arg(long, default_value = "10GiB", value_parser = apsfs::units::size_arg, value_name = "SIZE", requires = "cache_dir")]
+    cache_size: u64,
     /// Mount the embedded emulator's demo data set; no account needed (credentials given are
     /// not used).
     #[arg(long)]
@@ -183,6 +194,8 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         user_id: args.user_id,
         ttl: std::time::Duration::from_secs(args.metadata_ttl),
         allow_other: args.allow_other,
+        prefetch_memory: args.max_prefetch_memory,
+        cache: args.cache_dir.map(|d| (d, args.cache_size)),
         demo: args.demo,
         detach_stdout: !std::io::stdout().is_terminal(),
     })

@@ -183,11 +183,17 @@ pub fn mount<R: Remote>(
 }
 
 /// A filesystem configuration for the current user.
-pub fn fs_config(ttl: std::time::Duration) -> FsConfig {
+pub fn fs_config(
+    ttl: std::time::Duration,
+    prefetch_memory: u64,
+    disk: Option<Arc<crate::cache::disk::DiskCache>>,
+) -> FsConfig {
     // SAFETY: getuid/getgid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     FsConfig {
         ttl,
+        prefetch_memory,
+        disk,
         max_dirs: crate::cache::metadata::DEFAULT_MAX_DIRS,
         uid,
         gid,

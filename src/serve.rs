@@ -34,6 +34,10 @@ pub struct MountOptions {
     pub ttl: Duration,
     /// Let other users see the mount.
     pub allow_other: bool,
+    /// Bytes all read-ahead together may hold.
+    pub prefetch_memory: u64,
+    /// Disk cache directory and size bound.
+    pub cache: Option<(PathBuf, u64)>,
     /// Serve the embedded emulator's demo data instead of a real account.
     pub demo: bool,
     /// Print the first line for a waiting parent, then detach stdout.
@@ -56,6 +60,7 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
     let (fs, demo) = started.map_err(fail)?;
     let session = mount(fs, rt.handle().clone(), &mountpoint, opts.allow_other).map_err(fail)?;
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    raise_kernel_readahead(&mountpoint);
     report(
         &format!("{READY_PREFIX}{}", mountpoint.display()),
         opts.detach_stdout,
@@ -131,7 +136,35 @@ async fn start(
         Some(spec) => resolve_project(&*client, spec).await?,
         None => Scope::All,
     };
-    Ok((Arc::new(Fs::new(client, scope, fs_config(opts.ttl))), demo))
+    let disk = match &opts.cache {
+        Some((dir, size)) => Some(Arc::new(
+            crate::cache::disk::DiskCache::open(dir, *size)
+                .map_err(|e| format!("cannot use cache directory {}: {e}", dir.display()))?,
+        )),
+        None => None,
+    };
+    let config = fs_config(opts.ttl, opts.prefetch_memory, disk);
+    Ok((Arc::new(Fs::new(client, scope, config)), demo))
+}
+
+/// Kernel read-ahead of the mount's device, in KiB: with the kernel's default of 128 every
+/// sequential read request is 128 KiB; 1 MiB requests quarter the per-request overhead.
+const KERNEL_READAHEAD_KB: u32 = 1024;
+
+/// Raises the mount's kernel read-ahead (best effort: needs root, and the FUSE device's
+/// `max_pages` still caps each request).
+fn raise_kernel_readahead(mountpoint: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(mountpoint) else {
+        return;
+    };
+    let dev = meta.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let path = format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb");
+    match std::fs::write(&path, KERNEL_READAHEAD_KB.to_string()) {
+        Ok(()) => tracing::debug!(path, "raised kernel read-ahead"),
+        Err(e) => tracing::debug!(path, error = %e, "cannot raise kernel read-ahead"),
+    }
 }
 
 /// Waits for SIGINT/SIGTERM (true) or for the session to end by an external unmount (false).

@@ -116,7 +116,13 @@ fn tokens_are_refreshed_before_expiry_and_after_refusal() {
 #[test]
 fn expired_signed_urls_are_fetched_again() {
     use std::os::unix::fs::FileExt;
-    let seed = seed();
+    let seed = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(seed.path().join("Hub/Project/Files")).expect("mkdir");
+    std::fs::write(
+        seed.path().join("Hub/Project/Files/big.bin"),
+        vec![7u8; 16 << 20],
+    )
+    .expect("write");
     let emu = Emulator::seeded(seed.path(), &[]);
     let mnt = Mount::start(&emu.base, &[]);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -126,7 +132,8 @@ fn expired_signed_urls_are_fetched_again() {
     assert_eq!(rt.block_on(emu.count("signeds3download")), 1);
     // Past the URL's 60 minutes (and the token's): the cached URL now answers 403.
     rt.block_on(emu.advance_clock(3700));
-    f.read_at(&mut buf, 2 << 20)
+    // Far beyond the read-ahead window, so this is a fresh request on the cached URL.
+    f.read_at(&mut buf, 12 << 20)
         .expect("read with an expired URL");
     assert_eq!(buf, vec![7u8; 4096]);
     let stats = rt.block_on(emu.stats());

@@ -18,6 +18,9 @@ const MAX_PAGES: usize = 10_000;
 pub struct ApsClient {
     http: Transport,
     urls: UrlCache,
+    /// One signed-URL request per object at a time: readers of one file share it.
+    url_fetches:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ApsClient {
@@ -26,6 +29,7 @@ impl ApsClient {
         ApsClient {
             http,
             urls: UrlCache::default(),
+            url_fetches: std::sync::Mutex::default(),
         }
     }
 
@@ -66,6 +70,27 @@ impl ApsClient {
         if let Some(u) = self.urls.get(storage) {
             return Ok(u);
         }
+        let lock = match self.url_fetches.lock() {
+            Ok(mut m) => m.entry(storage.to_string()).or_default().clone(),
+            Err(_) => std::sync::Arc::default(),
+        };
+        let result = async {
+            let _one_at_a_time = lock.lock().await;
+            match self.urls.get(storage) {
+                Some(u) => Ok(u),
+                None => self.fetch_signed_url(storage).await,
+            }
+        }
+        .await;
+        if let Ok(mut m) = self.url_fetches.lock() {
+            if std::sync::Arc::strong_count(&lock) <= 2 {
+                m.remove(storage);
+            }
+        }
+        result
+    }
+
+    async fn fetch_signed_url(&self, storage: &str) -> Result<String, ApiError> {
         let fetched = Instant::now();
         let url = self.http.url(&format!(
             "{}/signeds3download?minutesExpiration={URL_MINUTES}",
@@ -168,6 +193,12 @@ impl Remote for ApsClient {
         doc.get("size")
             .and_then(Value::as_u64)
             .ok_or_else(|| ApiError::Decode("object details carry no size".into()))
+    }
+
+    async fn prepare(&self, storage: &str) {
+        if let Err(e) = self.signed_url(storage).await {
+            tracing::debug!(error = %e, "could not fetch a signed URL ahead of the first read");
+        }
     }
 
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {

@@ -37,6 +37,11 @@ pub trait Remote: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Entry>, ApiError>> + Send;
     /// Size of a storage object, for versions listed without `storageSize`.
     fn object_size(&self, storage: &str) -> impl Future<Output = Result<u64, ApiError>> + Send;
+    /// Gets ready to read `storage` (fetches its signed URL), so the first read costs one round
+    /// trip. Failures are left for the read itself to report.
+    fn prepare(&self, _storage: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
     fn read(
         &self,

@@ -1,3 +1,4 @@
 //! Caches between the filesystem and the service.
 
+pub mod disk;
 pub mod metadata;

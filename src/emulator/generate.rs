@@ -11,6 +11,7 @@ use super::content::Content;
 use super::ids::Uid;
 use super::seed::object_key;
 use super::store::{Flavor, ItemKind, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use crate::units::parse_size;
 
 /// The data set the emulator and `apsfs mount --demo` serve when given nothing else: small,
 /// but with every awkward case real accounts have.
@@ -187,25 +188,6 @@ fn parse_large(key: &str, v: &str) -> Result<(usize, u64), String> {
         return Err(err());
     }
     Ok((count, size))
-}
-
-/// Parses a byte count with an optional binary-unit suffix (case-insensitive).
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    if digits.is_empty() {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    let unit: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(unit)
 }
 
 /// Fills the store with the world `spec` describes; the same spec always gives the same world.

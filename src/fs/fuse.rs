@@ -62,6 +62,14 @@ fn utf8(name: &OsStr) -> Option<String> {
 }
 
 impl<R: Remote> Filesystem for FuseAdapter<R> {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // As much kernel read-ahead as the kernel allows; apsfs's own read-ahead goes further.
+        if let Err(max) = config.set_max_readahead(u32::MAX) {
+            let _ = config.set_max_readahead(max);
+        }
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = utf8(name) else {
             return reply.error(fuser::Errno::ENOENT);
@@ -98,7 +106,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.open(ino.0, write).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                // An inode is one immutable version, so pages cached by an earlier open are
+                // still right: keep them, and a re-read costs no request at all.
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
                 Err(e) => reply.error(errno(e)),
             }
         });

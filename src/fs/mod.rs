@@ -10,6 +10,8 @@ pub mod fuse;
 pub mod inode;
 pub mod listing;
 pub mod names;
+pub mod prefetch;
+pub mod read;
 
 use crate::api::{ApiError, Remote};
 use crate::cache::metadata::{Listing, MetaCache};
@@ -71,23 +73,20 @@ pub enum Scope {
 }
 
 /// Tunables of a mount.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FsConfig {
     /// How long a listing is trusted.
     pub ttl: Duration,
+    /// Bytes all read-ahead together may hold.
+    pub prefetch_memory: u64,
+    /// The disk cache, when enabled.
+    pub disk: Option<Arc<crate::cache::disk::DiskCache>>,
     /// How many listings are kept.
     pub max_dirs: usize,
     /// Owner of every inode.
     pub uid: u32,
     /// Group of every inode.
     pub gid: u32,
-}
-
-/// An open file: the version pinned at open.
-#[derive(Clone, Debug)]
-struct OpenFile {
-    storage: String,
-    size: u64,
 }
 
 /// One directory entry as `readdir` returns it.
@@ -110,7 +109,9 @@ pub struct Fs<R: Remote> {
     cache: MetaCache,
     fetching: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     dirs: Mutex<HashMap<u64, Arc<Listing>>>,
-    files: Mutex<HashMap<u64, OpenFile>>,
+    files: Mutex<HashMap<u64, Arc<prefetch::OpenFile<R>>>>,
+    source: Arc<read::ByteSource<R>>,
+    budget: prefetch::Budget,
     next_fh: AtomicU64,
     config: FsConfig,
     started: SystemTime,
@@ -137,6 +138,8 @@ impl<R: Remote> Fs<R> {
             modified: now,
         };
         Fs {
+            source: Arc::new(read::ByteSource::new(remote.clone(), config.disk.clone())),
+            budget: prefetch::Budget::new(config.prefetch_memory),
             remote,
             inodes: RwLock::new(Inodes::new(root)),
             cache: MetaCache::new(config.ttl, config.max_dirs),
@@ -329,7 +332,8 @@ impl<R: Remote> Fs<R> {
         }
     }
 
-    /// `open`: read-only; pins the version current now, so later versions never mix in.
+    /// `open`: read-only; pins the version current now, so later versions never mix in, and
+    /// starts fetching its signed URL so the first read is one round trip.
     pub async fn open(&self, ino: u64, write: bool) -> Result<u64, Errno> {
         if write {
             return Err(Errno::ROFS);
@@ -339,12 +343,22 @@ impl<R: Remote> Fs<R> {
         let Kind::File { version } = node.kind else {
             return Err(Errno::ISDIR);
         };
-        let file = OpenFile {
-            storage: version.storage,
-            size: version.size.unwrap_or(0),
-        };
+        let size = version.size.unwrap_or(0);
+        if size > 0 && !self.source.starts_cached(&version.storage) {
+            let (remote, storage) = (self.remote.clone(), version.storage.clone());
+            tokio::spawn(async move { remote.prepare(&storage).await });
+        }
+        let file = prefetch::OpenFile::new(
+            self.source.clone(),
+            &version.storage,
+            size,
+            self.budget.clone(),
+        );
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.files.lock().map_err(poisoned)?.insert(fh, file);
+        self.files
+            .lock()
+            .map_err(poisoned)?
+            .insert(fh, Arc::new(file));
         Ok(fh)
     }
 
@@ -357,11 +371,7 @@ impl<R: Remote> Fs<R> {
             .get(&fh)
             .cloned()
             .ok_or(Errno::BADF)?;
-        if offset >= file.size || size == 0 {
-            return Ok(Bytes::new());
-        }
-        let len = u64::from(size).min(file.size - offset);
-        Ok(self.remote.read(&file.storage, offset, len).await?)
+        Ok(file.read(offset, u64::from(size)).await?)
     }
 
     /// `release`.

@@ -127,6 +127,8 @@ impl Remote for Mock {
 fn config(ttl: Duration) -> FsConfig {
     FsConfig {
         ttl,
+        prefetch_memory: 64 << 20,
+        disk: None,
         max_dirs: 100,
         uid: 1000,
         gid: 1000,

@@ -1,0 +1,371 @@
+//! Read-ahead for one open file. Sequential reading is detected and answered from parts
+//! fetched ahead of the reader, several at a time, in a window that doubles while the reader
+//! keeps up; random reads are fetched exactly. All read-ahead memory comes from one global
+//! budget: when it is spent, read-ahead waits (the reader falls back to exact reads) instead of
+//! growing.
+
+use super::read::ByteSource;
+use crate::api::{ApiError, Remote};
+use crate::cache::disk::BLOCK;
+use bytes::{Bytes, BytesMut};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Read-ahead after the first sequential read: one round trip's worth on a fast link without
+/// wasting much on files that are only sniffed (file managers read the first few KiB).
+const FIRST_WINDOW: u64 = 2 << 20;
+/// Largest read-ahead per file: at 20 ms round trips this keeps ~3 GiB/s in flight, beyond
+/// anything one file needs, while eight readers stay within the default budget.
+const MAX_WINDOW: u64 = 64 << 20;
+/// Parts fetched per request, at most: large enough to amortise a round trip, small enough
+/// that a window is split over several connections.
+const MAX_PART: u64 = 8 << 20;
+/// A read this far behind the previous one still counts as sequential (readers that re-read
+/// a header, kernels that reorder async reads).
+const BACKWARD_SLACK: u64 = 1 << 20;
+
+/// The global read-ahead memory budget, in bytes.
+#[derive(Clone)]
+pub struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: u64) -> Budget {
+        let permits = usize::try_from(bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        Budget(Arc::new(Semaphore::new(permits)))
+    }
+
+    fn try_take(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        self.0
+            .clone()
+            .try_acquire_many_owned(u32::try_from(bytes).ok()?)
+            .ok()
+    }
+
+    /// Bytes not currently reserved.
+    pub fn available(&self) -> u64 {
+        self.0.available_permits() as u64
+    }
+}
+
+type PartData = Shared<BoxFuture<'static, Result<Bytes, ApiError>>>;
+
+/// A range fetched ahead; its memory reservation lasts as long as it does.
+struct Part {
+    start: u64,
+    end: u64,
+    data: PartData,
+    abort: tokio::task::AbortHandle,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        // Nobody will read it any more: stop the download, if it is still running.
+        self.abort.abort();
+    }
+}
+
+#[derive(Default)]
+struct State {
+    parts: VecDeque<Part>,
+    /// End of the previous read.
+    next: u64,
+    /// Current read-ahead (0: not sequential).
+    window: u64,
+    /// End of what has been scheduled.
+    scheduled: u64,
+}
+
+/// An open file: one pinned version, read through read-ahead.
+pub struct OpenFile<R: Remote> {
+    source: Arc<ByteSource<R>>,
+    storage: Arc<str>,
+    size: u64,
+    budget: Budget,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl<R: Remote> OpenFile<R> {
+    /// An open file of `size` bytes stored at `storage`.
+    pub fn new(
+        source: Arc<ByteSource<R>>,
+        storage: &str,
+        size: u64,
+        budget: Budget,
+    ) -> OpenFile<R> {
+        OpenFile {
+            source,
+            storage: storage.into(),
+            size,
+            budget,
+            state: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Size of the pinned version.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Up to `len` bytes at `offset` (fewer only at the end of the file).
+    pub async fn read(&self, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+        if offset >= self.size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = self.size.min(offset.saturating_add(len));
+        let mut st = self.state.lock().await;
+        let sequential = (offset == 0 && st.next == 0)
+            || (offset + BACKWARD_SLACK >= st.next
+                && offset <= st.next + st.window.max(FIRST_WINDOW));
+        if !sequential {
+            st.parts.clear();
+            st.window = 0;
+            st.next = end;
+            st.scheduled = end;
+            drop(st);
+            return self
+                .source
+                .read(&self.storage, self.size, offset, end - offset)
+                .await;
+        }
+        while st.parts.front().is_some_and(|p| p.end <= offset) {
+            st.parts.pop_front();
+        }
+        let ahead_hit = st.parts.front().is_some_and(|p| p.start <= offset);
+        let first = st.window == 0;
+        st.window = match st.window {
+            0 => FIRST_WINDOW,
+            w if ahead_hit => (w * 2).min(MAX_WINDOW),
+            w => w,
+        };
+        self.schedule(&mut st, end);
+        st.next = end;
+        if first {
+            // The first read of a run is answered exactly, so time to first byte is one round
+            // trip for the bytes asked for, not for a whole part.
+            drop(st);
+            return self
+                .source
+                .read(&self.storage, self.size, offset, end - offset)
+                .await;
+        }
+        self.collect(&mut st, offset, end).await
+    }
+
+    /// Starts fetching parts up to `end + window`, as far as the budget allows. Parts start on
+    /// block boundaries so they also fill the disk cache.
+    fn schedule(&self, st: &mut State, end: u64) {
+        let limit = self.size.min(end + st.window);
+        let mut start = st.scheduled.max(end);
+        if st.parts.is_empty() {
+            start = start / BLOCK * BLOCK;
+        }
+        let part = (st.window / 4).clamp(BLOCK, MAX_PART);
+        while start < limit {
+            let stop = self
+                .size
+                .min((start + part) / BLOCK * BLOCK)
+                .max(start + 1)
+                .min(self.size);
+            let Some(permit) = self.budget.try_take(stop - start) else {
+                tracing::debug!(
+                    available = self.budget.available(),
+                    "read-ahead budget spent; waiting"
+                );
+                break;
+            };
+            let (source, storage, size) = (self.source.clone(), self.storage.clone(), self.size);
+            let task =
+                tokio::spawn(async move { source.read(&storage, size, start, stop - start).await });
+            let abort = task.abort_handle();
+            let data = task
+                .map(|r| {
+                    r.unwrap_or_else(|e| {
+                        Err(ApiError::Network(format!("read-ahead task ended: {e}")))
+                    })
+                })
+                .boxed()
+                .shared();
+            st.parts.push_back(Part {
+                start,
+                end: stop,
+                data,
+                abort,
+                _permit: permit,
+            });
+            start = stop;
+        }
+        st.scheduled = st.scheduled.max(start);
+    }
+
+    /// Bytes `offset..end` from the parts that cover them, and exact reads for any gap.
+    async fn collect(&self, st: &mut State, offset: u64, end: u64) -> Result<Bytes, ApiError> {
+        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        let mut pos = offset;
+        while pos < end {
+            let covering = st.parts.iter().position(|p| p.start <= pos && pos < p.end);
+            match covering {
+                Some(i) => {
+                    let (p_start, p_end, data) =
+                        (st.parts[i].start, st.parts[i].end, st.parts[i].data.clone());
+                    let bytes = match data.await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            st.parts.remove(i);
+                            return Err(e);
+                        }
+                    };
+                    let stop = end.min(p_end);
+                    let slice = bytes
+                        .get((pos - p_start) as usize..(stop - p_start) as usize)
+                        .ok_or(ApiError::ShortBody {
+                            expected: stop - p_start,
+                            got: bytes.len() as u64,
+                        })?;
+                    out.extend_from_slice(slice);
+                    pos = stop;
+                }
+                None => {
+                    let next_part = st.parts.iter().map(|p| p.start).filter(|&s| s > pos).min();
+                    let stop = end.min(next_part.unwrap_or(end));
+                    let b = self
+                        .source
+                        .read(&self.storage, self.size, pos, stop - pos)
+                        .await?;
+                    out.extend_from_slice(&b);
+                    pos = stop;
+                }
+            }
+        }
+        Ok(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Entry, FolderInfo, Hub, Project};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// An object whose byte at `p` is `p % 251`, recording every range read.
+    #[derive(Default)]
+    struct Counting {
+        reads: Mutex<Vec<(u64, u64)>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    impl Remote for Counting {
+        async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
+            Ok(vec![])
+        }
+        async fn projects(&self, _: &str) -> Result<Vec<Project>, ApiError> {
+            Ok(vec![])
+        }
+        async fn top_folders(&self, _: &str, _: &str) -> Result<Vec<FolderInfo>, ApiError> {
+            Ok(vec![])
+        }
+        async fn folder_contents(&self, _: &str, _: &str) -> Result<Vec<Entry>, ApiError> {
+            Ok(vec![])
+        }
+        async fn object_size(&self, _: &str) -> Result<u64, ApiError> {
+            Ok(0)
+        }
+        async fn read(&self, _: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+            self.reads.lock().unwrap().push((offset, len));
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok((offset..offset + len)
+                .map(|p| (p % 251) as u8)
+                .collect::<Vec<_>>()
+                .into())
+        }
+    }
+
+    fn expect(offset: u64, len: u64) -> Vec<u8> {
+        (offset..offset + len).map(|p| (p % 251) as u8).collect()
+    }
+
+    fn file(size: u64, budget: u64) -> (Arc<Counting>, OpenFile<Counting>) {
+        let remote = Arc::new(Counting::default());
+        let source = Arc::new(ByteSource::new(remote.clone(), None));
+        (
+            remote,
+            OpenFile::new(source, "urn:x", size, Budget::new(budget)),
+        )
+    }
+
+    #[tokio::test]
+    async fn sequential_reads_become_few_large_parallel_requests() {
+        let size = 100 << 20;
+        let (remote, f) = file(size, 512 << 20);
+        let mut pos = 0;
+        while pos < size {
+            let b = f.read(pos, 128 << 10).await.unwrap();
+            assert_eq!(&b[..], &expect(pos, b.len() as u64)[..], "at {pos}");
+            pos += b.len() as u64;
+        }
+        let reads = remote.reads.lock().unwrap().clone();
+        assert!(
+            reads.len() < 40,
+            "{} requests for 800 kernel reads",
+            reads.len()
+        );
+        assert!(
+            reads.iter().any(|r| r.1 == MAX_PART),
+            "the window grew to full parts"
+        );
+        assert!(
+            remote.max_in_flight.load(Ordering::SeqCst) > 1,
+            "parts are fetched in parallel"
+        );
+        assert!(f.read(size, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn random_reads_are_exact() {
+        let (remote, f) = file(1 << 30, 512 << 20);
+        for off in [900_000_000u64, 12_345, 500_000_000, 77] {
+            let b = f.read(off, 4096).await.unwrap();
+            assert_eq!(&b[..], &expect(off, 4096)[..]);
+        }
+        let reads = remote.reads.lock().unwrap().clone();
+        assert!(reads.iter().skip(1).all(|r| r.1 == 4096), "{reads:?}");
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_slows_read_ahead_but_never_breaks_reads() {
+        let size = 20 << 20;
+        let (_remote, f) = file(size, 1 << 20);
+        let mut pos = 0;
+        while pos < size {
+            let b = f.read(pos, 128 << 10).await.unwrap();
+            assert_eq!(&b[..], &expect(pos, b.len() as u64)[..]);
+            pos += b.len() as u64;
+        }
+        assert!(f.budget.available() <= 1 << 20);
+        drop(f);
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_returned_when_files_close() {
+        let budget = Budget::new(64 << 20);
+        let remote = Arc::new(Counting::default());
+        let source = Arc::new(ByteSource::new(remote.clone(), None));
+        let f = OpenFile::new(source, "urn:x", 200 << 20, budget.clone());
+        for i in 0..8u64 {
+            f.read(i * (128 << 10), 128 << 10).await.unwrap();
+        }
+        assert!(budget.available() < 64 << 20, "read-ahead holds memory");
+        drop(f);
+        assert_eq!(budget.available(), 64 << 20);
+    }
+}

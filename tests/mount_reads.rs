@@ -1,0 +1,144 @@
+//! The read path through a real mount: sequential reads become few large requests with the
+//! right bytes, random reads are exact, a re-read costs nothing (page cache within a mount,
+//! disk cache across mounts).
+
+mod common;
+
+use common::{generated, Emulator, Mount};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+
+const LARGE: u64 = 96 << 20;
+
+fn large_file_key(emu: &Emulator, rt: &tokio::runtime::Runtime) -> String {
+    rt.block_on(async {
+        let token = emu.token().await;
+        let (_, hubs) = emu.get_json(&token, "/project/v1/hubs").await;
+        let hub = hubs["data"][0]["id"].as_str().expect("hub").to_string();
+        let (_, projects) = emu
+            .get_json(&token, &format!("/project/v1/hubs/{hub}/projects"))
+            .await;
+        let project = projects["data"][0]["id"]
+            .as_str()
+            .expect("project")
+            .to_string();
+        let (_, tops) = emu
+            .get_json(
+                &token,
+                &format!("/project/v1/hubs/{hub}/projects/{project}/topFolders"),
+            )
+            .await;
+        let top = tops["data"][0]["id"].as_str().expect("top").to_string();
+        let contents = |f: &str| {
+            format!(
+                "/data/v1/projects/{project}/folders/{}/contents",
+                common::enc(f)
+            )
+        };
+        let (_, doc) = emu.get_json(&token, &contents(&top)).await;
+        let large = doc["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|r| r["attributes"]["name"] == "Large")
+            .expect("Large folder")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let (_, doc) = emu.get_json(&token, &contents(&large)).await;
+        let storage = doc["included"][0]["relationships"]["storage"]["data"]["id"]
+            .as_str()
+            .expect("storage")
+            .to_string();
+        storage.split_once('/').expect("bucket/key").1.to_string()
+    })
+}
+
+fn expected(key: &str, offset: u64, len: usize) -> Vec<u8> {
+    generated(apsfs::emulator::content::seed_for_key(key), offset, len)
+}
+
+#[test]
+fn sequential_and_random_reads() {
+    let emu = Emulator::start(&["--generate", &format!("items=1,folders=0,large=1x{LARGE}")]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let key = large_file_key(&emu, &rt);
+    let path = mnt.join("Hub 1/Project 1/Project Files/Large/large-1.bin");
+
+    let mut all = Vec::new();
+    std::fs::File::open(&path)
+        .expect("open")
+        .read_to_end(&mut all)
+        .expect("read");
+    assert_eq!(all.len() as u64, LARGE);
+    assert!(all == expected(&key, 0, LARGE as usize), "sequential bytes");
+    let gets = rt.block_on(emu.count("signed_get"));
+    // 768 kernel-sized (128 KiB) requests without read-ahead; parts of up to 8 MiB with it.
+    assert!(
+        gets <= 64,
+        "{gets} range requests for a 96 MiB sequential read"
+    );
+    assert_eq!(rt.block_on(emu.count("signeds3download")), 1);
+
+    // Random 4 KiB reads on a second handle: exact ranges, right bytes.
+    let f = std::fs::File::open(&path).expect("open");
+    let before = rt.block_on(emu.stats())["bytes_served"]
+        .as_u64()
+        .unwrap_or(0);
+    for off in [90_000_001u64, 7, 50_000_000, 33_333_333] {
+        let mut buf = vec![0u8; 4096];
+        f.read_at(&mut buf, off).expect("pread");
+        assert_eq!(buf, expected(&key, off, 4096), "at {off}");
+    }
+    // Everything was already in the page cache: the open was kept, no bytes moved.
+    let after = rt.block_on(emu.stats())["bytes_served"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        after, before,
+        "re-reads within the mount come from the page cache"
+    );
+}
+
+#[test]
+fn disk_cache_serves_a_second_mount_without_downloads() {
+    let emu = Emulator::start(&["--generate", "items=1,folders=0,large=1x24MiB"]);
+    let cache = tempfile::tempdir().expect("cache dir");
+    let dir = cache.path().to_str().expect("utf-8");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let key = large_file_key(&emu, &rt);
+    let rel = "Hub 1/Project 1/Project Files/Large/large-1.bin";
+    {
+        let mnt = Mount::start(&emu.base, &["--cache-dir", dir, "--cache-size", "1GiB"]);
+        let bytes = std::fs::read(mnt.join(rel)).expect("first read");
+        assert!(bytes == expected(&key, 0, 24 << 20));
+    }
+    // Blocks are written off the read path; give the last ones a moment.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    rt.block_on(async {
+        common::http()
+            .post(emu.url("/__emulator/reset-stats"))
+            .send()
+            .await
+            .expect("reset")
+    });
+    let mnt = Mount::start(&emu.base, &["--cache-dir", dir, "--cache-size", "1GiB"]);
+    let bytes = std::fs::read(mnt.join(rel)).expect("second read");
+    assert!(
+        bytes == expected(&key, 0, 24 << 20),
+        "bytes from the disk cache"
+    );
+    let stats = rt.block_on(emu.stats());
+    assert_eq!(
+        stats["requests"]["signed_get"].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["requests"]["signeds3download"].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
+    assert_eq!(stats["bytes_served"], 0, "{stats}");
+}
