@@ -172,6 +172,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Large buffers (read-ahead parts) are returned to the system as soon as they are freed, so the
+/// mount's resident memory follows the read-ahead budget instead of the allocator's high-water
+/// mark (glibc otherwise raises its mmap threshold and keeps freed parts on its heaps).
+fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 fn run_mount(args: MountArgs) -> Result<(), String> {
     if !args.foreground {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
@@ -184,6 +196,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         println!("{line} (log: {})", log.display());
         return Ok(());
     }
+    return_large_buffers_to_the_system();
     let token = std::env::var("APS_TOKEN").ok().filter(|t| !t.is_empty());
     apsfs::serve::run(MountOptions {
         mountpoint: args.mountpoint,

@@ -139,10 +139,11 @@ impl Transport {
             .map_err(|e| ApiError::from_transport(&e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ApiError::from_transport(&e))?;
+        let body = if status == 206 {
+            read_exactly(resp, len).await?
+        } else {
+            resp.bytes().await.map_err(|e| ApiError::from_transport(&e))?
+        };
         match status {
             206 => {
                 let start = headers
@@ -173,6 +174,21 @@ impl Transport {
             _ => Err(status_error(status, &body, retry_after(&headers))),
         }
     }
+}
+
+/// Reads a ranged body into one buffer of the expected size: no reallocation on the way, so
+/// the memory a read holds is the memory the read-ahead budget accounted for.
+async fn read_exactly(mut resp: reqwest::Response, len: u64) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::from_transport(&e))? {
+        if (buf.len() + chunk.len()) as u64 > len {
+            return Err(ApiError::Decode(format!(
+                "ranged body longer than the {len} bytes asked for"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 /// Never hand on a body of the wrong length: a short one is retried, a long one cut.

@@ -371,7 +371,15 @@ impl<R: Remote> Fs<R> {
             .get(&fh)
             .cloned()
             .ok_or(Errno::BADF)?;
-        Ok(file.read(offset, u64::from(size)).await?)
+        tracing::trace!(fh, offset, size, "read");
+        let data = file.read(offset, u64::from(size)).await?;
+        let want = u64::from(size).min(file.size().saturating_sub(offset));
+        if data.len() as u64 != want {
+            // The kernel takes a short read for the end of the file: never send one elsewhere.
+            tracing::error!(offset, size, got = data.len(), "read returned the wrong length");
+            return Err(Errno::IO);
+        }
+        Ok(data)
     }
 
     /// `release`.

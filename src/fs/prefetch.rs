@@ -20,8 +20,8 @@ const FIRST_WINDOW: u64 = 2 << 20;
 /// anything one file needs, while eight readers stay within the default budget.
 const MAX_WINDOW: u64 = 64 << 20;
 /// Parts fetched per request, at most: large enough to amortise a round trip, small enough
-/// that a window is split over several connections.
-const MAX_PART: u64 = 8 << 20;
+/// that a full window is split over 16 connections and the next part arrives soon.
+const MAX_PART: u64 = 4 << 20;
 /// A read this far behind the previous one still counts as sequential (readers that re-read
 /// a header, kernels that reorder async reads).
 const BACKWARD_SLACK: u64 = 1 << 20;
@@ -205,6 +205,15 @@ impl<R: Remote> OpenFile<R> {
 
     /// Bytes `offset..end` from the parts that cover them, and exact reads for any gap.
     async fn collect(&self, st: &mut State, offset: u64, end: u64) -> Result<Bytes, ApiError> {
+        // The common case, one part covering the whole read, is answered without a copy.
+        if let Some(p) = st.parts.iter().find(|p| p.start <= offset && end <= p.end) {
+            let (start, data) = (p.start, p.data.clone());
+            if let Ok(bytes) = data.await {
+                if let Some(slice) = bytes.get((offset - start) as usize..(end - start) as usize) {
+                    return Ok(bytes.slice_ref(slice));
+                }
+            }
+        }
         let mut out = BytesMut::with_capacity((end - offset) as usize);
         let mut pos = offset;
         while pos < end {
