@@ -142,7 +142,9 @@ impl Transport {
         let body = if status == 206 {
             read_exactly(resp, len).await?
         } else {
-            resp.bytes().await.map_err(|e| ApiError::from_transport(&e))?
+            resp.bytes()
+                .await
+                .map_err(|e| ApiError::from_transport(&e))?
         };
         match status {
             206 => {
@@ -180,7 +182,11 @@ impl Transport {
 /// the memory a read holds is the memory the read-ahead budget accounted for.
 async fn read_exactly(mut resp: reqwest::Response, len: u64) -> Result<Bytes, ApiError> {
     let mut buf = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
-    while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::from_transport(&e))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ApiError::from_transport(&e))?
+    {
         if (buf.len() + chunk.len()) as u64 > len {
             return Err(ApiError::Decode(format!(
                 "ranged body longer than the {len} bytes asked for"

@@ -376,7 +376,12 @@ impl<R: Remote> Fs<R> {
         let want = u64::from(size).min(file.size().saturating_sub(offset));
         if data.len() as u64 != want {
             // The kernel takes a short read for the end of the file: never send one elsewhere.
-            tracing::error!(offset, size, got = data.len(), "read returned the wrong length");
+            tracing::error!(
+                offset,
+                size,
+                got = data.len(),
+                "read returned the wrong length"
+            );
             return Err(Errno::IO);
         }
         Ok(data)
