@@ -116,13 +116,7 @@ fn disk_cache_serves_a_second_mount_without_downloads() {
     }
     // Blocks are written off the read path; give the last ones a moment.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    rt.block_on(async {
-        common::http()
-            .post(emu.url("/__emulator/reset-stats"))
-            .send()
-            .await
-            .expect("reset")
-    });
+    rt.block_on(emu.reset_stats());
     let mnt = Mount::start(&emu.base, &["--cache-dir", dir, "--cache-size", "1GiB"]);
     let bytes = std::fs::read(mnt.join(rel)).expect("second read");
     assert!(

@@ -144,13 +144,7 @@ fn mount_equals_seed_with_one_listing_per_folder() {
     }
 
     // Second walk inside the TTL: nothing at all.
-    rt.block_on(async {
-        common::http()
-            .post(emu.url("/__emulator/reset-stats"))
-            .send()
-            .await
-            .expect("reset")
-    });
+    rt.block_on(emu.reset_stats());
     let (code, out2, _) = run("ls", &["-lR", mnt.path().to_str().expect("utf-8")]);
     assert_eq!(code, 0);
     assert_eq!(out, out2);

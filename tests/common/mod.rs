@@ -117,6 +117,16 @@ impl Emulator {
         self.stats().await["requests"][route].as_u64().unwrap_or(0)
     }
 
+    /// Zeroes the request counters.
+    pub async fn reset_stats(&self) {
+        let r = http()
+            .post(self.url("/__emulator/reset-stats"))
+            .send()
+            .await
+            .expect("reset-stats");
+        assert_eq!(r.status(), 200);
+    }
+
     /// Moves the emulator clock forward.
     pub async fn advance_clock(&self, secs: u64) {
         let r = http()
