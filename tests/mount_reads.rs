@@ -74,9 +74,10 @@ fn sequential_and_random_reads() {
     assert_eq!(all.len() as u64, LARGE);
     assert!(all == expected(&key, 0, LARGE as usize), "sequential bytes");
     let gets = rt.block_on(emu.count("signed_get"));
-    // 768 kernel-sized (128 KiB) requests without read-ahead; parts of up to 8 MiB with it.
+    // 768 requests of 128 KiB without read-ahead; parts of up to 4 MiB with it. Bounded
+    // loosely: under CPU contention the kernel splits and reorders its own read-ahead.
     assert!(
-        gets <= 64,
+        gets <= 128,
         "{gets} range requests for a 96 MiB sequential read"
     );
     assert_eq!(rt.block_on(emu.count("signeds3download")), 1);
