@@ -67,6 +67,10 @@ struct MountArgs {
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
+    /// Hold requests back so each endpoint stays within its documented per-app limit per
+    /// minute (`off` when the app's limits were raised).
+    #[arg(long, value_enum, default_value = "documented")]
+    rate_limits: RateLimits,
     /// Memory all read-ahead together may hold (e.g. 512MiB); read-ahead waits rather than
     /// growing past it.
     #[arg(long, default_value = "512MiB", value_parser = apsfs::units::size_arg, value_name = "SIZE")]
@@ -207,6 +211,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         user_id: args.user_id,
         ttl: std::time::Duration::from_secs(args.metadata_ttl),
         allow_other: args.allow_other,
+        rate_limits: args.rate_limits == RateLimits::Documented,
         prefetch_memory: args.max_prefetch_memory,
         cache: args.cache_dir.map(|d| (d, args.cache_size)),
         demo: args.demo,

@@ -19,6 +19,8 @@ pub struct Connection {
     pub credentials: Credentials,
     /// `x-user-id` for 2-legged calls on a user's behalf.
     pub user_id: Option<String>,
+    /// Keep under the documented per-app rate limits on the client side.
+    pub rate_limits: bool,
 }
 
 /// Checks a mountpoint before anything is mounted on it; returns its absolute path.
@@ -117,6 +119,7 @@ pub async fn connect(c: &Connection) -> Result<Arc<ApsClient>, String> {
         tokens,
         c.user_id.clone(),
         policy,
+        crate::api::budget::RequestBudget::new(c.rate_limits),
     )));
     let explain = |e: ApiError| match e {
         ApiError::Network(_) | ApiError::Timeout(_) => format!("cannot reach {}: {e}", c.base_url),

@@ -34,6 +34,8 @@ pub struct MountOptions {
     pub ttl: Duration,
     /// Let other users see the mount.
     pub allow_other: bool,
+    /// Hold requests back to stay within the documented rate limits.
+    pub rate_limits: bool,
     /// Bytes all read-ahead together may hold.
     pub prefetch_memory: u64,
     /// Disk cache directory and size bound.
@@ -107,6 +109,7 @@ async fn start(
                 scope: READ_SCOPE.into(),
             },
             user_id: None,
+            rate_limits: opts.rate_limits,
         };
         (conn, Some(running))
     } else {
@@ -128,6 +131,7 @@ async fn start(
             base_url: opts.base_url.clone(),
             credentials,
             user_id: opts.user_id.clone(),
+            rate_limits: opts.rate_limits,
         };
         (conn, None)
     };

@@ -10,6 +10,12 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::time::Instant;
 
+/// The service's default (and largest) page size.
+const PAGE_SIZE: u64 = 200;
+/// Listing pages fetched at once: enough to hide round trips, few enough to leave the folder
+/// listing budget (300 a minute per app) to other work.
+const PARALLEL_PAGES: usize = 4;
+
 /// Listings longer than this many pages are treated as a server fault (200 entries a page:
 /// 2 million entries), so a link loop cannot spin forever.
 const MAX_PAGES: usize = 10_000;
@@ -58,6 +64,53 @@ impl ApsClient {
                 None => return Ok(pages),
             }
         }
+    }
+
+    /// The pages of a folder listing. When the folder's `objectCount` says how many pages there
+    /// are, pages 1.. are fetched a few at a time (page numbers are 0-based and their size is
+    /// the default 200); whatever `links.next` says after the last of them is then followed one
+    /// by one, so a folder that grew meanwhile is still read to its end.
+    async fn contents_pages(
+        &self,
+        first: &str,
+        expected: Option<u64>,
+    ) -> Result<Vec<Value>, ApiError> {
+        let doc = self.http.get_json(first).await?;
+        let more = types::next_link(&doc).is_some();
+        let known_pages = expected.map(|n| n.div_ceil(PAGE_SIZE)).unwrap_or(0);
+        if !more || known_pages <= 1 {
+            let mut pages = vec![doc];
+            if let Some(next) = types::next_link(&pages[0]).map(|h| self.http.resolve(h)) {
+                pages.extend(self.all_pages(next).await?);
+            }
+            return Ok(pages);
+        }
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let rest: Vec<Value> = stream::iter(1..known_pages)
+            .map(|n| {
+                let url = format!("{first}?page%5Bnumber%5D={n}");
+                async move { self.http.get_json(&url).await }
+            })
+            .buffered(PARALLEL_PAGES)
+            .try_collect()
+            .await?;
+        let mut pages = vec![doc];
+        for page in rest {
+            let ends_here = types::next_link(&page).is_none();
+            pages.push(page);
+            if ends_here {
+                // The folder shrank: later pages (if any were fetched) hold nothing more.
+                return Ok(pages);
+            }
+        }
+        if let Some(next) = pages
+            .last()
+            .and_then(types::next_link)
+            .map(|h| self.http.resolve(h))
+        {
+            pages.extend(self.all_pages(next).await?);
+        }
+        Ok(pages)
     }
 
     fn data_array(doc: &Value) -> Result<&Vec<Value>, ApiError> {
@@ -170,14 +223,18 @@ impl Remote for ApsClient {
             .collect())
     }
 
-    async fn folder_contents(&self, project: &str, folder: &str) -> Result<Vec<Entry>, ApiError> {
-        let pages = self
-            .all_pages(self.http.url(&format!(
-                "/data/v1/projects/{}/folders/{}/contents",
-                seg(project),
-                seg(folder)
-            )))
-            .await?;
+    async fn folder_contents(
+        &self,
+        project: &str,
+        folder: &str,
+        expected: Option<u64>,
+    ) -> Result<Vec<Entry>, ApiError> {
+        let base = self.http.url(&format!(
+            "/data/v1/projects/{}/folders/{}/contents",
+            seg(project),
+            seg(folder)
+        ));
+        let pages = self.contents_pages(&base, expected).await?;
         let mut out = Vec::new();
         for p in &pages {
             out.extend(types::contents_page(p).map_err(ApiError::Decode)?);

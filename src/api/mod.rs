@@ -3,6 +3,7 @@
 //! logic is tested with an in-memory double and no server.
 
 pub mod auth;
+pub mod budget;
 pub mod client;
 pub mod error;
 pub mod oss;
@@ -29,11 +30,13 @@ pub trait Remote: Send + Sync + 'static {
         hub: &str,
         project: &str,
     ) -> impl Future<Output = Result<Vec<FolderInfo>, ApiError>> + Send;
-    /// A folder's children with their tip versions (every page).
+    /// A folder's children with their tip versions (every page). `expected` is the folder's
+    /// `objectCount` when known, so later pages can be fetched in parallel.
     fn folder_contents(
         &self,
         project: &str,
         folder: &str,
+        expected: Option<u64>,
     ) -> impl Future<Output = Result<Vec<Entry>, ApiError>> + Send;
     /// Size of a storage object, for versions listed without `storageSize`.
     fn object_size(&self, storage: &str) -> impl Future<Output = Result<u64, ApiError>> + Send;

@@ -22,6 +22,7 @@ pub struct Transport {
     tokens: TokenSource,
     user_id: Option<String>,
     policy: RetryPolicy,
+    budget: super::budget::RequestBudget,
 }
 
 /// A reqwest client with the timeouts every APS call uses.
@@ -42,6 +43,7 @@ impl Transport {
         tokens: TokenSource,
         user_id: Option<String>,
         policy: RetryPolicy,
+        budget: super::budget::RequestBudget,
     ) -> Transport {
         Transport {
             http,
@@ -49,6 +51,7 @@ impl Transport {
             tokens,
             user_id,
             policy,
+            budget,
         }
     }
 
@@ -87,7 +90,11 @@ impl Transport {
 
     async fn get_json_once(&self, url: &str) -> Result<Value, ApiError> {
         let mut refreshed = false;
+        let path = reqwest::Url::parse(url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
         loop {
+            self.budget.acquire(&path).await;
             let token = self.tokens.token().await?;
             let mut req = self
                 .http

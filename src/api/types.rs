@@ -37,6 +37,10 @@ pub struct FolderInfo {
     pub created: Option<SystemTime>,
     /// `lastModifiedTime`.
     pub modified: Option<SystemTime>,
+    /// `lastModifiedTimeRollup` as spelled: unchanged means nothing below changed.
+    pub rollup: Option<String>,
+    /// `objectCount`: children, hidden ones included (how many pages a listing has).
+    pub object_count: Option<u64>,
 }
 
 /// A version of an item.
@@ -140,6 +144,8 @@ pub fn folder(v: &Value) -> Option<FolderInfo> {
         hidden: flag(v, "/attributes/hidden"),
         created: time(v, "/attributes/createTime"),
         modified: time(v, "/attributes/lastModifiedTime"),
+        rollup: text(v, "/attributes/lastModifiedTimeRollup"),
+        object_count: v.pointer("/attributes/objectCount").and_then(Value::as_u64),
     })
 }
 

@@ -15,6 +15,17 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default number of directory listings kept.
 pub const DEFAULT_MAX_DIRS: usize = 10_000;
 
+/// What a folder's `lastModifiedTimeRollup` was just before its listing was fetched, and
+/// when that was seen: while the rollup stays the same, the listing (and any listing below it
+/// fetched after `seen`) is still right.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validator {
+    /// The rollup as the service spelled it.
+    pub rollup: String,
+    /// When it was observed.
+    pub seen: Instant,
+}
+
 /// The children of one directory at one moment.
 #[derive(Debug)]
 pub struct Listing {
@@ -22,13 +33,23 @@ pub struct Listing {
     pub entries: Vec<(String, u64, bool)>,
     index: HashMap<String, usize>,
     inos: std::collections::HashSet<u64>,
-    /// When it was fetched.
-    pub fetched: Instant,
+    /// When it was fetched, or last confirmed unchanged.
+    fetched: Mutex<Instant>,
+    /// How to confirm it unchanged without fetching it again.
+    pub validator: Option<Validator>,
 }
 
 impl Listing {
     /// A listing of `entries` fetched now.
     pub fn new(entries: Vec<(String, u64, bool)>) -> Listing {
+        Listing::with_validator(entries, None)
+    }
+
+    /// A listing fetched now, with what confirms it later.
+    pub fn with_validator(
+        entries: Vec<(String, u64, bool)>,
+        validator: Option<Validator>,
+    ) -> Listing {
         let index = entries
             .iter()
             .enumerate()
@@ -39,7 +60,23 @@ impl Listing {
             entries,
             index,
             inos,
-            fetched: Instant::now(),
+            fetched: Mutex::new(Instant::now()),
+            validator,
+        }
+    }
+
+    /// When it was fetched or last confirmed.
+    pub fn fetched(&self) -> Instant {
+        self.fetched
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|_| Instant::now())
+    }
+
+    /// Marks it confirmed as of now.
+    pub fn renew(&self) {
+        if let Ok(mut t) = self.fetched.lock() {
+            *t = Instant::now();
         }
     }
 
@@ -75,9 +112,14 @@ impl MetaCache {
     pub fn fresh(&self, dir: u64) -> Option<Arc<Listing>> {
         let mut d = self.dirs.lock().ok()?;
         match d.get(&dir) {
-            Some(l) if l.fetched.elapsed() < self.ttl => Some(l.clone()),
+            Some(l) if l.fetched().elapsed() < self.ttl => Some(l.clone()),
             _ => None,
         }
+    }
+
+    /// The listing of `dir`, fresh or not, without touching its LRU position.
+    pub fn peek(&self, dir: u64) -> Option<Arc<Listing>> {
+        self.dirs.lock().ok()?.peek(&dir).cloned()
     }
 
     /// Stores a listing.
@@ -89,7 +131,7 @@ impl MetaCache {
 
     /// How much longer `listing` is trusted; the kernel is told to cache no longer than this.
     pub fn remaining(&self, listing: &Listing) -> Duration {
-        self.ttl.saturating_sub(listing.fetched.elapsed())
+        self.ttl.saturating_sub(listing.fetched().elapsed())
     }
 
     /// The configured time to live.

@@ -63,6 +63,10 @@ fn utf8(name: &OsStr) -> Option<String> {
 
 impl<R: Remote> Filesystem for FuseAdapter<R> {
     fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> std::io::Result<()> {
+        // Listings carry every attribute: hand them over with the names.
+        if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_DO_READDIRPLUS) {
+            tracing::debug!(?unsupported, "kernel without readdirplus");
+        }
         // As much kernel read-ahead as the kernel allows; apsfs's own read-ahead goes further.
         if let Err(max) = config.set_max_readahead(u32::MAX) {
             let _ = config.set_max_readahead(max);
@@ -186,6 +190,34 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                         FileType::RegularFile
                     };
                     if reply.add(INodeNo(e.ino), e.next, kind, &e.name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: fuser::ReplyDirectoryPlus,
+    ) {
+        match self.fs.readdirplus(ino.0, fh.0, offset) {
+            Ok(entries) => {
+                for (e, a, ttl) in entries {
+                    if reply.add(
+                        INodeNo(e.ino),
+                        e.next,
+                        &e.name,
+                        &ttl,
+                        &file_attr(&a),
+                        Generation(0),
+                    ) {
                         break;
                     }
                 }

@@ -30,6 +30,10 @@ pub enum Kind {
     Folder {
         /// Owning project id.
         project: String,
+        /// `objectCount` when listed (how many pages its listing has).
+        count: Option<u64>,
+        /// `lastModifiedTimeRollup` when listed, and when that was seen.
+        rollup: Option<crate::cache::metadata::Validator>,
     },
     /// An item, shown as its tip version.
     File {
@@ -162,6 +166,8 @@ mod tests {
             parent: ROOT,
             kind: Kind::Folder {
                 project: "p".into(),
+                count: None,
+                rollup: None,
             },
             created: SystemTime::UNIX_EPOCH,
             modified: SystemTime::UNIX_EPOCH,

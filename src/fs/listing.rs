@@ -73,26 +73,26 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
             .into_iter()
             .filter(|f| !f.hidden)
             .map(|f| Child {
-                kind: Kind::Folder {
-                    project: project.clone(),
-                },
+                kind: folder_kind(project, &f),
                 id: f.id,
                 raw: f.name,
                 created: f.created,
                 modified: f.modified,
             })
             .collect(),
-        Kind::Folder { project, .. } => match remote.folder_contents(project, &dir.id).await {
-            Ok(entries) => entries
-                .into_iter()
-                .filter_map(|e| shown(project, e))
-                .collect(),
-            Err(ApiError::Forbidden(detail)) => {
-                tracing::warn!(folder = %dir.id, %detail, "folder may not be listed; showing it empty");
-                return Ok(None);
+        Kind::Folder { project, count, .. } => {
+            match remote.folder_contents(project, &dir.id, *count).await {
+                Ok(entries) => entries
+                    .into_iter()
+                    .filter_map(|e| shown(project, e))
+                    .collect(),
+                Err(ApiError::Forbidden(detail)) => {
+                    tracing::warn!(folder = %dir.id, %detail, "folder may not be listed; showing it empty");
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
         Kind::File { .. } => {
             return Err(ApiError::Refused {
                 status: 400,
@@ -103,13 +103,26 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
     Ok(Some(children))
 }
 
+/// A folder child, remembering what lets its listing be confirmed later without a refetch.
+fn folder_kind(project: &str, f: &crate::api::FolderInfo) -> Kind {
+    Kind::Folder {
+        project: project.to_string(),
+        count: f.object_count,
+        rollup: f
+            .rollup
+            .clone()
+            .map(|rollup| crate::cache::metadata::Validator {
+                rollup,
+                seen: std::time::Instant::now(),
+            }),
+    }
+}
+
 /// Applies the visibility policy to one folder entry.
 fn shown(project: &str, entry: Entry) -> Option<Child> {
     match entry {
         Entry::Folder(f) if !f.hidden => Some(Child {
-            kind: Kind::Folder {
-                project: project.to_string(),
-            },
+            kind: folder_kind(project, &f),
             id: f.id,
             raw: f.name,
             created: f.created,

@@ -184,8 +184,12 @@ impl<R: Remote> Fs<R> {
             if !node.is_dir() {
                 return Err(Errno::NOTDIR);
             }
+            let validator = match &node.kind {
+                Kind::Folder { rollup, .. } => rollup.clone(),
+                _ => None,
+            };
             let children = listing::fetch(&*self.remote, &node).await?;
-            let l = self.install(dir, children)?;
+            let l = self.install(dir, children, validator)?;
             self.cache.put(dir, l.clone());
             Ok(l)
         }
@@ -204,10 +208,11 @@ impl<R: Remote> Fs<R> {
         &self,
         dir: u64,
         children: Option<Vec<listing::Child>>,
+        validator: Option<crate::cache::metadata::Validator>,
     ) -> Result<Arc<Listing>, Errno> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let Some(children) = children else {
-            return Ok(Arc::new(Listing::new(Vec::new())));
+            return Ok(Arc::new(Listing::with_validator(Vec::new(), validator)));
         };
         let candidates: Vec<names::Candidate> = children
             .iter()
@@ -220,10 +225,17 @@ impl<R: Remote> Fs<R> {
             .collect();
         let names = names::unique_names(&candidates);
         let mut entries = Vec::with_capacity(children.len());
+        let mut confirmable = Vec::new();
         for (c, name) in children.into_iter().zip(names) {
             let is_dir = !matches!(c.kind, Kind::File { .. });
             let key = c.inode_key();
             let kind = carry_over(inodes.by_id(&key).map(|n| &n.kind), c.kind);
+            let rollup = match &kind {
+                Kind::Folder {
+                    rollup: Some(v), ..
+                } => Some(v.rollup.clone()),
+                _ => None,
+            };
             // Hubs and projects carry no times: they show the mount's start, which at least
             // stays put for the life of the mount.
             let created = c.created.or(c.modified).unwrap_or(self.started);
@@ -235,8 +247,43 @@ impl<R: Remote> Fs<R> {
                 modified: c.modified.unwrap_or(created),
             });
             entries.push((name, ino, is_dir));
+            if let Some(r) = rollup {
+                confirmable.push((ino, r));
+            }
         }
-        Ok(Arc::new(Listing::new(entries)))
+        drop(inodes);
+        for (ino, rollup) in confirmable {
+            self.confirm_subtree(ino, &rollup);
+        }
+        Ok(Arc::new(Listing::with_validator(entries, validator)))
+    }
+
+    /// A folder's parent was just listed and reports `rollup` for it. If that is the rollup its
+    /// cached listing was fetched under, nothing below the folder has changed since: the
+    /// listing, and every listing below it fetched since then, are confirmed without a request.
+    fn confirm_subtree(&self, folder: u64, rollup: &str) {
+        let Some(l) = self.cache.peek(folder) else {
+            return;
+        };
+        let Some(since) = l
+            .validator
+            .as_ref()
+            .filter(|v| v.rollup == rollup)
+            .map(|v| v.seen)
+        else {
+            return;
+        };
+        let mut stack = vec![l];
+        while let Some(l) = stack.pop() {
+            l.renew();
+            for (_, ino, is_dir) in &l.entries {
+                if let Some(child) = is_dir.then(|| self.cache.peek(*ino)).flatten() {
+                    if child.fetched() >= since {
+                        stack.push(child);
+                    }
+                }
+            }
+        }
     }
 
     /// Fills in the size of a file listed without `storageSize`, from the object's details.
@@ -321,6 +368,33 @@ impl<R: Remote> Fs<R> {
                 next: k as u64 + 1,
                 is_dir,
                 name: name.to_string(),
+            })
+            .collect())
+    }
+
+    /// `readdirplus`: entries after `offset` with their attributes, so `ls -l` and `find -printf`
+    /// need no lookups. A file whose size is not known yet gets no cache time, so the kernel asks
+    /// `getattr` (which fills it in) before showing it.
+    pub fn readdirplus(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+    ) -> Result<Vec<(DirEntry, Attr, Duration)>, Errno> {
+        let entries = self.readdir(ino, fh, offset)?;
+        let ttl = {
+            let dirs = self.dirs.lock().map_err(poisoned)?;
+            let listing = dirs.get(&fh).ok_or(Errno::BADF)?;
+            self.cache.remaining(listing)
+        };
+        let inodes = self.inodes.read().map_err(poisoned)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let node = inodes.get(e.ino)?;
+                let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
+                let attr = attr::of(e.ino, node, self.config.uid, self.config.gid);
+                Some((e, attr, if known { ttl } else { Duration::ZERO }))
             })
             .collect())
     }

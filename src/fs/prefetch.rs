@@ -280,7 +280,12 @@ mod tests {
         async fn top_folders(&self, _: &str, _: &str) -> Result<Vec<FolderInfo>, ApiError> {
             Ok(vec![])
         }
-        async fn folder_contents(&self, _: &str, _: &str) -> Result<Vec<Entry>, ApiError> {
+        async fn folder_contents(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<u64>,
+        ) -> Result<Vec<Entry>, ApiError> {
             Ok(vec![])
         }
         async fn object_size(&self, _: &str) -> Result<u64, ApiError> {

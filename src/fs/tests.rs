@@ -7,6 +7,8 @@ use std::sync::atomic::AtomicUsize;
 /// An in-memory account: one hub, one project, folders by id, and object bytes by storage id.
 #[derive(Default)]
 struct Mock {
+    /// `lastModifiedTimeRollup` the top folder reports.
+    top_rollup: Mutex<Option<String>>,
     folders: Mutex<HashMap<String, Result<Vec<Entry>, ApiError>>>,
     objects: Mutex<HashMap<String, Vec<u8>>>,
     listings: AtomicUsize,
@@ -64,6 +66,8 @@ fn folder(id: &str, name: &str) -> Entry {
         hidden: false,
         created: t(0),
         modified: t(1),
+        rollup: None,
+        object_count: None,
     })
 }
 
@@ -87,9 +91,16 @@ impl Remote for Mock {
             hidden: false,
             created: t(0),
             modified: t(0),
+            rollup: self.top_rollup.lock().unwrap().clone(),
+            object_count: None,
         }])
     }
-    async fn folder_contents(&self, _project: &str, folder: &str) -> Result<Vec<Entry>, ApiError> {
+    async fn folder_contents(
+        &self,
+        _project: &str,
+        folder: &str,
+        _expected: Option<u64>,
+    ) -> Result<Vec<Entry>, ApiError> {
         self.listings.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(5)).await;
         self.folders
@@ -369,4 +380,43 @@ async fn errors_become_errno() {
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
     assert_eq!(fs.opendir(top).await, Err(Errno(libc::EIO)));
     assert_eq!(fs.getattr(987_654).await.unwrap_err(), Errno::NOENT);
+}
+
+#[tokio::test]
+async fn unchanged_rollups_confirm_whole_subtrees_without_requests() {
+    let mock = Mock::default();
+    *mock.top_rollup.lock().unwrap() = Some("r1".into());
+    let mut sub = folder("sub", "Sub");
+    if let Entry::Folder(f) = &mut sub {
+        f.rollup = Some("s1".into());
+    }
+    let top = vec![sub, file("i1", "a.txt", b"a", &mock)];
+    mock.folders.lock().unwrap().insert("top".into(), Ok(top));
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("sub".into(), Ok(vec![file("i2", "b.txt", b"b", &mock)]));
+    let (m, fs) = project_fs(mock, Duration::from_millis(100));
+    path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
+    assert_eq!(m.listings.load(Ordering::SeqCst), 2);
+
+    // After the TTL, the project's listing (top folders) says nothing changed below.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
+    assert_eq!(
+        m.listings.load(Ordering::SeqCst),
+        2,
+        "whole subtree confirmed for free"
+    );
+
+    // Something changed in the top folder only: it is listed again, Sub is confirmed by its
+    // own unchanged rollup.
+    *m.top_rollup.lock().unwrap() = Some("r2".into());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
+    assert_eq!(
+        m.listings.load(Ordering::SeqCst),
+        3,
+        "only the changed folder was listed"
+    );
 }
