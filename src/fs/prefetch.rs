@@ -162,7 +162,8 @@ impl<R: Remote> OpenFile<R> {
     fn schedule(&self, st: &mut State, end: u64) {
         let limit = self.size.min(end + st.window);
         let mut start = st.scheduled.max(end);
-        if st.parts.is_empty() {
+        if st.parts.is_empty() && start < limit && self.source.caches_on_disk() {
+            // Re-fetch the head of the first block so the whole block reaches the disk cache.
             start = start / BLOCK * BLOCK;
         }
         let part = (st.window / 4).clamp(BLOCK, MAX_PART);
@@ -342,6 +343,14 @@ mod tests {
             "parts are fetched in parallel"
         );
         assert!(f.read(size, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_small_file_costs_one_request() {
+        let (remote, f) = file(4285, 512 << 20);
+        assert_eq!(f.read(0, 8192).await.unwrap().len(), 4285);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(remote.reads.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

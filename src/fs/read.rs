@@ -24,6 +24,11 @@ impl<R: Remote> ByteSource<R> {
         &self.remote
     }
 
+    /// Whether bytes read are kept on disk.
+    pub fn caches_on_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+
     /// Whether the disk cache holds the start of `storage` (then a signed URL is likely not
     /// needed at all).
     pub fn starts_cached(&self, storage: &str) -> bool {
