@@ -71,6 +71,10 @@ struct MountArgs {
     /// minute (`off` when the app's limits were raised).
     #[arg(long, value_enum, default_value = "documented")]
     rate_limits: RateLimits,
+    /// Directory entries all cached listings may hold together; beyond it the least recently
+    /// used listings (and the inodes only they named) are dropped and fetched again on demand.
+    #[arg(long, default_value_t = apsfs::cache::metadata::DEFAULT_MAX_ENTRIES, value_name = "N")]
+    max_cached_entries: usize,
     /// Memory all read-ahead together may hold (e.g. 512MiB); read-ahead waits rather than
     /// growing past it.
     #[arg(long, default_value = "512MiB", value_parser = apsfs::units::size_arg, value_name = "SIZE")]
@@ -213,6 +217,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         allow_other: args.allow_other,
         rate_limits: args.rate_limits == RateLimits::Documented,
         prefetch_memory: args.max_prefetch_memory,
+        max_entries: args.max_cached_entries,
         cache: args.cache_dir.map(|d| (d, args.cache_size)),
         demo: args.demo,
         detach_stdout: !std::io::stdout().is_terminal(),

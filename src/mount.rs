@@ -190,6 +190,7 @@ pub fn fs_config(
     ttl: std::time::Duration,
     prefetch_memory: u64,
     disk: Option<Arc<crate::cache::disk::DiskCache>>,
+    max_entries: usize,
 ) -> FsConfig {
     // SAFETY: getuid/getgid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -198,6 +199,7 @@ pub fn fs_config(
         prefetch_memory,
         disk,
         max_dirs: crate::cache::metadata::DEFAULT_MAX_DIRS,
+        max_entries,
         uid,
         gid,
     }

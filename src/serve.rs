@@ -38,6 +38,8 @@ pub struct MountOptions {
     pub rate_limits: bool,
     /// Bytes all read-ahead together may hold.
     pub prefetch_memory: u64,
+    /// Entries all cached listings may hold together.
+    pub max_entries: usize,
     /// Disk cache directory and size bound.
     pub cache: Option<(PathBuf, u64)>,
     /// Serve the embedded emulator's demo data instead of a real account.
@@ -147,7 +149,7 @@ async fn start(
         )),
         None => None,
     };
-    let config = fs_config(opts.ttl, opts.prefetch_memory, disk);
+    let config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
     Ok((Arc::new(Fs::new(client, scope, config)), demo))
 }
 

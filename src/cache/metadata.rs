@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default number of directory listings kept.
 pub const DEFAULT_MAX_DIRS: usize = 10_000;
+/// Default bound on the entries of all cached listings together: a 500,000-item tree stays
+/// cached whole (about 250 bytes an entry with its inode), a bigger one is trimmed, least
+/// recently used directories first.
+pub const DEFAULT_MAX_ENTRIES: usize = 500_000;
 
 /// What a folder's `lastModifiedTimeRollup` was just before its listing was fetched, and
 /// when that was seen: while the rollup stays the same, the listing (and any listing below it
@@ -93,25 +97,34 @@ impl Listing {
 
 /// Listings by directory inode.
 pub struct MetaCache {
-    dirs: Mutex<LruCache<u64, Arc<Listing>>>,
+    dirs: Mutex<Dirs>,
     ttl: Duration,
+    max_entries: usize,
+}
+
+struct Dirs {
+    lru: LruCache<u64, Arc<Listing>>,
+    entries: usize,
 }
 
 impl MetaCache {
-    /// A cache trusting listings for `ttl`, holding at most `max_dirs`.
-    pub fn new(ttl: Duration, max_dirs: usize) -> MetaCache {
+    /// A cache trusting listings for `ttl`, holding at most `max_dirs` listings and
+    /// `max_entries` entries in all.
+    pub fn new(ttl: Duration, max_dirs: usize, max_entries: usize) -> MetaCache {
         MetaCache {
-            dirs: Mutex::new(LruCache::new(
-                NonZeroUsize::new(max_dirs.max(1)).unwrap_or(NonZeroUsize::MIN),
-            )),
+            dirs: Mutex::new(Dirs {
+                lru: LruCache::new(NonZeroUsize::new(max_dirs.max(1)).unwrap_or(NonZeroUsize::MIN)),
+                entries: 0,
+            }),
             ttl,
+            max_entries: max_entries.max(1),
         }
     }
 
     /// The listing of `dir` if it is still fresh.
     pub fn fresh(&self, dir: u64) -> Option<Arc<Listing>> {
         let mut d = self.dirs.lock().ok()?;
-        match d.get(&dir) {
+        match d.lru.get(&dir) {
             Some(l) if l.fetched().elapsed() < self.ttl => Some(l.clone()),
             _ => None,
         }
@@ -119,14 +132,38 @@ impl MetaCache {
 
     /// The listing of `dir`, fresh or not, without touching its LRU position.
     pub fn peek(&self, dir: u64) -> Option<Arc<Listing>> {
-        self.dirs.lock().ok()?.peek(&dir).cloned()
+        self.dirs.lock().ok()?.lru.peek(&dir).cloned()
     }
 
-    /// Stores a listing.
-    pub fn put(&self, dir: u64, listing: Arc<Listing>) {
-        if let Ok(mut d) = self.dirs.lock() {
-            d.put(dir, listing);
+    /// Stores a listing; returns the listings evicted to make room (least recently used
+    /// first), so what only they referred to can be dropped too.
+    pub fn put(&self, dir: u64, listing: Arc<Listing>) -> Vec<(u64, Arc<Listing>)> {
+        let Ok(mut d) = self.dirs.lock() else {
+            return Vec::new();
+        };
+        let mut evicted = Vec::new();
+        d.entries += listing.entries.len();
+        if let Some((old_dir, old)) = d.lru.push(dir, listing) {
+            d.entries -= old.entries.len();
+            if old_dir != dir {
+                evicted.push((old_dir, old));
+            }
         }
+        while d.entries > self.max_entries && d.lru.len() > 1 {
+            match d.lru.pop_lru() {
+                Some((k, l)) => {
+                    d.entries -= l.entries.len();
+                    evicted.push((k, l));
+                }
+                None => break,
+            }
+        }
+        evicted
+    }
+
+    /// Entries held by all cached listings.
+    pub fn entries(&self) -> usize {
+        self.dirs.lock().map(|d| d.entries).unwrap_or(0)
     }
 
     /// How much longer `listing` is trusted; the kernel is told to cache no longer than this.
@@ -146,7 +183,7 @@ mod tests {
 
     #[test]
     fn fresh_then_stale_and_bounded() {
-        let c = MetaCache::new(Duration::from_millis(50), 2);
+        let c = MetaCache::new(Duration::from_millis(50), 2, 100);
         c.put(1, Arc::new(Listing::new(vec![("a".into(), 10, false)])));
         let l = c.fresh(1).unwrap();
         assert_eq!(l.lookup("a"), Some(10));
@@ -157,5 +194,27 @@ mod tests {
         assert!(c.fresh(1).is_none(), "evicted as least recently used");
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.fresh(3).is_none(), "expired");
+    }
+
+    #[test]
+    fn bounded_by_entries() {
+        let c = MetaCache::new(Duration::from_secs(60), 100, 5);
+        let l = |n: u64| {
+            Arc::new(Listing::new(
+                (0..n).map(|i| (format!("{i}"), 100 + i, false)).collect(),
+            ))
+        };
+        assert!(c.put(1, l(3)).is_empty());
+        let evicted = c.put(2, l(3));
+        assert_eq!(evicted.iter().map(|(d, _)| *d).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(c.entries(), 3);
+        assert!(
+            c.put(2, l(4)).is_empty(),
+            "replacing a listing is not an eviction"
+        );
+        assert_eq!(c.entries(), 4);
+        // A single listing larger than the bound is still kept.
+        assert_eq!(c.put(3, l(9)).len(), 1);
+        assert_eq!(c.entries(), 9);
     }
 }

@@ -81,6 +81,8 @@ impl Node {
 pub struct Inodes {
     nodes: HashMap<u64, Node>,
     by_id: HashMap<String, u64>,
+    /// How many times the kernel was handed each inode and has not forgotten it yet.
+    lookups: HashMap<u64, u64>,
 }
 
 /// The preferred inode number of an id: 63 bits of its SHA-256, never 0 or the root.
@@ -143,6 +145,43 @@ impl Inodes {
     /// Mutable access to a node.
     pub fn get_mut(&mut self, ino: u64) -> Option<&mut Node> {
         self.nodes.get_mut(&ino)
+    }
+
+    /// The kernel was handed `ino` once more (a lookup or a readdirplus entry).
+    pub fn remember(&mut self, ino: u64) {
+        *self.lookups.entry(ino).or_default() += 1;
+    }
+
+    /// The kernel forgot `n` references to `ino`; returns whether it still holds any.
+    pub fn forget(&mut self, ino: u64, n: u64) -> bool {
+        match self.lookups.get_mut(&ino) {
+            Some(c) if *c > n => {
+                *c -= n;
+                true
+            }
+            Some(_) => {
+                self.lookups.remove(&ino);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the kernel holds `ino`.
+    pub fn known_to_kernel(&self, ino: u64) -> bool {
+        self.lookups.contains_key(&ino)
+    }
+
+    /// Drops a node nobody refers to any more (its number comes back if the id is seen again).
+    pub fn remove(&mut self, ino: u64) {
+        if ino == ROOT {
+            return;
+        }
+        if let Some(node) = self.nodes.remove(&ino) {
+            if self.by_id.get(&node.id) == Some(&ino) {
+                self.by_id.remove(&node.id);
+            }
+        }
     }
 
     /// Number of inodes known.

@@ -83,6 +83,8 @@ pub struct FsConfig {
     pub disk: Option<Arc<crate::cache::disk::DiskCache>>,
     /// How many listings are kept.
     pub max_dirs: usize,
+    /// How many entries all kept listings may hold together.
+    pub max_entries: usize,
     /// Owner of every inode.
     pub uid: u32,
     /// Group of every inode.
@@ -142,7 +144,7 @@ impl<R: Remote> Fs<R> {
             budget: prefetch::Budget::new(config.prefetch_memory),
             remote,
             inodes: RwLock::new(Inodes::new(root)),
-            cache: MetaCache::new(config.ttl, config.max_dirs),
+            cache: MetaCache::new(config.ttl, config.max_dirs, config.max_entries),
             fetching: Mutex::default(),
             dirs: Mutex::default(),
             files: Mutex::default(),
@@ -190,7 +192,8 @@ impl<R: Remote> Fs<R> {
             };
             let children = listing::fetch(&*self.remote, &node).await?;
             let l = self.install(dir, children, validator)?;
-            self.cache.put(dir, l.clone());
+            let evicted = self.cache.put(dir, l.clone());
+            self.prune(&evicted);
             Ok(l)
         }
         .await;
@@ -258,6 +261,53 @@ impl<R: Remote> Fs<R> {
         Ok(Arc::new(Listing::with_validator(entries, validator)))
     }
 
+    /// Drops the nodes only the evicted listings referred to: the kernel has forgotten them and
+    /// no cached listing names them, so they cost memory for nothing.
+    fn prune(&self, evicted: &[(u64, Arc<Listing>)]) {
+        if evicted.is_empty() {
+            return;
+        }
+        let Ok(mut inodes) = self.inodes.write() else {
+            return;
+        };
+        for (_, listing) in evicted {
+            for (_, ino, _) in &listing.entries {
+                if !inodes.known_to_kernel(*ino) && self.cache.peek(*ino).is_none() {
+                    inodes.remove(*ino);
+                }
+            }
+        }
+    }
+
+    /// `forget`: the kernel dropped `n` references to `ino`. A node no longer held by the
+    /// kernel and not named by any cached listing is dropped.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let Ok(mut inodes) = self.inodes.write() else {
+            return;
+        };
+        if inodes.forget(ino, n) || ino == ROOT {
+            return;
+        }
+        let named = inodes
+            .get(ino)
+            .map(|node| node.parent)
+            .and_then(|p| self.cache.peek(p))
+            .is_some_and(|l| l.contains(ino));
+        if !named && self.cache.peek(ino).is_none() {
+            inodes.remove(ino);
+        }
+    }
+
+    /// Attributes of `ino`, counting the lookup the kernel is about to be handed in the same
+    /// step, so the node cannot be dropped in between.
+    fn attr_remembered(&self, ino: u64) -> Result<Attr, Errno> {
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        let node = inodes.get(ino).ok_or(Errno::NOENT)?;
+        let attr = attr::of(ino, node, self.config.uid, self.config.gid);
+        inodes.remember(ino);
+        Ok(attr)
+    }
+
     /// A folder's parent was just listed and reports `rollup` for it. If that is the rollup its
     /// cached listing was fetched under, nothing below the folder has changed since: the
     /// listing, and every listing below it fetched since then, are confirmed without a request.
@@ -311,10 +361,22 @@ impl<R: Remote> Fs<R> {
 
     /// `lookup`: a child of `parent` by name, and how long the kernel may trust the name.
     pub async fn lookup(&self, parent: u64, name: &str) -> Result<(Attr, Duration), Errno> {
-        let listing = self.listing(parent).await?;
-        let ino = listing.lookup(name).ok_or(Errno::NOENT)?;
-        self.ensure_size(ino).await?;
-        Ok((self.attr(ino)?, self.cache.remaining(&listing)))
+        // Twice at most: under memory pressure a listing can be evicted (and its inodes dropped)
+        // between finding a name and answering for it; fetching it again brings them back.
+        for attempt in 0..2 {
+            let listing = self.listing(parent).await?;
+            let ino = listing.lookup(name).ok_or(Errno::NOENT)?;
+            let answer = match self.ensure_size(ino).await {
+                Ok(()) => self.attr_remembered(ino),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(attr) => return Ok((attr, self.cache.remaining(&listing))),
+                Err(Errno::NOENT) if attempt == 0 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Errno::NOENT)
     }
 
     /// `getattr`. A file inode is one version, which never changes, so its attributes are
@@ -387,10 +449,14 @@ impl<R: Remote> Fs<R> {
             let listing = dirs.get(&fh).ok_or(Errno::BADF)?;
             self.cache.remaining(listing)
         };
-        let inodes = self.inodes.read().map_err(poisoned)?;
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
         Ok(entries
             .into_iter()
             .filter_map(|e| {
+                if e.name != "." && e.name != ".." {
+                    // Each entry handed over with attributes counts as a lookup.
+                    inodes.remember(e.ino);
+                }
                 let node = inodes.get(e.ino)?;
                 let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
                 let attr = attr::of(e.ino, node, self.config.uid, self.config.gid);

@@ -141,6 +141,7 @@ fn config(ttl: Duration) -> FsConfig {
         prefetch_memory: 64 << 20,
         disk: None,
         max_dirs: 100,
+        max_entries: 10_000,
         uid: 1000,
         gid: 1000,
     }
@@ -419,4 +420,51 @@ async fn unchanged_rollups_confirm_whole_subtrees_without_requests() {
         3,
         "only the changed folder was listed"
     );
+}
+
+#[tokio::test]
+async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
+    let mock = Mock::default();
+    let files = |p: &str| {
+        (0..3)
+            .map(|i| file(&format!("{p}{i}"), &format!("{p}{i}.txt"), b"xyz", &mock))
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (files("a"), files("b"));
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(vec![folder("fa", "A"), folder("fb", "B")]));
+    mock.folders.lock().unwrap().insert("fa".into(), Ok(a));
+    mock.folders.lock().unwrap().insert("fb".into(), Ok(b));
+    let m = Arc::new(mock);
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.max_entries = 4;
+    let fs = Fs::new(
+        m.clone(),
+        Scope::Project {
+            hub: "h".into(),
+            project: "p".into(),
+        },
+        cfg,
+    );
+    let a0 = path(&fs, &["Project Files", "A", "a0.txt"]).await.unwrap();
+    // The kernel lets go of a0; listing B pushes A's listing out; a0's inode goes with it.
+    fs.forget(a0.ino, 1);
+    path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
+    assert_eq!(
+        fs.getattr(a0.ino).await.unwrap_err(),
+        Errno::NOENT,
+        "dropped"
+    );
+    let before = m.listings.load(Ordering::SeqCst);
+    // Looked up again, it comes back with the same inode number.
+    let again = path(&fs, &["Project Files", "A", "a0.txt"]).await.unwrap();
+    assert_eq!(again.ino, a0.ino);
+    assert_eq!(again.size, 3);
+    assert!(m.listings.load(Ordering::SeqCst) > before, "A listed again");
+    // Inodes the kernel still holds are never dropped.
+    let b0 = path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
+    path(&fs, &["Project Files", "A", "a1.txt"]).await.unwrap();
+    assert_eq!(fs.getattr(b0.ino).await.unwrap().0.size, 3);
 }
