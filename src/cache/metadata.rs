@@ -39,6 +39,8 @@ pub struct Listing {
     inos: std::collections::HashSet<u64>,
     /// When it was fetched, or last confirmed unchanged.
     fetched: Mutex<Instant>,
+    /// When it was actually fetched.
+    born: Instant,
     /// How to confirm it unchanged without fetching it again.
     pub validator: Option<Validator>,
 }
@@ -65,6 +67,7 @@ impl Listing {
             index,
             inos,
             fetched: Mutex::new(Instant::now()),
+            born: Instant::now(),
             validator,
         }
     }
@@ -75,6 +78,11 @@ impl Listing {
             .lock()
             .map(|t| *t)
             .unwrap_or_else(|_| Instant::now())
+    }
+
+    /// Time since it was actually fetched (confirmations do not count).
+    pub fn age(&self) -> Duration {
+        self.born.elapsed()
     }
 
     /// Marks it confirmed as of now.

@@ -27,6 +27,10 @@ use std::time::{Duration, SystemTime};
 /// version, so only the name-to-inode mapping (the listing's TTL) ever needs revalidating.
 pub const VERSION_ATTR_TTL: Duration = Duration::from_secs(3600);
 
+/// How many TTLs a listing may be kept alive by rollup confirmations before it is fetched
+/// again anyway (ten minutes with the default TTL).
+const CONFIRMED_TTLS: u32 = 10;
+
 /// An errno for a failed operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Errno(pub i32);
@@ -323,8 +327,14 @@ impl<R: Remote> Fs<R> {
         else {
             return;
         };
+        // Confirmation rests on the service moving the rollup for every change below; however
+        // sure that is, no listing lives longer than this many TTLs without being fetched.
+        let oldest = self.cache.ttl() * CONFIRMED_TTLS;
         let mut stack = vec![l];
         while let Some(l) = stack.pop() {
+            if l.age() >= oldest {
+                continue;
+            }
             l.renew();
             for (_, ino, is_dir) in &l.entries {
                 if let Some(child) = is_dir.then(|| self.cache.peek(*ino)).flatten() {
