@@ -77,8 +77,33 @@ impl Transport {
         self.tokens.token().await.map(|_| ())
     }
 
+    /// Whether `url` is on the API host (scheme, host and port of the base URL). The bearer
+    /// token is only ever sent there, whatever a response's links say.
+    pub fn same_origin(&self, url: &str) -> bool {
+        let origin = |u: &str| {
+            reqwest::Url::parse(u).ok().map(|u| {
+                (
+                    u.scheme().to_string(),
+                    u.host_str().map(str::to_ascii_lowercase),
+                    u.port_or_known_default(),
+                )
+            })
+        };
+        match (origin(url), origin(&self.base)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// GET of an API URL returning a JSON document.
     pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
+        if !self.same_origin(url) {
+            tracing::warn!(url = %redact_url(url), "refusing to send the token to another host");
+            return Err(ApiError::Refused {
+                status: 0,
+                detail: format!("{} is not on the API host", redact_url(url)),
+            });
+        }
         self.policy
             .run("api", || self.get_json_once(url))
             .await
@@ -286,6 +311,45 @@ mod tests {
             ApiError::Refused { status: 409, .. }
         ));
         assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
+    }
+
+    #[test]
+    fn the_token_stays_on_the_api_host() {
+        let http = reqwest::Client::new();
+        let t = Transport::new(
+            http.clone(),
+            "https://developer.api.autodesk.com",
+            TokenSource::new(
+                super::super::auth::Credentials::Token("t".into()),
+                "https://developer.api.autodesk.com",
+                http,
+                RetryPolicy::default(),
+            ),
+            None,
+            RetryPolicy::default(),
+            super::super::budget::RequestBudget::new(false),
+        );
+        assert!(t.same_origin("https://developer.api.autodesk.com/data/v1/x?page%5Bnumber%5D=1"));
+        assert!(t.same_origin("https://DEVELOPER.api.autodesk.com:443/x"));
+        assert!(!t.same_origin("https://evil.example/data/v1/x"));
+        assert!(
+            !t.same_origin("http://developer.api.autodesk.com/x"),
+            "no downgrade"
+        );
+        assert!(!t.same_origin("https://developer.api.autodesk.com.evil.example/x"));
+        assert!(!t.same_origin("not a url"));
+        assert_eq!(
+            t.resolve("/data/v1/x"),
+            "https://developer.api.autodesk.com/data/v1/x"
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(t.get_json("https://evil.example/x"))
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Refused { .. }), "{e}");
     }
 
     #[test]
