@@ -67,6 +67,9 @@ struct MountArgs {
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
+    /// Unmount automatically if the mount process dies, even by SIGKILL (needs fusermount3).
+    #[arg(long)]
+    auto_unmount: bool,
     /// Hold requests back so each endpoint stays within its documented per-app limit per
     /// minute (`off` when the app's limits were raised).
     #[arg(long, value_enum, default_value = "documented")]
@@ -194,6 +197,7 @@ fn return_large_buffers_to_the_system() {
 
 fn run_mount(args: MountArgs) -> Result<(), String> {
     if !args.foreground {
+        mount::clean_stale(&args.mountpoint)?;
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
         let log = match &args.log_file {
             Some(l) => l.clone(),
@@ -215,6 +219,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         user_id: args.user_id,
         ttl: std::time::Duration::from_secs(args.metadata_ttl),
         allow_other: args.allow_other,
+        auto_unmount: args.auto_unmount,
         rate_limits: args.rate_limits == RateLimits::Documented,
         prefetch_memory: args.max_prefetch_memory,
         max_entries: args.max_cached_entries,

@@ -23,8 +23,32 @@ pub struct Connection {
     pub rate_limits: bool,
 }
 
-/// Checks a mountpoint before anything is mounted on it; returns its absolute path.
+/// If `path` is a mount whose serving process died ("Transport endpoint is not connected"),
+/// detaches it and says so; returns whether it did.
+pub fn clean_stale(path: &Path) -> Result<bool, String> {
+    // `stat` may still be answered from the kernel's attribute cache; opening the directory
+    // needs the serving process.
+    let probe = std::fs::metadata(path)
+        .map(|_| ())
+        .and_then(|_| std::fs::read_dir(path).map(|_| ()));
+    match probe {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+            unmount(&abs, true)?;
+            eprintln!(
+                "apsfs: {} was a stale mount (the process serving it had died); unmounted it",
+                abs.display()
+            );
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Checks a mountpoint before anything is mounted on it (cleaning up a stale mount of a dead
+/// process first); returns its absolute path.
 pub fn check_mountpoint(path: &Path) -> Result<PathBuf, String> {
+    clean_stale(path)?;
     let abs =
         std::fs::canonicalize(path).map_err(|e| format!("mountpoint {}: {e}", path.display()))?;
     if !abs.is_dir() {
@@ -165,6 +189,7 @@ pub fn mount<R: Remote>(
     rt: tokio::runtime::Handle,
     mountpoint: &Path,
     allow_other: bool,
+    auto_unmount: bool,
 ) -> Result<fuser::BackgroundSession, String> {
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -176,8 +201,16 @@ pub fn mount<R: Remote>(
         fuser::MountOption::NoDev,
         fuser::MountOption::NoSuid,
     ];
+    if auto_unmount {
+        // fusermount3 stays behind and unmounts if this process dies, even by SIGKILL.
+        config.mount_options.push(fuser::MountOption::AutoUnmount);
+    }
     config.acl = if allow_other {
         fuser::SessionACL::All
+    } else if auto_unmount {
+        // fusermount3's auto_unmount needs the kernel's allow_other; the library then still
+        // answers only the owner and root, refusing everyone else.
+        fuser::SessionACL::RootAndOwner
     } else {
         fuser::SessionACL::Owner
     };
@@ -207,7 +240,13 @@ pub fn fs_config(
 
 /// Unmounts `path`: directly as root, through `fusermount3 -u` otherwise.
 pub fn unmount(path: &Path, lazy: bool) -> Result<(), String> {
-    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    // A dead mount cannot be canonicalized (ENOTCONN): fall back to the absolute path.
+    let abs = std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    // A mount whose process died is always detached lazily: nothing will answer for it.
+    let lazy = lazy
+        || matches!(std::fs::read_dir(&abs), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
     if !is_mounted(&abs) {
         return Err(format!("{} is not mounted", abs.display()));
     }

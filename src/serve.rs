@@ -34,6 +34,8 @@ pub struct MountOptions {
     pub ttl: Duration,
     /// Let other users see the mount.
     pub allow_other: bool,
+    /// Have fusermount3 unmount if this process dies.
+    pub auto_unmount: bool,
     /// Hold requests back to stay within the documented rate limits.
     pub rate_limits: bool,
     /// Bytes all read-ahead together may hold.
@@ -62,7 +64,14 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
         .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
     let started = rt.block_on(start(&opts));
     let (fs, demo) = started.map_err(fail)?;
-    let session = mount(fs, rt.handle().clone(), &mountpoint, opts.allow_other).map_err(fail)?;
+    let session = mount(
+        fs,
+        rt.handle().clone(),
+        &mountpoint,
+        opts.allow_other,
+        opts.auto_unmount,
+    )
+    .map_err(fail)?;
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     raise_kernel_readahead(&mountpoint);
     report(
