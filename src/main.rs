@@ -148,6 +148,10 @@ struct EmulatorArgs {
     /// Fraction of object byte bodies cut off mid-transfer.
     #[arg(long, default_value_t = 0.0)]
     drop_rate: f64,
+    /// Cap on the lifetime of signed download URLs, seconds (0 = as asked), so URLs expire in
+    /// the middle of a file.
+    #[arg(long, default_value_t = 0)]
+    url_ttl: u64,
     /// Lifetime of access tokens in seconds (expires_in).
     #[arg(long, default_value_t = 3599)]
     token_ttl: u64,
@@ -236,6 +240,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
         error_rate: args.error_rate,
         throttle_rate: args.throttle_rate,
         drop_rate: args.drop_rate,
+        url_ttl_secs: args.url_ttl,
     };
     faults.validate()?;
     let mut store = Store::new();

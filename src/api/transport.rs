@@ -149,84 +149,112 @@ impl Transport {
         }
     }
 
-    /// `len` bytes from `offset` of a signed storage URL (no token is sent to it). A 403 is
-    /// returned at once so the caller can fetch a fresh URL.
+    /// `len` bytes from `offset` of a signed storage URL (no token is sent to it). A body cut
+    /// off mid-transfer is resumed from the last byte received, never handed on short. A 403
+    /// is returned at once so the caller can fetch a fresh URL.
     pub async fn get_range(&self, url: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
         if len == 0 {
             return Ok(Bytes::new());
         }
+        let received = tokio::sync::Mutex::new(bytes::BytesMut::with_capacity(
+            usize::try_from(len).unwrap_or(0),
+        ));
         self.policy
-            .run("range read", || self.get_range_once(url, offset, len))
-            .await
+            .run("range read", || {
+                self.get_range_once(url, offset, len, &received)
+            })
+            .await?;
+        let body = received.into_inner().freeze();
+        exact(body, len)
     }
 
-    async fn get_range_once(&self, url: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
-        let last = offset + len - 1;
-        let resp = self
+    /// One attempt: asks for what `received` still lacks and appends what arrives, keeping
+    /// it even when the body breaks off.
+    async fn get_range_once(
+        &self,
+        url: &str,
+        offset: u64,
+        len: u64,
+        received: &tokio::sync::Mutex<bytes::BytesMut>,
+    ) -> Result<(), ApiError> {
+        let mut buf = received.lock().await;
+        let have = buf.len() as u64;
+        if have >= len {
+            return Ok(());
+        }
+        if have > 0 {
+            tracing::debug!(offset, have, len, "resuming a cut-off body");
+        }
+        let (start, last) = (offset + have, offset + len - 1);
+        let mut resp = self
             .http
             .get(url)
-            .header(RANGE, format!("bytes={offset}-{last}"))
+            .header(RANGE, format!("bytes={start}-{last}"))
             .send()
             .await
             .map_err(|e| ApiError::from_transport(&e))?;
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = if status == 206 {
-            read_exactly(resp, len).await?
-        } else {
-            resp.bytes()
-                .await
-                .map_err(|e| ApiError::from_transport(&e))?
-        };
         match status {
             206 => {
-                let start = headers
+                let got_start = resp
+                    .headers()
                     .get(CONTENT_RANGE)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("bytes "))
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.parse::<u64>().ok());
-                if start != Some(offset) {
+                if got_start != Some(start) {
                     return Err(ApiError::Decode(format!(
-                        "206 for bytes {offset}-{last} carried Content-Range {:?}",
-                        headers.get(CONTENT_RANGE)
+                        "206 for bytes {start}-{last} carried Content-Range {:?}",
+                        resp.headers().get(CONTENT_RANGE)
                     )));
                 }
-                exact(body, len)
+                while let Some(chunk) = resp
+                    .chunk()
+                    .await
+                    .map_err(|e| ApiError::from_transport(&e))?
+                {
+                    if (buf.len() + chunk.len()) as u64 > len {
+                        return Err(ApiError::Decode(format!(
+                            "ranged body longer than the {len} bytes asked for"
+                        )));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                if (buf.len() as u64) < len {
+                    return Err(ApiError::ShortBody {
+                        expected: len,
+                        got: buf.len() as u64,
+                    });
+                }
+                Ok(())
             }
             // A server that ignores Range sends the whole object: take our slice of it.
             200 => {
-                let end = offset.saturating_add(len).min(body.len() as u64);
-                if offset > end {
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::from_transport(&e))?;
+                let from = usize::try_from(start).unwrap_or(usize::MAX).min(body.len());
+                let to = usize::try_from(last + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
+                buf.extend_from_slice(&body[from..to]);
+                if (buf.len() as u64) < len {
                     return Err(ApiError::ShortBody {
                         expected: len,
-                        got: 0,
+                        got: buf.len() as u64,
                     });
                 }
-                exact(body.slice(offset as usize..end as usize), len)
+                Ok(())
             }
-            _ => Err(status_error(status, &body, retry_after(&headers))),
+            _ => {
+                let headers = resp.headers().clone();
+                let body = resp.bytes().await.unwrap_or_default();
+                Err(status_error(status, &body, retry_after(&headers)))
+            }
         }
     }
-}
-
-/// Reads a ranged body into one buffer of the expected size: no reallocation on the way, so
-/// the memory a read holds is the memory the read-ahead budget accounted for.
-async fn read_exactly(mut resp: reqwest::Response, len: u64) -> Result<Bytes, ApiError> {
-    let mut buf = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| ApiError::from_transport(&e))?
-    {
-        if (buf.len() + chunk.len()) as u64 > len {
-            return Err(ApiError::Decode(format!(
-                "ranged body longer than the {len} bytes asked for"
-            )));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
 }
 
 /// Never hand on a body of the wrong length: a short one is retried, a long one cut.

@@ -24,6 +24,9 @@ pub struct FaultConfig {
     pub throttle_rate: f64,
     /// Fraction of object byte bodies cut off half-way.
     pub drop_rate: f64,
+    /// Signed download URLs live at most this many seconds, whatever was asked (0 = as asked):
+    /// URLs that expire in the middle of reading a file.
+    pub url_ttl_secs: u64,
 }
 
 impl FaultConfig {

@@ -420,7 +420,11 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
         }
     }
     let size = content.size();
-    let expires = app.clock.now_ms() / 1000 + mins * 60;
+    let ttl = match app.faults.get().url_ttl_secs {
+        0 => mins * 60,
+        cap => (mins * 60).min(i64::try_from(cap).unwrap_or(i64::MAX)),
+    };
+    let expires = app.clock.now_ms() / 1000 + ttl;
     let name = key.rsplit('/').next().unwrap_or(key).replace('"', "");
     let ctype = req
         .q("response-content-type")
