@@ -243,6 +243,23 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.ok();
     }
 
+    /// Programs probe files with ioctls (Python asks every file it opens whether it is a
+    /// terminal): none apply here, and the answer is "not a terminal", not a logged warning.
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(fuser::Errno::ENOTTY);
+    }
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         // Capacity is not something the service reports: a read-only mount with no free space.
         reply.statfs(
