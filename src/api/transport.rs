@@ -14,6 +14,9 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request limit; the largest single request is one ranged read or one listing page.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for the next bytes of a response: a connection that stalls (head or body) is
+/// given up after this and retried, rather than holding a reader for the whole request limit.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A configured HTTP client for one APS base URL.
 pub struct Transport {
@@ -30,6 +33,7 @@ pub fn http_client() -> Result<reqwest::Client, ApiError> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
         .user_agent(concat!("apsfs/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
