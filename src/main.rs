@@ -148,6 +148,9 @@ struct EmulatorArgs {
     /// Fraction of object byte bodies cut off mid-transfer.
     #[arg(long, default_value_t = 0.0)]
     drop_rate: f64,
+    /// Fraction of object byte bodies that stall half-way (nothing more for two minutes).
+    #[arg(long, default_value_t = 0.0)]
+    stall_rate: f64,
     /// Cap on the lifetime of signed download URLs, seconds (0 = as asked), so URLs expire in
     /// the middle of a file.
     #[arg(long, default_value_t = 0)]
@@ -241,6 +244,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
         throttle_rate: args.throttle_rate,
         drop_rate: args.drop_rate,
         url_ttl_secs: args.url_ttl,
+        stall_rate: args.stall_rate,
     };
     faults.validate()?;
     let mut store = Store::new();

@@ -254,3 +254,31 @@ fn everything_at_once_still_copies_every_byte() {
         "{stats}"
     );
 }
+
+#[test]
+fn stalled_bodies_are_detected_and_retried() {
+    let seed = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(seed.path().join("Hub/Project/Files")).expect("mkdir");
+    let body: Vec<u8> = (0..(1u32 << 20)).map(|b| (b % 241) as u8).collect();
+    std::fs::write(seed.path().join("Hub/Project/Files/s.bin"), &body).expect("write");
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    set_faults(&emu, &rt, serde_json::json!({"stall_rate": 1.0}));
+    let reader = {
+        let p = mnt.join("Hub/Project/Files/s.bin");
+        std::thread::spawn(move || std::fs::read(p))
+    };
+    // Let the first transfer stall, then let the service behave: the stalled request must be
+    // given up on (10 s without bytes) and the rest fetched again.
+    std::thread::sleep(Duration::from_secs(2));
+    set_faults(&emu, &rt, serde_json::json!({}));
+    let started = Instant::now();
+    let got = reader.join().expect("reader").expect("read completes");
+    assert!(got == body, "right bytes after a stall");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -24,6 +24,9 @@ pub struct FaultConfig {
     pub throttle_rate: f64,
     /// Fraction of object byte bodies cut off half-way.
     pub drop_rate: f64,
+    /// Fraction of object byte bodies that stop half-way and then send nothing (for two
+    /// minutes, then the connection is dropped): stalled transfers.
+    pub stall_rate: f64,
     /// Signed download URLs live at most this many seconds, whatever was asked (0 = as asked):
     /// URLs that expire in the middle of reading a file.
     pub url_ttl_secs: u64,
@@ -36,6 +39,7 @@ impl FaultConfig {
             ("error_rate", self.error_rate),
             ("throttle_rate", self.throttle_rate),
             ("drop_rate", self.drop_rate),
+            ("stall_rate", self.stall_rate),
         ] {
             if !(0.0..=1.0).contains(&r) {
                 return Err(format!("{name} must be between 0 and 1, got {r}"));
@@ -115,6 +119,12 @@ impl Faults {
         Injected::None
     }
 
+    /// Whether the next byte body stalls.
+    pub fn stall_body(&self) -> bool {
+        let r = self.get().stall_rate;
+        r > 0.0 && self.roll() < r
+    }
+
     /// Whether the next byte body is cut off.
     pub fn drop_body(&self) -> bool {
         let r = self.get().drop_rate;
@@ -153,6 +163,33 @@ pub fn throttle(body: ByteStream, mib_per_s: f64) -> ByteStream {
 /// make it drop the connection with a small body still unsent, so the client would see no
 /// response at all instead of a short body.
 const FLUSH_PAUSE: Duration = Duration::from_millis(20);
+
+/// Sends about half of a body of `len` bytes, then nothing for two minutes, then fails.
+pub fn stall(body: ByteStream, len: u64) -> ByteStream {
+    let keep = len / 2;
+    let hang = stream::once(async {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "emulator fault: stalled body",
+        ))
+    });
+    Box::pin(
+        body.scan(0u64, move |sent, chunk| {
+            let out = match chunk {
+                Ok(_) if *sent >= keep => None,
+                Ok(c) => {
+                    let take = ((keep - *sent) as usize).min(c.len());
+                    *sent += take as u64;
+                    Some(Ok(c.slice(..take)))
+                }
+                Err(e) => Some(Err(e)),
+            };
+            async move { out }
+        })
+        .chain(hang),
+    )
+}
 
 /// Cuts a body of `len` bytes off after about half of it, then fails the stream so the
 /// connection is aborted with fewer bytes than `Content-Length` promised (after the head and

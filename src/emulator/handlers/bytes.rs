@@ -302,6 +302,9 @@ fn serve(
         if app.faults.drop_body() {
             tracing::info!(key, "fault: cutting off a byte body");
             stream = faults::cut_off(stream, len);
+        } else if app.faults.stall_body() {
+            tracing::info!(key, "fault: stalling a byte body");
+            stream = faults::stall(stream, len);
         }
         stream = faults::throttle(stream, f.bandwidth_mib);
         let counter = app.clone();
