@@ -164,16 +164,14 @@ pub fn throttle(body: ByteStream, mib_per_s: f64) -> ByteStream {
 /// response at all instead of a short body.
 const FLUSH_PAUSE: Duration = Duration::from_millis(20);
 
-/// Sends about half of a body of `len` bytes, then nothing for two minutes, then fails.
-pub fn stall(body: ByteStream, len: u64) -> ByteStream {
+/// About the first half of a body of `len` bytes, followed by `tail` (which ends it with an
+/// error, so the connection is dropped with fewer bytes than `Content-Length` promised).
+fn half_then(
+    body: ByteStream,
+    len: u64,
+    tail: impl std::future::Future<Output = std::io::Error> + Send + 'static,
+) -> ByteStream {
     let keep = len / 2;
-    let hang = stream::once(async {
-        tokio::time::sleep(Duration::from_secs(120)).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "emulator fault: stalled body",
-        ))
-    });
     Box::pin(
         body.scan(0u64, move |sent, chunk| {
             let out = match chunk {
@@ -187,37 +185,27 @@ pub fn stall(body: ByteStream, len: u64) -> ByteStream {
             };
             async move { out }
         })
-        .chain(hang),
+        .chain(stream::once(async move { Err(tail.await) })),
     )
 }
 
-/// Cuts a body of `len` bytes off after about half of it, then fails the stream so the
-/// connection is aborted with fewer bytes than `Content-Length` promised (after the head and
-/// the kept half have gone out).
+/// Sends about half of a body, then nothing for two minutes, then fails: a stalled transfer.
+pub fn stall(body: ByteStream, len: u64) -> ByteStream {
+    half_then(body, len, async {
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "emulator fault: stalled body")
+    })
+}
+
+/// Cuts a body off after about half of it (after the head and the kept half have gone out).
 pub fn cut_off(body: ByteStream, len: u64) -> ByteStream {
-    let keep = len / 2;
-    let fail = stream::once(async {
+    half_then(body, len, async {
         tokio::time::sleep(FLUSH_PAUSE).await;
-        Err(std::io::Error::new(
+        std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "emulator fault: body dropped",
-        ))
-    });
-    Box::pin(
-        body.scan(0u64, move |sent, chunk| {
-            let out = match chunk {
-                Ok(_) if *sent >= keep => None,
-                Ok(c) => {
-                    let take = ((keep - *sent) as usize).min(c.len());
-                    *sent += take as u64;
-                    Some(Ok(c.slice(..take)))
-                }
-                Err(e) => Some(Err(e)),
-            };
-            async move { out }
-        })
-        .chain(fail),
-    )
+        )
+    })
 }
 
 #[cfg(test)]
