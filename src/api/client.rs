@@ -76,31 +76,25 @@ impl ApsClient {
         expected: Option<u64>,
     ) -> Result<Vec<Value>, ApiError> {
         let doc = self.http.get_json(first).await?;
-        let more = types::next_link(&doc).is_some();
         let known_pages = expected.map(|n| n.div_ceil(PAGE_SIZE)).unwrap_or(0);
-        if !more || known_pages <= 1 {
-            let mut pages = vec![doc];
-            if let Some(next) = types::next_link(&pages[0]).map(|h| self.http.resolve(h)) {
-                pages.extend(self.all_pages(next).await?);
-            }
-            return Ok(pages);
-        }
-        use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let rest: Vec<Value> = stream::iter(1..known_pages)
-            .map(|n| {
-                let url = format!("{first}?page%5Bnumber%5D={n}");
-                async move { self.http.get_json(&url).await }
-            })
-            .buffered(PARALLEL_PAGES)
-            .try_collect()
-            .await?;
         let mut pages = vec![doc];
-        for page in rest {
-            let ends_here = types::next_link(&page).is_none();
-            pages.push(page);
-            if ends_here {
-                // The folder shrank: later pages (if any were fetched) hold nothing more.
-                return Ok(pages);
+        if types::next_link(&pages[0]).is_some() && known_pages > 1 {
+            use futures_util::stream::{self, StreamExt, TryStreamExt};
+            let rest: Vec<Value> = stream::iter(1..known_pages)
+                .map(|n| {
+                    let url = format!("{first}?page%5Bnumber%5D={n}");
+                    async move { self.http.get_json(&url).await }
+                })
+                .buffered(PARALLEL_PAGES)
+                .try_collect()
+                .await?;
+            for page in rest {
+                let ends_here = types::next_link(&page).is_none();
+                pages.push(page);
+                if ends_here {
+                    // The folder shrank: later pages (if any were fetched) hold nothing more.
+                    return Ok(pages);
+                }
             }
         }
         if let Some(next) = pages
