@@ -89,15 +89,8 @@ impl Emulator {
         } else {
             self.url(path_or_url)
         };
-        let r = http()
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("GET");
-        let status = r.status().as_u16();
-        let body = r.bytes().await.expect("body");
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        let (status, _, body) = get_full(token, &url).await;
+        (status, body)
     }
 
     /// `/__emulator/stats`.
@@ -143,6 +136,24 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// GET with a bearer token: status, headers and JSON body (Null when not JSON).
+pub async fn get_full(token: &str, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = http()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.bytes().await.expect("body");
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
 }
 
 /// A plain HTTP client with a timeout, so a hung server fails the test instead of hanging it.

@@ -115,23 +115,8 @@ pub fn mtime_ms(path: &Path) -> i64 {
         .as_millis() as i64
 }
 
-/// GET with a bearer token: status, headers and JSON body (Null when not JSON).
-pub async fn get_full(token: &str, url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
-    let r = http()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.bytes().await.expect("body");
-    (
-        status,
-        headers,
-        serde_json::from_slice(&body).unwrap_or(Value::Null),
-    )
-}
+#[allow(unused_imports)]
+pub use crate::common::get_full;
 
 /// Resolves an href (absolute or root-relative) against the emulator.
 pub fn resolve(emu: &Emulator, href: &str) -> String {
