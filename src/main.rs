@@ -89,6 +89,18 @@ struct MountArgs {
     /// Size bound of the disk cache (least recently used blocks are evicted).
     #[arg(long, default_value = "10GiB", value_parser = apsfs::units::size_arg, value_name = "SIZE", requires = "cache_dir")]
     cache_size: u64,
+    /// Also show the app's own OSS buckets as MOUNTPOINT/buckets/<bucketKey>/<objectKey> (a `/`
+    /// in a key makes folders); needs the `bucket:read` scope.
+    #[arg(long)]
+    buckets: bool,
+    /// Region whose buckets `--buckets` shows (US, EMEA, AUS, CAN, DEU, IND, JPN, GBR).
+    #[arg(
+        long,
+        default_value = "US",
+        value_name = "REGION",
+        requires = "buckets"
+    )]
+    bucket_region: String,
     /// Mount the embedded emulator's demo data set; no account needed (credentials given are
     /// not used).
     #[arg(long)]
@@ -231,6 +243,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         prefetch_memory: args.max_prefetch_memory,
         max_entries: args.max_cached_entries,
         cache: args.cache_dir.map(|d| (d, args.cache_size)),
+        buckets: args.buckets.then_some(args.bucket_region),
         demo: args.demo,
         detach_stdout: !std::io::stdout().is_terminal(),
     })

@@ -235,6 +235,7 @@ pub fn fs_config(
         max_entries,
         uid,
         gid,
+        buckets: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! A mount's life in the foreground: connect, mount, report ready, serve until a signal or an
 //! external unmount, unmount cleanly.
 
-use crate::api::auth::{Credentials, READ_SCOPE};
+use crate::api::auth::{Credentials, BUCKET_SCOPE, READ_SCOPE};
 use crate::daemon::{report, ERROR_PREFIX, READY_PREFIX};
 use crate::emulator;
 use crate::fs::{Fs, Scope};
@@ -44,10 +44,20 @@ pub struct MountOptions {
     pub max_entries: usize,
     /// Disk cache directory and size bound.
     pub cache: Option<(PathBuf, u64)>,
+    /// Show the app's own OSS buckets of this region under `buckets/`.
+    pub buckets: Option<String>,
     /// Serve the embedded emulator's demo data instead of a real account.
     pub demo: bool,
     /// Print the first line for a waiting parent, then detach stdout.
     pub detach_stdout: bool,
+}
+
+/// The scopes a 2-legged token is asked for: reads, and bucket listing when buckets are shown.
+fn scope_for(opts: &MountOptions) -> String {
+    match opts.buckets {
+        Some(_) => format!("{READ_SCOPE} {BUCKET_SCOPE}"),
+        None => READ_SCOPE.to_string(),
+    }
 }
 
 /// Runs a mount until it is unmounted or the process is told to stop.
@@ -117,7 +127,7 @@ async fn start(
             credentials: Credentials::Client {
                 id: DEMO_CLIENT.0.into(),
                 secret: DEMO_CLIENT.1.into(),
-                scope: READ_SCOPE.into(),
+                scope: scope_for(opts),
             },
             user_id: None,
             rate_limits: opts.rate_limits,
@@ -130,7 +140,7 @@ async fn start(
                 (None, Some((id, secret))) => Credentials::Client {
                     id: id.clone(),
                     secret: secret.clone(),
-                    scope: READ_SCOPE.into(),
+                    scope: scope_for(opts),
                 },
                 (None, None) => return Err(
                     "no credentials: give --client-id and --client-secret (or APS_CLIENT_ID and \
@@ -158,7 +168,8 @@ async fn start(
         )),
         None => None,
     };
-    let config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
+    let mut config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
+    config.buckets = opts.buckets.clone();
     Ok((Arc::new(Fs::new(client, scope, config)), demo))
 }
 

@@ -449,52 +449,15 @@ async fn two_hundred_fifty_objects_page_by_100() {
     let keys: Vec<String> = (0..250)
         .map(|i| format!("dir{}/sub/file-{i:03}.txt", i % 3))
         .collect();
-    let mut tasks = Vec::new();
-    for chunk in keys.chunks(25) {
-        let chunk = chunk.to_vec();
-        let base = emu.base.clone();
-        let t = t.clone();
-        tasks.push(tokio::spawn(async move {
+    let uploads = keys.chunks(25).map(|chunk| {
+        let (emu, t) = (&emu, &t);
+        async move {
             for k in chunk {
-                let emu_url = |p: &str| format!("{base}{p}");
-                let start: Value = http()
-                    .get(emu_url(&format!(
-                        "/oss/v2/buckets/many-objects/objects/{}/signeds3upload",
-                        enc(&k)
-                    )))
-                    .bearer_auth(&t)
-                    .send()
-                    .await
-                    .expect("start")
-                    .json()
-                    .await
-                    .expect("json");
-                let url = start["urls"][0].as_str().expect("url");
-                let r = http()
-                    .put(url)
-                    .body(k.clone().into_bytes())
-                    .send()
-                    .await
-                    .expect("PUT");
-                assert_eq!(r.status(), 200);
-                let r = http()
-                    .post(emu_url(&format!(
-                        "/oss/v2/buckets/many-objects/objects/{}/signeds3upload",
-                        enc(&k)
-                    )))
-                    .bearer_auth(&t)
-                    .header("Content-Type", "application/json")
-                    .body(json!({"uploadKey": start["uploadKey"]}).to_string())
-                    .send()
-                    .await
-                    .expect("complete");
-                assert_eq!(r.status(), 200, "{k}");
+                emu.upload_object(t, "many-objects", k, k.as_bytes()).await;
             }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("upload task");
-    }
+        }
+    });
+    futures_util::future::join_all(uploads).await;
 
     let mut url = emu.url("/oss/v2/buckets/many-objects/objects?limit=100");
     let mut sizes = Vec::new();

@@ -4,7 +4,9 @@
 //! cases; `scripts/fuzz` runs many more (PROPTEST_CASES).
 
 use apsfs::api::transport::error_detail;
-use apsfs::api::types::{contents_page, parse_time, Entry};
+use apsfs::api::types::{
+    buckets_page, contents_page, objects_page, parse_time, refs_page, versions_page, Entry,
+};
 use apsfs::fs::names::{encode, unique_names, Candidate, NAME_MAX};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -84,6 +86,25 @@ proptest! {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn version_ref_and_bucket_parsers_never_panic(doc in prop_oneof![any_json(), listing_page()]) {
+        if let Ok(versions) = versions_page(&doc) {
+            let data = doc["data"].as_array().cloned().unwrap_or_default();
+            for v in versions {
+                prop_assert!(data.iter().any(|r| r["type"] == "versions" && r["id"] == json!(v.id)));
+            }
+        }
+        let _ = refs_page(&doc);
+        for items in [json!({"items": doc.clone()}), json!({"items": [doc.clone()]}), doc.clone()] {
+            if let Ok(objects) = objects_page(&items) {
+                for o in objects {
+                    prop_assert!(!o.key.is_empty() || items.to_string().contains("\"objectKey\":\"\""));
+                }
+            }
+            let _ = buckets_page(&items);
         }
     }
 

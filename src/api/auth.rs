@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 /// Scopes a read-only mount asks for.
 pub const READ_SCOPE: &str = "data:read";
+/// The scope listing the app's own OSS buckets needs (`--buckets`).
+pub const BUCKET_SCOPE: &str = "bucket:read";
 
 /// Where tokens come from.
 #[derive(Clone)]

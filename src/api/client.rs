@@ -4,7 +4,9 @@
 use super::error::ApiError;
 use super::oss::{object_path, seg, UrlCache, URL_MINUTES};
 use super::transport::Transport;
-use super::types::{self, Entry, FolderInfo, Hub, Project};
+use super::types::{
+    self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
+};
 use super::Remote;
 use bytes::Bytes;
 use serde_json::Value;
@@ -46,6 +48,16 @@ impl ApsClient {
 
     /// Every page of a paginated collection, following `links.next` verbatim.
     async fn all_pages(&self, first: String) -> Result<Vec<Value>, ApiError> {
+        self.follow(first, types::next_link).await
+    }
+
+    /// Every page from `first`, following the link `next` finds in each page; a link seen
+    /// twice, or more pages than any real listing has, is a server fault rather than a loop.
+    async fn follow(
+        &self,
+        first: String,
+        next: fn(&Value) -> Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
         let mut pages = Vec::new();
         let mut url = first;
         let mut seen = std::collections::HashSet::new();
@@ -57,13 +69,25 @@ impl ApsClient {
                 )));
             }
             let doc = self.http.get_json(&url).await?;
-            let next = types::next_link(&doc).map(|h| self.http.resolve(h));
+            let link = next(&doc).map(|h| self.http.resolve(h));
             pages.push(doc);
-            match next {
+            match link {
                 Some(n) => url = n,
                 None => return Ok(pages),
             }
         }
+    }
+
+    /// Parses every page with `parse`.
+    fn parse_all<T>(
+        pages: &[Value],
+        parse: fn(&Value) -> Result<Vec<T>, String>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        for p in pages {
+            out.extend(parse(p).map_err(ApiError::Decode)?);
+        }
+        Ok(out)
     }
 
     /// The pages of a folder listing. When the folder's `objectCount` says how many pages there
@@ -229,11 +253,62 @@ impl Remote for ApsClient {
             seg(folder)
         ));
         let pages = self.contents_pages(&base, expected).await?;
-        let mut out = Vec::new();
-        for p in &pages {
-            out.extend(types::contents_page(p).map_err(ApiError::Decode)?);
-        }
-        Ok(out)
+        Self::parse_all(&pages, types::contents_page)
+    }
+
+    async fn item_versions(&self, project: &str, item: &str) -> Result<Vec<VersionInfo>, ApiError> {
+        let pages = self
+            .all_pages(self.http.url(&format!(
+                "/data/v1/projects/{}/items/{}/versions",
+                seg(project),
+                seg(item)
+            )))
+            .await?;
+        Self::parse_all(&pages, types::versions_page)
+    }
+
+    async fn refs(&self, project: &str, kind: &str, id: &str) -> Result<Vec<RefInfo>, ApiError> {
+        let pages = self
+            .all_pages(self.http.url(&format!(
+                "/data/v1/projects/{}/{}/{}/relationships/refs",
+                seg(project),
+                seg(kind),
+                seg(id)
+            )))
+            .await?;
+        Self::parse_all(&pages, types::refs_page)
+    }
+
+    async fn buckets(&self, region: &str) -> Result<Vec<Bucket>, ApiError> {
+        let first = self
+            .http
+            .url(&format!("/oss/v2/buckets?region={}&limit=100", seg(region)));
+        let pages = self.follow(first, types::oss_next).await?;
+        Self::parse_all(&pages, types::buckets_page)
+    }
+
+    async fn bucket_owner(&self, bucket: &str) -> Result<String, ApiError> {
+        let doc = self
+            .http
+            .get_json(
+                &self
+                    .http
+                    .url(&format!("/oss/v2/buckets/{}/details", seg(bucket))),
+            )
+            .await?;
+        doc.get("bucketOwner")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| ApiError::Decode("bucket details carry no bucketOwner".into()))
+    }
+
+    async fn bucket_objects(&self, bucket: &str) -> Result<Vec<ObjectInfo>, ApiError> {
+        let first = self.http.url(&format!(
+            "/oss/v2/buckets/{}/objects?limit=100",
+            seg(bucket)
+        ));
+        let pages = self.follow(first, types::oss_next).await?;
+        Self::parse_all(&pages, types::objects_page)
     }
 
     async fn object_size(&self, storage: &str) -> Result<u64, ApiError> {

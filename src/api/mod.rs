@@ -13,7 +13,9 @@ pub mod types;
 
 pub use client::ApsClient;
 pub use error::ApiError;
-pub use types::{Entry, FolderInfo, Hub, ItemInfo, Project, VersionInfo};
+pub use types::{
+    Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, VersionInfo,
+};
 
 use bytes::Bytes;
 use std::future::Future;
@@ -38,6 +40,28 @@ pub trait Remote: Send + Sync + 'static {
         folder: &str,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<Vec<Entry>, ApiError>> + Send;
+    /// Every version of an item, newest first (every page).
+    fn item_versions(
+        &self,
+        project: &str,
+        item: &str,
+    ) -> impl Future<Output = Result<Vec<VersionInfo>, ApiError>> + Send;
+    /// The refs of a resource: `kind` is `items`, `versions` or `folders`.
+    fn refs(
+        &self,
+        project: &str,
+        kind: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<RefInfo>, ApiError>> + Send;
+    /// The app's own OSS buckets in `region` (every page).
+    fn buckets(&self, region: &str) -> impl Future<Output = Result<Vec<Bucket>, ApiError>> + Send;
+    /// The app that owns a bucket (`bucketOwner` of its details).
+    fn bucket_owner(&self, bucket: &str) -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// Every object of a bucket (every page).
+    fn bucket_objects(
+        &self,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectInfo>, ApiError>> + Send;
     /// Size of a storage object, for versions listed without `storageSize`.
     fn object_size(&self, storage: &str) -> impl Future<Output = Result<u64, ApiError>> + Send;
     /// Gets ready to read `storage` (fetches its signed URL), so the first read costs one round

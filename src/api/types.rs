@@ -4,7 +4,34 @@
 
 use chrono::DateTime;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::SystemTime;
+
+/// What the service says about a resource beyond its name, times and bytes, kept so it can be
+/// shown as extended attributes without another request. Strings that repeat across thousands
+/// of entries (extension types, user names) are shared.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Meta {
+    /// `attributes.extension.type`, e.g. `items:autodesk.bim360:File`.
+    pub ext_type: Option<Arc<str>>,
+    /// `createUserName` (or the id when no name is given).
+    pub created_by: Option<Arc<str>>,
+    /// `lastModifiedUserName` (or the id).
+    pub modified_by: Option<Arc<str>>,
+    /// `links.webView.href`: where the resource opens in the web client.
+    pub web_url: Option<Box<str>>,
+    /// The item is reserved (locked) for editing.
+    pub reserved: Option<Box<Reserved>>,
+}
+
+/// Who holds a reservation (lock) on an item, and since when.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reserved {
+    /// `reservedUserName` (or the id).
+    pub by: Option<String>,
+    /// `reservedTime` as the service spells it.
+    pub since: Option<String>,
+}
 
 /// A hub (account).
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +40,8 @@ pub struct Hub {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Metadata for attributes.
+    pub meta: Meta,
 }
 
 /// A project.
@@ -22,6 +51,8 @@ pub struct Project {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Metadata for attributes.
+    pub meta: Meta,
 }
 
 /// A folder as listed.
@@ -41,6 +72,8 @@ pub struct FolderInfo {
     pub rollup: Option<String>,
     /// `objectCount`: children, hidden ones included (how many pages a listing has).
     pub object_count: Option<u64>,
+    /// Metadata for attributes.
+    pub meta: Meta,
 }
 
 /// A version of an item.
@@ -62,6 +95,8 @@ pub struct VersionInfo {
     pub modified: Option<SystemTime>,
     /// A `versions:autodesk.core:Deleted` tombstone.
     pub deleted: bool,
+    /// Metadata for attributes.
+    pub meta: Meta,
 }
 
 /// An item with its tip version as listed.
@@ -75,6 +110,47 @@ pub struct ItemInfo {
     pub hidden: bool,
     /// The tip version, when `included` carried it.
     pub tip: Option<VersionInfo>,
+    /// Metadata for attributes (the item's own: its type and reservation).
+    pub meta: Meta,
+}
+
+/// One custom relationship ("ref") of a resource, seen from that resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefInfo {
+    /// `xrefs`, `auxiliary`, `derived`, `dependencies`, `includes`.
+    pub ref_type: String,
+    /// `from` when the resource is the source, `to` when it is the target.
+    pub direction: String,
+    /// Type of the resource at the other end (`items`, `versions`, `folders`).
+    pub other_type: String,
+    /// Id of the resource at the other end.
+    pub other_id: String,
+    /// Name of the other end, when `included` carried it.
+    pub other_name: Option<String>,
+    /// For a version at the other end: its item's id, when `included` carried it.
+    pub other_item: Option<String>,
+}
+
+/// One of the app's own OSS buckets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    /// `bucketKey`.
+    pub key: String,
+    /// `policyKey`: `transient`, `temporary` or `persistent` (the retention policy).
+    pub policy: String,
+    /// `createdDate`.
+    pub created: Option<SystemTime>,
+}
+
+/// One object of a bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectInfo {
+    /// `objectKey` (may contain `/`).
+    pub key: String,
+    /// `size`.
+    pub size: u64,
+    /// `sha1`, when given.
+    pub sha1: Option<String>,
 }
 
 /// One entry of a folder listing.
@@ -114,10 +190,43 @@ fn skip(what: &str, v: &Value) -> Option<()> {
     None
 }
 
+fn shared(v: &Value, pointer: &str) -> Option<Arc<str>> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(Arc::from)
+}
+
+/// The attribute metadata of any Project/Data resource.
+pub fn meta(v: &Value) -> Meta {
+    let user = |name: &str, id: &str| shared(v, name).or_else(|| shared(v, id));
+    let reserved = flag(v, "/attributes/reserved").then(|| {
+        Box::new(Reserved {
+            by: text(v, "/attributes/reservedUserName")
+                .or_else(|| text(v, "/attributes/reservedUserId")),
+            since: text(v, "/attributes/reservedTime"),
+        })
+    });
+    Meta {
+        ext_type: shared(v, "/attributes/extension/type"),
+        created_by: user("/attributes/createUserName", "/attributes/createUserId"),
+        modified_by: user(
+            "/attributes/lastModifiedUserName",
+            "/attributes/lastModifiedUserId",
+        ),
+        web_url: text(v, "/links/webView/href").map(String::into_boxed_str),
+        reserved,
+    }
+}
+
 /// A hub resource.
 pub fn hub(v: &Value) -> Option<Hub> {
     match (text(v, "/id"), text(v, "/attributes/name")) {
-        (Some(id), Some(name)) => Some(Hub { id, name }),
+        (Some(id), Some(name)) => Some(Hub {
+            id,
+            name,
+            meta: meta(v),
+        }),
         _ => skip("hub", v).and(None),
     }
 }
@@ -125,7 +234,11 @@ pub fn hub(v: &Value) -> Option<Hub> {
 /// A project resource.
 pub fn project(v: &Value) -> Option<Project> {
     match (text(v, "/id"), text(v, "/attributes/name")) {
-        (Some(id), Some(name)) => Some(Project { id, name }),
+        (Some(id), Some(name)) => Some(Project {
+            id,
+            name,
+            meta: meta(v),
+        }),
         _ => skip("project", v).and(None),
     }
 }
@@ -146,6 +259,7 @@ pub fn folder(v: &Value) -> Option<FolderInfo> {
         modified: time(v, "/attributes/lastModifiedTime"),
         rollup: text(v, "/attributes/lastModifiedTimeRollup"),
         object_count: v.pointer("/attributes/objectCount").and_then(Value::as_u64),
+        meta: meta(v),
     })
 }
 
@@ -171,6 +285,7 @@ pub fn version(v: &Value) -> Option<VersionInfo> {
         created: time(v, "/attributes/createTime"),
         modified: time(v, "/attributes/lastModifiedTime"),
         deleted: ext == "versions:autodesk.core:Deleted",
+        meta: meta(v),
         id,
     })
 }
@@ -189,7 +304,127 @@ pub fn item(
         display_name: text(v, "/attributes/displayName").unwrap_or_default(),
         hidden: flag(v, "/attributes/hidden"),
         tip,
+        meta: meta(v),
     })
+}
+
+/// The versions of a versions page (`items/:id/versions`), malformed ones skipped.
+pub fn versions_page(doc: &Value) -> Result<Vec<VersionInfo>, String> {
+    let data = doc
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("versions page has no data array")?;
+    Ok(data
+        .iter()
+        .filter(|r| r["type"] == "versions")
+        .filter_map(version)
+        .collect())
+}
+
+/// The ref records of `…/relationships/refs`, with names of the far ends from `included`.
+pub fn refs_page(doc: &Value) -> Result<Vec<RefInfo>, String> {
+    let data = doc
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("refs document has no data array")?;
+    let included: std::collections::HashMap<&str, &Value> = doc
+        .get("included")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| Some((r.get("id")?.as_str()?, r)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(data
+        .iter()
+        .filter_map(|r| {
+            let (Some(ref_type), Some(direction)) =
+                (text(r, "/meta/refType"), text(r, "/meta/direction"))
+            else {
+                return skip("ref", r).and(None);
+            };
+            // The record's own type and id name the other end; older shapes only carry them
+            // in `fromId`/`toId`.
+            let side = if direction == "from" { "to" } else { "from" };
+            let other_id = text(r, "/id").or_else(|| text(r, &format!("/meta/{side}Id")))?;
+            let other_type = text(r, "/type")
+                .or_else(|| text(r, &format!("/meta/{side}Type")))
+                .unwrap_or_default();
+            let far = included.get(other_id.as_str());
+            Some(RefInfo {
+                other_name: far.and_then(|f| {
+                    text(f, "/attributes/name").or_else(|| text(f, "/attributes/displayName"))
+                }),
+                other_item: far.and_then(|f| text(f, "/relationships/item/data/id")),
+                ref_type,
+                direction,
+                other_type,
+                other_id,
+            })
+        })
+        .collect())
+}
+
+/// The buckets of one `GET /oss/v2/buckets` page.
+pub fn buckets_page(doc: &Value) -> Result<Vec<Bucket>, String> {
+    let items = doc
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or("bucket list has no items array")?;
+    Ok(items
+        .iter()
+        .filter_map(|b| {
+            let Some(key) = text(b, "/bucketKey") else {
+                return skip("bucket", b).and(None);
+            };
+            Some(Bucket {
+                key,
+                policy: text(b, "/policyKey").unwrap_or_default(),
+                created: epoch_ms(b, "/createdDate"),
+            })
+        })
+        .collect())
+}
+
+/// The objects of one `GET /oss/v2/buckets/:key/objects` page.
+pub fn objects_page(doc: &Value) -> Result<Vec<ObjectInfo>, String> {
+    let items = doc
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or("object list has no items array")?;
+    Ok(items
+        .iter()
+        .filter_map(
+            |o| match (text(o, "/objectKey"), o.get("size").and_then(Value::as_u64)) {
+                (Some(key), Some(size)) => Some(ObjectInfo {
+                    key,
+                    size,
+                    sha1: text(o, "/sha1"),
+                }),
+                _ => {
+                    let key = o
+                        .get("objectKey")
+                        .and_then(Value::as_str)
+                        .unwrap_or("<no key>");
+                    tracing::warn!(key, "skipping a malformed object entry");
+                    None
+                }
+            },
+        )
+        .collect())
+}
+
+/// The OSS list's `next`, an absolute URL present only when more items exist.
+pub fn oss_next(doc: &Value) -> Option<&str> {
+    doc.get("next")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn epoch_ms(v: &Value, pointer: &str) -> Option<SystemTime> {
+    let ms = v.pointer(pointer).and_then(Value::as_u64)?;
+    SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))
 }
 
 /// One page of folder contents: entries in order, tips matched from `included`.
@@ -271,5 +506,78 @@ mod tests {
             Some("urn:adsk.objects:os.object:b/k")
         );
         assert!(contents_page(&json!({"data": 3})).is_err());
+    }
+
+    #[test]
+    fn refs_name_the_far_end_from_either_side() {
+        let doc = json!({
+            "data": [
+                {"type": "versions", "id": "urn:v:b?version=1",
+                 "meta": {"refType": "xrefs", "direction": "from", "fromId": "urn:v:a?version=3",
+                          "fromType": "versions", "toId": "urn:v:b?version=1", "toType": "versions"}},
+                {"type": "versions", "id": "urn:v:c?version=2",
+                 "meta": {"refType": "auxiliary", "direction": "to"}},
+                {"type": "versions", "id": "x", "meta": {"refType": 5}}
+            ],
+            "included": [
+                {"type": "versions", "id": "urn:v:b?version=1", "attributes": {"name": "b.dwg"},
+                 "relationships": {"item": {"data": {"type": "items", "id": "urn:item:b"}}}}
+            ]
+        });
+        let refs = refs_page(&doc).unwrap();
+        assert_eq!(refs.len(), 2, "the malformed record is skipped");
+        assert_eq!(refs[0].other_id, "urn:v:b?version=1");
+        assert_eq!(refs[0].other_name.as_deref(), Some("b.dwg"));
+        assert_eq!(refs[0].other_item.as_deref(), Some("urn:item:b"));
+        assert_eq!(
+            (refs[1].direction.as_str(), refs[1].other_name.as_ref()),
+            ("to", None)
+        );
+    }
+
+    #[test]
+    fn oss_lists_skip_garbage_and_follow_next() {
+        let doc = json!({
+            "items": [
+                {"bucketKey": "b", "objectKey": "a/b.txt", "size": 3, "sha1": "ab"},
+                {"bucketKey": "b", "objectKey": "neg", "size": -1},
+                {"bucketKey": "b", "size": 3}
+            ],
+            "next": "https://host/oss/v2/buckets/b/objects?startAt=a%2Fb.txt&limit=1"
+        });
+        let o = objects_page(&doc).unwrap();
+        assert_eq!(o.len(), 1);
+        assert_eq!(
+            (o[0].key.as_str(), o[0].size, o[0].sha1.as_deref()),
+            ("a/b.txt", 3, Some("ab"))
+        );
+        assert!(oss_next(&doc).is_some());
+        assert!(oss_next(&json!({"items": [], "next": ""})).is_none());
+        let b = buckets_page(&json!({"items": [{"bucketKey": "k", "policyKey": "transient", "createdDate": 1697040000000u64}, {"policyKey": "x"}]})).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].policy, "transient");
+        assert!(b[0].created.is_some());
+        assert!(buckets_page(&json!({"items": 7})).is_err());
+    }
+
+    #[test]
+    fn metadata_prefers_names_and_reads_reservations() {
+        let v = json!({"attributes": {"createUserId": "U1", "lastModifiedUserName": "Jane",
+            "reserved": true, "reservedUserName": "Bob", "reservedTime": "2024-01-01T00:00:00Z",
+            "extension": {"type": "items:autodesk.core:File"}},
+            "links": {"webView": {"href": "https://web/x"}}});
+        let m = meta(&v);
+        assert_eq!(m.created_by.as_deref(), Some("U1"));
+        assert_eq!(m.modified_by.as_deref(), Some("Jane"));
+        assert_eq!(m.web_url.as_deref(), Some("https://web/x"));
+        let r = m.reserved.unwrap();
+        assert_eq!(
+            (r.by.as_deref(), r.since.as_deref()),
+            (Some("Bob"), Some("2024-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            meta(&json!({"attributes": {"reserved": "yes"}})).reserved,
+            None
+        );
     }
 }

@@ -8,7 +8,7 @@ use crate::api::Remote;
 use fuser::{
     FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenAccMode,
     OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
 use std::path::Path;
@@ -53,6 +53,16 @@ fn file_attr(a: &Attr) -> FileAttr {
         rdev: 0,
         blksize: BLOCK_SIZE,
         flags: 0,
+    }
+}
+
+/// The xattr reply protocol: a size probe (`size` 0) gets the length, a buffer too small
+/// gets `ERANGE`.
+fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+    match u32::try_from(value.len()) {
+        Ok(len) if size == 0 => reply.size(len),
+        Ok(len) if len <= size => reply.data(value),
+        _ => reply.error(fuser::Errno::ERANGE),
     }
 }
 
@@ -375,6 +385,26 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply: ReplyCreate,
     ) {
         reply.error(fuser::Errno::EROFS);
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let Some(name) = utf8(name) else {
+            return reply.error(fuser::Errno::ENODATA);
+        };
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            match fs.getxattr(ino.0, &name).await {
+                Ok(value) => reply_xattr(reply, size, &value),
+                Err(e) => reply.error(errno(e)),
+            }
+        });
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.fs.listxattr(ino.0) {
+            Ok(names) => reply_xattr(reply, size, &names),
+            Err(e) => reply.error(errno(e)),
+        }
     }
 
     fn setxattr(

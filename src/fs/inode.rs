@@ -2,12 +2,18 @@
 //! has the same `st_ino` after a remount (backup tools key on it), and the table of what each
 //! number stands for.
 
+use crate::api::Meta;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The mount's root directory.
 pub const ROOT: u64 = 1;
+
+/// Marks the inode ids of files under `.versions` (`<item>#v#<version>`), so a version seen
+/// there is a different inode from the same version shown in its folder: a node has one parent.
+pub const OLDER_VERSION_TAG: &str = "v#";
 
 /// What a directory or file stands for remotely.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,10 +41,40 @@ pub enum Kind {
         /// `lastModifiedTimeRollup` when listed, and when that was seen.
         rollup: Option<crate::cache::metadata::Validator>,
     },
-    /// An item, shown as its tip version.
+    /// An item, shown as its tip version (or, under `.versions`, one of its versions), or an
+    /// object of an OSS bucket.
     File {
-        /// The tip version when last listed.
+        /// The version it shows.
         version: FileVersion,
+    },
+    /// `.versions` of a folder: not listed by the folder, reached by name; holds one directory
+    /// per file of the folder.
+    Versions {
+        /// Owning project id.
+        project: String,
+        /// The folder's inode.
+        folder: u64,
+    },
+    /// `.versions/<file name>`: every version of one item.
+    ItemVersions {
+        /// Owning project id.
+        project: String,
+        /// Item (lineage) id.
+        item: String,
+    },
+    /// `buckets` at the root: the app's own OSS buckets.
+    Buckets {
+        /// The region listed.
+        region: String,
+    },
+    /// An OSS bucket, or a folder inside it made from object keys with `/`.
+    Objects {
+        /// Bucket key.
+        bucket: String,
+        /// Key prefix this directory stands for: empty for the bucket, else ending in `/`.
+        prefix: String,
+        /// The bucket's retention policy (`policyKey`).
+        policy: Arc<str>,
     },
 }
 
@@ -51,6 +87,10 @@ pub struct FileVersion {
     pub storage: String,
     /// Bytes, when known (listings may omit `storageSize`).
     pub size: Option<u64>,
+    /// `versionNumber`; 0 for bucket objects.
+    pub number: u32,
+    /// The object's SHA-1, when the listing gave one (bucket objects).
+    pub sha1: Option<Box<str>>,
 }
 
 /// One inode.
@@ -67,6 +107,8 @@ pub struct Node {
     pub created: SystemTime,
     /// Modification time.
     pub modified: SystemTime,
+    /// What the service says about it, shown as extended attributes.
+    pub meta: Meta,
 }
 
 impl Node {
@@ -130,6 +172,21 @@ impl Inodes {
         self.by_id.insert(node.id.clone(), ino);
         self.nodes.insert(ino, node);
         ino
+    }
+
+    /// The inode of a remote id, when known.
+    pub fn ino_of(&self, id: &str) -> Option<u64> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The inode of the file that shows `item` in its folder, when known (a scan: only asked
+    /// for when a ref names an item rather than a version).
+    pub fn file_of_item(&self, item: &str) -> Option<u64> {
+        self.nodes.iter().find_map(|(ino, n)| {
+            let (of, version) = n.id.split_once('#')?;
+            let in_folder = !version.starts_with(OLDER_VERSION_TAG);
+            (of == item && in_folder && matches!(n.kind, Kind::File { .. })).then_some(*ino)
+        })
     }
 
     /// The node currently recorded for a remote id.
@@ -210,6 +267,7 @@ mod tests {
             },
             created: SystemTime::UNIX_EPOCH,
             modified: SystemTime::UNIX_EPOCH,
+            meta: Meta::default(),
         }
     }
 

@@ -5,8 +5,10 @@
 //! items whose tip has no storage (cloud models, Fusion designs) are not shown, so every file
 //! in the mount can be read. A folder the account may not list is shown as an empty directory.
 
-use super::inode::{FileVersion, Kind, Node};
-use crate::api::{ApiError, Entry, Remote};
+use super::buckets::ObjectLists;
+use super::inode::{FileVersion, Kind, Node, OLDER_VERSION_TAG};
+use crate::api::{ApiError, Entry, Meta, Remote, VersionInfo};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A child as fetched, before it gets a name and an inode.
@@ -21,6 +23,8 @@ pub struct Child {
     pub created: Option<SystemTime>,
     /// Modification time, when the service gave one.
     pub modified: Option<SystemTime>,
+    /// Metadata shown as extended attributes.
+    pub meta: Meta,
 }
 
 impl Child {
@@ -37,8 +41,13 @@ impl Child {
 
 /// Fetches the children of `dir`. `Ok(None)` means the service refused to list a folder
 /// (403): it is then shown as an empty directory (and the refusal logged), so that walks and
-/// backups of the mount go on.
-pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child>>, ApiError> {
+/// backups of the mount go on. `.versions` directories are made by the caller from the
+/// folder's own listing.
+pub async fn fetch<R: Remote>(
+    remote: &R,
+    objects: &ObjectLists,
+    dir: &Node,
+) -> Result<Option<Vec<Child>>, ApiError> {
     let children = match &dir.kind {
         Kind::Hubs => remote
             .hubs()
@@ -50,6 +59,7 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
                 raw: h.name,
                 created: None,
                 modified: None,
+                meta: h.meta,
             })
             .collect(),
         Kind::Hub { hub } => remote
@@ -65,6 +75,7 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
                 raw: p.name,
                 created: None,
                 modified: None,
+                meta: p.meta,
             })
             .collect(),
         Kind::Project { hub, project } => remote
@@ -78,6 +89,7 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
                 raw: f.name,
                 created: f.created,
                 modified: f.modified,
+                meta: f.meta,
             })
             .collect(),
         Kind::Folder { project, count, .. } => {
@@ -93,10 +105,41 @@ pub async fn fetch<R: Remote>(remote: &R, dir: &Node) -> Result<Option<Vec<Child
                 Err(e) => return Err(e),
             }
         }
-        Kind::File { .. } => {
+        Kind::ItemVersions { item, project } => remote
+            .item_versions(project, item)
+            .await?
+            .into_iter()
+            .filter_map(|v| older_version(item, v))
+            .collect(),
+        Kind::Buckets { region } => remote
+            .buckets(region)
+            .await?
+            .into_iter()
+            .map(|b| Child {
+                kind: Kind::Objects {
+                    bucket: b.key.clone(),
+                    prefix: String::new(),
+                    policy: Arc::from(b.policy.as_str()),
+                },
+                id: format!("oss#{}", b.key),
+                raw: b.key,
+                created: b.created,
+                modified: b.created,
+                meta: Meta::default(),
+            })
+            .collect(),
+        Kind::Objects {
+            bucket,
+            prefix,
+            policy,
+        } => {
+            let all = objects.get(remote, bucket).await?;
+            super::buckets::children(bucket, prefix, policy, &all, dir.created)
+        }
+        Kind::File { .. } | Kind::Versions { .. } => {
             return Err(ApiError::Refused {
                 status: 400,
-                detail: "not a directory".into(),
+                detail: "not a directory listed remotely".into(),
             })
         }
     };
@@ -127,6 +170,7 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
             raw: f.name,
             created: f.created,
             modified: f.modified,
+            meta: f.meta,
         }),
         Entry::Item(i) if !i.hidden => {
             let tip = i.tip?;
@@ -142,20 +186,66 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
             } else {
                 tip.name
             };
+            // The item says what it is and whether it is reserved; the version says who made
+            // it and where it opens.
+            let meta = Meta {
+                ext_type: i.meta.ext_type,
+                reserved: i.meta.reserved,
+                created_by: tip.meta.created_by.or(i.meta.created_by),
+                modified_by: tip.meta.modified_by.or(i.meta.modified_by),
+                web_url: tip.meta.web_url.or(i.meta.web_url),
+            };
             Some(Child {
                 kind: Kind::File {
                     version: FileVersion {
                         id: tip.id,
                         storage,
                         size: tip.size,
+                        number: tip.number,
+                        sha1: None,
                     },
                 },
                 id: i.id,
                 raw,
                 created: tip.created,
                 modified: tip.modified.or(tip.created),
+                meta,
             })
         }
         _ => None,
+    }
+}
+
+/// One version under `.versions/<file name>/`, named `v<N>` plus the extension of that
+/// version's own name (`v3.rvt`); versions without bytes are not shown.
+fn older_version(item: &str, v: VersionInfo) -> Option<Child> {
+    let storage = match (v.storage, v.deleted) {
+        (Some(s), false) => s,
+        _ => return None,
+    };
+    let raw = version_file_name(v.number, &v.name);
+    Some(Child {
+        kind: Kind::File {
+            version: FileVersion {
+                id: v.id,
+                storage,
+                size: v.size,
+                number: v.number,
+                sha1: None,
+            },
+        },
+        id: format!("{item}#{}", OLDER_VERSION_TAG.trim_end_matches('#')),
+        raw,
+        created: v.created,
+        modified: v.modified.or(v.created),
+        meta: v.meta,
+    })
+}
+
+/// `v<N>` plus the extension of `name`, if it has one (`v3.rvt`, `v2.tar.gz` → `v2.gz`).
+pub fn version_file_name(number: u32, name: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => format!("v{number}.{ext}"),
+        _ => format!("v{number}"),
     }
 }

@@ -6,12 +6,14 @@
 //! listing is fetched once however many lookups want it at the same moment.
 
 pub mod attr;
+pub mod buckets;
 pub mod fuse;
 pub mod inode;
 pub mod listing;
 pub mod names;
 pub mod prefetch;
 pub mod read;
+pub mod xattr;
 
 use crate::api::{ApiError, Remote};
 use crate::cache::metadata::{Listing, MetaCache};
@@ -46,6 +48,8 @@ impl Errno {
     pub const ISDIR: Errno = Errno(libc::EISDIR);
     /// Bad file handle.
     pub const BADF: Errno = Errno(libc::EBADF);
+    /// No such attribute.
+    pub const NODATA: Errno = Errno(libc::ENODATA);
     /// Internal trouble (a poisoned lock).
     pub const IO: Errno = Errno(libc::EIO);
 }
@@ -93,7 +97,16 @@ pub struct FsConfig {
     pub uid: u32,
     /// Group of every inode.
     pub gid: u32,
+    /// Show the app's own OSS buckets of this region under `buckets/` at the root.
+    pub buckets: Option<String>,
 }
+
+/// The name of the directory of every version of a folder's files; not listed, so walks and
+/// backups never descend into it, but found by name.
+pub const VERSIONS_DIR: &str = ".versions";
+
+/// The name of the directory of the app's own buckets at the root.
+pub const BUCKETS_DIR: &str = "buckets";
 
 /// One directory entry as `readdir` returns it.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +134,9 @@ pub struct Fs<R: Remote> {
     next_fh: AtomicU64,
     config: FsConfig,
     started: SystemTime,
+    objects: buckets::ObjectLists,
+    interned: Mutex<std::collections::HashSet<Arc<str>>>,
+    refs: xattr::OnDemand,
 }
 
 fn poisoned<T>(_: T) -> Errno {
@@ -142,6 +158,7 @@ impl<R: Remote> Fs<R> {
             kind,
             created: now,
             modified: now,
+            meta: crate::api::Meta::default(),
         };
         Fs {
             source: Arc::new(read::ByteSource::new(remote.clone(), config.disk.clone())),
@@ -153,6 +170,9 @@ impl<R: Remote> Fs<R> {
             dirs: Mutex::default(),
             files: Mutex::default(),
             next_fh: AtomicU64::new(1),
+            objects: buckets::ObjectLists::new(config.ttl),
+            refs: xattr::on_demand(config.ttl),
+            interned: Mutex::default(),
             config,
             started: now,
         }
@@ -194,7 +214,28 @@ impl<R: Remote> Fs<R> {
                 Kind::Folder { rollup, .. } => rollup.clone(),
                 _ => None,
             };
-            let children = listing::fetch(&*self.remote, &node).await?;
+            let children = match &node.kind {
+                Kind::Versions { project, folder } => {
+                    Some(self.versions_children(project, *folder).await?)
+                }
+                _ => listing::fetch(&*self.remote, &self.objects, &node).await?,
+            };
+            let children = match (children, &self.config.buckets) {
+                (Some(mut c), Some(region)) if dir == ROOT => {
+                    c.push(listing::Child {
+                        id: "oss#".into(),
+                        raw: BUCKETS_DIR.into(),
+                        kind: Kind::Buckets {
+                            region: region.clone(),
+                        },
+                        created: None,
+                        modified: None,
+                        meta: crate::api::Meta::default(),
+                    });
+                    Some(c)
+                }
+                (c, _) => c,
+            };
             let l = self.install(dir, children, validator)?;
             let evicted = self.cache.put(dir, l.clone());
             self.prune(&evicted);
@@ -252,6 +293,7 @@ impl<R: Remote> Fs<R> {
                 kind,
                 created,
                 modified: c.modified.unwrap_or(created),
+                meta: self.intern(c.meta),
             });
             entries.push((name, ino, is_dir));
             if let Some(r) = rollup {
@@ -263,6 +305,83 @@ impl<R: Remote> Fs<R> {
             self.confirm_subtree(ino, &rollup);
         }
         Ok(Arc::new(Listing::with_validator(entries, validator)))
+    }
+
+    /// Shares the strings that repeat across thousands of entries (extension types, user
+    /// names), so keeping them for every node costs a pointer each.
+    fn intern(&self, mut meta: crate::api::Meta) -> crate::api::Meta {
+        let Ok(mut seen) = self.interned.lock() else {
+            return meta;
+        };
+        for field in [
+            &mut meta.ext_type,
+            &mut meta.created_by,
+            &mut meta.modified_by,
+        ] {
+            if let Some(s) = field.take() {
+                let shared = match seen.get(&s) {
+                    Some(known) => known.clone(),
+                    None => {
+                        seen.insert(s.clone());
+                        s
+                    }
+                };
+                *field = Some(shared);
+            }
+        }
+        meta
+    }
+
+    /// The children of a folder's `.versions`: one directory per file the folder lists, under
+    /// the same name.
+    async fn versions_children(
+        &self,
+        project: &str,
+        folder: u64,
+    ) -> Result<Vec<listing::Child>, Errno> {
+        // Boxed: a listing of `.versions` needs the listing of its folder.
+        let listing = Box::pin(self.listing(folder)).await?;
+        let inodes = self.inodes.read().map_err(poisoned)?;
+        Ok(listing
+            .entries
+            .iter()
+            .filter(|(_, _, is_dir)| !is_dir)
+            .filter_map(|(name, ino, _)| {
+                let node = inodes.get(*ino)?;
+                let (item, _) = node.id.split_once('#')?;
+                Some(listing::Child {
+                    id: format!("{item}#{VERSIONS_DIR}"),
+                    raw: name.clone(),
+                    kind: Kind::ItemVersions {
+                        project: project.to_string(),
+                        item: item.to_string(),
+                    },
+                    created: Some(node.created),
+                    modified: Some(node.modified),
+                    meta: crate::api::Meta::default(),
+                })
+            })
+            .collect())
+    }
+
+    /// The `.versions` directory of folder `folder`, made when first looked up.
+    fn versions_dir(&self, folder: u64) -> Result<Option<u64>, Errno> {
+        let node = self.node(folder)?;
+        let Kind::Folder { project, .. } = &node.kind else {
+            return Ok(None);
+        };
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        Ok(Some(inodes.upsert(Node {
+            id: format!("{}#{VERSIONS_DIR}", node.id),
+            parent: folder,
+            kind: Kind::Versions {
+                project: project.clone(),
+                folder,
+            },
+            created: node.created,
+            modified: node.modified,
+            meta: crate::api::Meta::default(),
+        })))
     }
 
     /// Drops the nodes only the evicted listings referred to: the kernel has forgotten them and
@@ -375,7 +494,12 @@ impl<R: Remote> Fs<R> {
         // between finding a name and answering for it; fetching it again brings them back.
         for attempt in 0..2 {
             let listing = self.listing(parent).await?;
-            let ino = listing.lookup(name).ok_or(Errno::NOENT)?;
+            let ino = match listing.lookup(name) {
+                Some(ino) => ino,
+                // A real entry of that name wins; otherwise the folder's versions directory.
+                None if name == VERSIONS_DIR => self.versions_dir(parent)?.ok_or(Errno::NOENT)?,
+                None => return Err(Errno::NOENT),
+            };
             let answer = match self.ensure_size(ino).await {
                 Ok(()) => self.attr_remembered(ino),
                 Err(e) => Err(e),
@@ -400,6 +524,10 @@ impl<R: Remote> Fs<R> {
         if !node.is_dir() {
             self.ensure_size(ino).await?;
             return Ok((self.attr(ino)?, VERSION_ATTR_TTL));
+        }
+        if matches!(node.kind, Kind::Versions { .. }) {
+            // Named by no listing: it lives as long as its folder.
+            return Ok((self.attr(ino)?, self.cache.ttl()));
         }
         let parent = node.parent;
         let listing = self.listing(parent).await?;

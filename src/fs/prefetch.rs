@@ -289,6 +289,30 @@ mod tests {
         ) -> Result<Vec<Entry>, ApiError> {
             Ok(vec![])
         }
+        async fn item_versions(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<crate::api::VersionInfo>, ApiError> {
+            Ok(vec![])
+        }
+        async fn refs(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<crate::api::RefInfo>, ApiError> {
+            Ok(vec![])
+        }
+        async fn buckets(&self, _: &str) -> Result<Vec<crate::api::Bucket>, ApiError> {
+            Ok(vec![])
+        }
+        async fn bucket_owner(&self, _: &str) -> Result<String, ApiError> {
+            Ok(String::new())
+        }
+        async fn bucket_objects(&self, _: &str) -> Result<Vec<crate::api::ObjectInfo>, ApiError> {
+            Ok(vec![])
+        }
         async fn object_size(&self, _: &str) -> Result<u64, ApiError> {
             Ok(0)
         }

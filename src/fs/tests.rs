@@ -1,7 +1,9 @@
 //! The filesystem logic against an in-memory remote: no server, no mount.
 
 use super::*;
-use crate::api::{Entry, FolderInfo, Hub, ItemInfo, Project, VersionInfo};
+use crate::api::{
+    Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, VersionInfo,
+};
 use std::sync::atomic::AtomicUsize;
 
 /// An in-memory account: one hub, one project, folders by id, and object bytes by storage id.
@@ -11,9 +13,17 @@ struct Mock {
     top_rollup: Mutex<Option<String>>,
     folders: Mutex<HashMap<String, Result<Vec<Entry>, ApiError>>>,
     objects: Mutex<HashMap<String, Vec<u8>>>,
+    /// Every version of an item, newest first.
+    versions: Mutex<HashMap<String, Vec<VersionInfo>>>,
+    /// Refs by (kind, id).
+    refs: Mutex<HashMap<(String, String), Vec<RefInfo>>>,
+    /// Objects by bucket.
+    buckets: Mutex<HashMap<String, Vec<ObjectInfo>>>,
     listings: AtomicUsize,
     reads: AtomicUsize,
     sizes: AtomicUsize,
+    ref_requests: AtomicUsize,
+    bucket_lists: AtomicUsize,
 }
 
 fn t(s: u64) -> Option<SystemTime> {
@@ -36,6 +46,7 @@ fn version(
         created: t(u64::from(n)),
         modified: t(u64::from(n) + 10),
         deleted: false,
+        meta: Meta::default(),
     }
 }
 
@@ -56,6 +67,7 @@ fn file(id: &str, name: &str, bytes: &[u8], mock: &Mock) -> Entry {
             Some(bytes.len() as u64),
             Some(&storage),
         )),
+        meta: Meta::default(),
     })
 }
 
@@ -68,6 +80,7 @@ fn folder(id: &str, name: &str) -> Entry {
         modified: t(1),
         rollup: None,
         object_count: None,
+        meta: Meta::default(),
     })
 }
 
@@ -76,12 +89,14 @@ impl Remote for Mock {
         Ok(vec![Hub {
             id: "h".into(),
             name: "Hub".into(),
+            meta: Meta::default(),
         }])
     }
     async fn projects(&self, _hub: &str) -> Result<Vec<Project>, ApiError> {
         Ok(vec![Project {
             id: "p".into(),
             name: "Proj".into(),
+            meta: Meta::default(),
         }])
     }
     async fn top_folders(&self, _hub: &str, _project: &str) -> Result<Vec<FolderInfo>, ApiError> {
@@ -93,6 +108,7 @@ impl Remote for Mock {
             modified: t(0),
             rollup: self.top_rollup.lock().unwrap().clone(),
             object_count: None,
+            meta: Meta::default(),
         }])
     }
     async fn folder_contents(
@@ -109,6 +125,50 @@ impl Remote for Mock {
             .get(folder)
             .cloned()
             .unwrap_or_else(|| Err(ApiError::NotFound(folder.into())))
+    }
+    async fn item_versions(
+        &self,
+        _project: &str,
+        item: &str,
+    ) -> Result<Vec<VersionInfo>, ApiError> {
+        self.versions
+            .lock()
+            .unwrap()
+            .get(item)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(item.into()))
+    }
+    async fn refs(&self, _project: &str, kind: &str, id: &str) -> Result<Vec<RefInfo>, ApiError> {
+        self.ref_requests.fetch_add(1, Ordering::SeqCst);
+        let refs = self.refs.lock().unwrap();
+        Ok(refs
+            .get(&(kind.into(), id.into()))
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn buckets(&self, _region: &str) -> Result<Vec<Bucket>, ApiError> {
+        let mut keys: Vec<String> = self.buckets.lock().unwrap().keys().cloned().collect();
+        keys.sort();
+        Ok(keys
+            .into_iter()
+            .map(|key| Bucket {
+                key,
+                policy: "persistent".into(),
+                created: t(5),
+            })
+            .collect())
+    }
+    async fn bucket_owner(&self, _bucket: &str) -> Result<String, ApiError> {
+        Ok("the-app".into())
+    }
+    async fn bucket_objects(&self, bucket: &str) -> Result<Vec<ObjectInfo>, ApiError> {
+        self.bucket_lists.fetch_add(1, Ordering::SeqCst);
+        self.buckets
+            .lock()
+            .unwrap()
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(bucket.into()))
     }
     async fn object_size(&self, storage: &str) -> Result<u64, ApiError> {
         self.sizes.fetch_add(1, Ordering::SeqCst);
@@ -144,6 +204,7 @@ fn config(ttl: Duration) -> FsConfig {
         max_entries: 10_000,
         uid: 1000,
         gid: 1000,
+        buckets: None,
     }
 }
 
@@ -277,6 +338,7 @@ async fn ttl_expiry_shows_new_versions_and_open_files_keep_theirs() {
         display_name: "doc.txt".into(),
         hidden: false,
         tip: Some(version("i1", 2, "doc.txt", Some(18), Some(&storage))),
+        meta: Meta::default(),
     });
     m.folders.lock().unwrap().insert("top".into(), Ok(vec![v2]));
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
@@ -320,6 +382,7 @@ async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
         display_name: "Design.f3d".into(),
         hidden: false,
         tip: Some(version("design", 1, "Design.f3d", None, None)),
+        meta: Meta::default(),
     });
     let mut nosize = file("n", "nosize.pdf", b"0123456789", &mock);
     if let Entry::Item(i) = &mut nosize {
@@ -467,4 +530,226 @@ async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
     let b0 = path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
     path(&fs, &["Project Files", "A", "a1.txt"]).await.unwrap();
     assert_eq!(fs.getattr(b0.ino).await.unwrap().0.size, 3);
+}
+
+async fn names_in(fs: &Fs<Mock>, dir: u64) -> Vec<String> {
+    let fh = fs.opendir(dir).await.unwrap();
+    let names = fs
+        .readdir(dir, fh, 2)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    fs.releasedir(fh);
+    names
+}
+
+async fn read_all(fs: &Fs<Mock>, ino: u64) -> Vec<u8> {
+    let fh = fs.open(ino, false).await.unwrap();
+    let data = fs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
+    fs.release(fh);
+    data
+}
+
+/// Three versions of one item: the tip in the folder, all three under `.versions`.
+fn three_versions(mock: &Mock) {
+    let mut all = Vec::new();
+    for n in [3u32, 2, 1] {
+        let storage = format!("urn:adsk.objects:os.object:wip.dm.prod/v{n}");
+        let bytes = format!("version {n} ").repeat(n as usize).into_bytes();
+        let mut v = version(
+            "i1",
+            n,
+            "model.rvt",
+            Some(bytes.len() as u64),
+            Some(&storage),
+        );
+        v.meta.created_by = Some(Arc::from(format!("user {n}").as_str()));
+        mock.objects.lock().unwrap().insert(storage, bytes);
+        all.push(v);
+    }
+    let mut tomb = version("i1", 4, "model.rvt", None, None);
+    tomb.deleted = true;
+    mock.versions
+        .lock()
+        .unwrap()
+        .insert("i1".into(), all.clone());
+    let item = Entry::Item(ItemInfo {
+        id: "i1".into(),
+        display_name: "model.rvt".into(),
+        hidden: false,
+        tip: Some(all[0].clone()),
+        meta: Meta {
+            ext_type: Some(Arc::from("items:autodesk.core:File")),
+            reserved: Some(Box::new(crate::api::types::Reserved {
+                by: Some("Jane".into()),
+                since: Some("2024-01-01T00:00:00Z".into()),
+            })),
+            ..Meta::default()
+        },
+    });
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(vec![item, folder("sub", "Sub")]));
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("sub".into(), Ok(vec![]));
+}
+
+#[tokio::test]
+async fn older_versions_are_reached_by_name_but_never_listed() {
+    let mock = Mock::default();
+    three_versions(&mock);
+    let (_m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    assert_eq!(names_in(&fs, top).await, ["model.rvt", "Sub"]);
+    let tip = path(&fs, &["Project Files", "model.rvt"]).await.unwrap();
+    assert_eq!(read_all(&fs, tip.ino).await, b"version 3 ".repeat(3));
+
+    let versions = path(&fs, &["Project Files", ".versions"]).await.unwrap();
+    assert!(versions.is_dir);
+    assert_eq!(names_in(&fs, versions.ino).await, ["model.rvt"]);
+    let dir = path(&fs, &["Project Files", ".versions", "model.rvt"])
+        .await
+        .unwrap();
+    assert_eq!(names_in(&fs, dir.ino).await, ["v3.rvt", "v2.rvt", "v1.rvt"]);
+    for n in 1..=3u32 {
+        let name = format!("v{n}.rvt");
+        let v = path(&fs, &["Project Files", ".versions", "model.rvt", &name])
+            .await
+            .unwrap();
+        let want = format!("version {n} ").repeat(n as usize).into_bytes();
+        assert_eq!(v.size, want.len() as u64);
+        assert_eq!(read_all(&fs, v.ino).await, want, "{name}");
+        assert_ne!(v.ino, tip.ino, "a node has one parent");
+        let by = fs.getxattr(v.ino, "user.aps.created_by").await.unwrap();
+        assert_eq!(by, format!("user {n}").into_bytes());
+    }
+    assert_eq!(
+        fs.getattr(versions.ino).await.unwrap().0.ino,
+        versions.ino,
+        "getattr of the unlisted directory answers"
+    );
+    assert_eq!(
+        path(&fs, &["Project Files", ".versions", "nope.rvt"]).await,
+        Err(Errno::NOENT)
+    );
+    assert_eq!(
+        path(&fs, &[".versions"]).await,
+        Err(Errno::NOENT),
+        "only folders have it"
+    );
+}
+
+#[tokio::test]
+async fn attributes_come_from_listings_and_refs_on_demand() {
+    let mock = Mock::default();
+    three_versions(&mock);
+    mock.refs.lock().unwrap().insert(
+        ("items".into(), "i1".into()),
+        vec![RefInfo {
+            ref_type: "xrefs".into(),
+            direction: "from".into(),
+            other_type: "versions".into(),
+            other_id: "i1?version=3".into(),
+            other_name: Some("model.rvt".into()),
+            other_item: Some("i1".into()),
+        }],
+    );
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let tip = path(&fs, &["Project Files", "model.rvt"]).await.unwrap();
+    let names = fs.listxattr(tip.ino).unwrap();
+    let names: Vec<&str> = std::str::from_utf8(&names)
+        .unwrap()
+        .split_terminator('\0')
+        .collect();
+    assert!(names.contains(&"user.aps.refs"), "{names:?}");
+    assert_eq!(
+        m.ref_requests.load(Ordering::SeqCst),
+        0,
+        "listing costs nothing"
+    );
+    let get = |name: &'static str| {
+        let fs = &fs;
+        async move { String::from_utf8(fs.getxattr(tip.ino, name).await.unwrap()).unwrap() }
+    };
+    assert_eq!(get("user.aps.id").await, "i1");
+    assert_eq!(get("user.aps.version").await, "3");
+    assert_eq!(get("user.aps.version_id").await, "i1?version=3");
+    assert_eq!(get("user.aps.type").await, "items:autodesk.core:File");
+    assert_eq!(get("user.aps.reserved").await, "true");
+    assert_eq!(get("user.aps.reserved_by").await, "Jane");
+    assert_eq!(
+        get("user.aps.storage").await,
+        "urn:adsk.objects:os.object:wip.dm.prod/v3"
+    );
+    assert_eq!(
+        get("user.aps.refs").await,
+        "xrefs from /Project Files/model.rvt versions:i1?version=3\n"
+    );
+    let asked = m.ref_requests.load(Ordering::SeqCst);
+    assert_eq!(asked, 2, "the item's refs and its version's");
+    get("user.aps.refs").await;
+    assert_eq!(
+        m.ref_requests.load(Ordering::SeqCst),
+        asked,
+        "kept for the TTL"
+    );
+    assert_eq!(fs.getxattr(tip.ino, "user.other").await, Err(Errno::NODATA));
+    let top = path(&fs, &["Project Files"]).await.unwrap();
+    assert_eq!(fs.getxattr(top.ino, "user.aps.id").await.unwrap(), b"top");
+    assert_eq!(fs.getxattr(ROOT, "user.aps.id").await.unwrap(), b"p");
+}
+
+#[tokio::test]
+async fn buckets_become_folders_of_keys() {
+    let mock = Mock::default();
+    let mut objects = Vec::new();
+    for key in ["a/b/deep.txt", "a/top.txt", "root.txt"] {
+        let storage = crate::fs::buckets::storage_urn("bk", key);
+        mock.objects
+            .lock()
+            .unwrap()
+            .insert(storage, key.as_bytes().to_vec());
+        objects.push(ObjectInfo {
+            key: key.into(),
+            size: key.len() as u64,
+            sha1: Some(format!("sha-{key}")),
+        });
+    }
+    mock.buckets.lock().unwrap().insert("bk".into(), objects);
+    let m = Arc::new(mock);
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.buckets = Some("US".into());
+    let fs = Fs::new(m.clone(), Scope::All, cfg);
+    assert_eq!(names_in(&fs, ROOT).await, ["Hub", "buckets"]);
+    let bk = path(&fs, &["buckets", "bk"]).await.unwrap();
+    assert_eq!(names_in(&fs, bk.ino).await, ["a", "root.txt"]);
+    let deep = path(&fs, &["buckets", "bk", "a", "b", "deep.txt"])
+        .await
+        .unwrap();
+    assert_eq!(read_all(&fs, deep.ino).await, b"a/b/deep.txt");
+    assert_eq!(
+        m.bucket_lists.load(Ordering::SeqCst),
+        1,
+        "one object list serves every folder of the bucket"
+    );
+    assert_eq!(
+        fs.getxattr(bk.ino, "user.aps.policy").await.unwrap(),
+        b"persistent"
+    );
+    assert_eq!(
+        fs.getxattr(bk.ino, "user.aps.owner").await.unwrap(),
+        b"the-app"
+    );
+    assert_eq!(
+        fs.getxattr(deep.ino, "user.aps.object_key").await.unwrap(),
+        b"a/b/deep.txt"
+    );
+    assert_eq!(
+        fs.getxattr(deep.ino, "user.aps.sha1").await.unwrap(),
+        b"sha-a/b/deep.txt"
+    );
 }

@@ -404,32 +404,7 @@ impl Emulator {
             .strip_prefix("urn:adsk.objects:os.object:")
             .and_then(|r| r.split_once('/'))
             .expect("storage urn");
-        let oss = self.url(&format!(
-            "/oss/v2/buckets/{bucket}/objects/{}/signeds3upload",
-            enc(key)
-        ));
-        let start = get(oss.clone()).await;
-        let url = start["urls"][0].as_str().expect("upload url");
-        let put = c
-            .put(url)
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .expect("PUT part");
-        assert!(put.status().is_success(), "PUT part {}", put.status());
-        let done = c
-            .post(&oss)
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(serde_json::json!({"uploadKey": start["uploadKey"]}).to_string())
-            .send()
-            .await
-            .expect("complete upload");
-        assert!(
-            done.status().is_success(),
-            "complete upload {}",
-            done.status()
-        );
+        self.upload_object(&token, bucket, key, bytes).await;
         match item {
             Some(item) => {
                 post(
@@ -455,5 +430,59 @@ impl Emulator {
                 .await;
             }
         }
+    }
+}
+
+impl Emulator {
+    /// Uploads `bytes` as object `key` of `bucket` through the signed upload flow.
+    pub async fn upload_object(&self, token: &str, bucket: &str, key: &str, bytes: &[u8]) {
+        let c = http();
+        let oss = self.url(&format!(
+            "/oss/v2/buckets/{}/objects/{}/signeds3upload",
+            enc(bucket),
+            enc(key)
+        ));
+        let start: Value = c
+            .get(&oss)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("start upload")
+            .json()
+            .await
+            .expect("upload json");
+        let url = start["urls"][0].as_str().expect("upload url");
+        let put = c
+            .put(url)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("PUT part");
+        assert!(put.status().is_success(), "PUT part {}", put.status());
+        let done = c
+            .post(&oss)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"uploadKey": start["uploadKey"]}).to_string())
+            .send()
+            .await
+            .expect("complete upload");
+        assert!(
+            done.status().is_success(),
+            "complete upload {}",
+            done.status()
+        );
+    }
+
+    /// Creates a bucket owned by the test client, with a retention policy.
+    pub async fn create_bucket(&self, key: &str, policy: &str) {
+        let r = http()
+            .post(self.url("/oss/v2/buckets"))
+            .bearer_auth(self.token().await)
+            .json(&serde_json::json!({"bucketKey": key, "policyKey": policy}))
+            .send()
+            .await
+            .expect("POST bucket");
+        assert_eq!(r.status(), 200, "create bucket {key}");
     }
 }
