@@ -344,12 +344,12 @@ pub fn refs_page(doc: &Value) -> Result<Vec<RefInfo>, String> {
             else {
                 return skip("ref", r).and(None);
             };
-            // The record's own type and id name the other end; older shapes only carry them
-            // in `fromId`/`toId`.
+            // `fromId`/`toId` say unambiguously which end is the other one; the record's own
+            // type and id are the fallback when they are missing.
             let side = if direction == "from" { "to" } else { "from" };
-            let other_id = text(r, "/id").or_else(|| text(r, &format!("/meta/{side}Id")))?;
-            let other_type = text(r, "/type")
-                .or_else(|| text(r, &format!("/meta/{side}Type")))
+            let other_id = text(r, &format!("/meta/{side}Id")).or_else(|| text(r, "/id"))?;
+            let other_type = text(r, &format!("/meta/{side}Type"))
+                .or_else(|| text(r, "/type"))
                 .unwrap_or_default();
             let far = included.get(other_id.as_str());
             Some(RefInfo {
