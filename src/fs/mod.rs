@@ -10,6 +10,7 @@ pub mod fuse;
 pub mod inode;
 pub mod listing;
 pub mod names;
+pub mod offline;
 pub mod prefetch;
 pub mod read;
 
@@ -121,6 +122,7 @@ pub struct Fs<R: Remote> {
     next_fh: AtomicU64,
     config: FsConfig,
     started: SystemTime,
+    offline: offline::Offline,
 }
 
 fn poisoned<T>(_: T) -> Errno {
@@ -155,6 +157,7 @@ impl<R: Remote> Fs<R> {
             next_fh: AtomicU64::new(1),
             config,
             started: now,
+            offline: offline::Offline::default(),
         }
     }
 
@@ -177,6 +180,9 @@ impl<R: Remote> Fs<R> {
         if let Some(l) = self.cache.fresh(dir) {
             return Ok(l);
         }
+        if let Some(l) = self.offline.stale(&self.cache, dir) {
+            return Ok(l);
+        }
         let lock = {
             let mut f = self.fetching.lock().map_err(poisoned)?;
             f.entry(dir).or_default().clone()
@@ -194,7 +200,11 @@ impl<R: Remote> Fs<R> {
                 Kind::Folder { rollup, .. } => rollup.clone(),
                 _ => None,
             };
-            let children = listing::fetch(&*self.remote, &node).await?;
+            let children = match listing::fetch(&*self.remote, &node).await {
+                Ok(c) => c,
+                Err(e) => return self.offline.fallback(&self.cache, dir, e),
+            };
+            self.offline.reached();
             let l = self.install(dir, children, validator)?;
             let evicted = self.cache.put(dir, l.clone());
             self.prune(&evicted);

@@ -468,3 +468,34 @@ async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
     path(&fs, &["Project Files", "A", "a1.txt"]).await.unwrap();
     assert_eq!(fs.getattr(b0.ino).await.unwrap().0.size, 3);
 }
+
+#[tokio::test]
+async fn an_unreachable_service_serves_stale_listings_but_its_errors_are_believed() {
+    let mock = Mock::default();
+    let entries = vec![file("i1", "a.txt", b"hello", &mock)];
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(entries));
+    let (m, fs) = project_fs(mock, Duration::from_millis(20));
+    let a = ["Project Files", "a.txt"];
+    path(&fs, &a).await.unwrap();
+    let fail = |e: ApiError| m.folders.lock().unwrap().insert("top".into(), Err(e));
+
+    // The service answers with an error: that is the answer.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    fail(ApiError::Server {
+        status: 503,
+        detail: String::new(),
+    });
+    assert_eq!(path(&fs, &a).await.unwrap_err(), Errno::IO);
+
+    // The service cannot be reached: the stale listing answers, and for a while it does so
+    // without asking again.
+    fail(ApiError::Network("connection refused".into()));
+    let before = m.listings.load(Ordering::SeqCst);
+    assert_eq!(path(&fs, &a).await.unwrap().size, 5);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(path(&fs, &a).await.unwrap().size, 5);
+    assert_eq!(m.listings.load(Ordering::SeqCst), before + 1);
+}
