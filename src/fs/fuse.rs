@@ -56,6 +56,16 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
+/// Answers a `getxattr`: the value's length when asked with size 0 (a size probe), the value
+/// when it fits in `size`, `ERANGE` when it does not.
+fn reply_xattr(value: &[u8], size: u32, reply: fuser::ReplyXattr) {
+    match u32::try_from(value.len()) {
+        Ok(len) if size == 0 => reply.size(len),
+        Ok(len) if len <= size => reply.data(value),
+        _ => reply.error(fuser::Errno::ERANGE),
+    }
+}
+
 /// Names the kernel hands us that are not UTF-8 cannot name anything remote.
 fn utf8(name: &OsStr) -> Option<String> {
     name.to_str().map(String::from)
@@ -243,21 +253,53 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.ok();
     }
 
-    /// Programs probe files with ioctls (Python asks every file it opens whether it is a
-    /// terminal): none apply here, and the answer is "not a terminal", not a logged warning.
+    /// apsfs's own commands pin and unpin an open file (see `pins.rs`). Programs also probe
+    /// files with other ioctls (Python asks every file it opens whether it is a terminal): none
+    /// apply here, and the answer is "not a terminal", not a logged warning.
     #[allow(clippy::too_many_arguments)]
     fn ioctl(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _flags: fuser::IoctlFlags,
-        _cmd: u32,
+        cmd: u32,
         _in_data: &[u8],
         _out_size: u32,
         reply: fuser::ReplyIoctl,
     ) {
-        reply.error(fuser::Errno::ENOTTY);
+        let fs = self.fs.clone();
+        match cmd {
+            super::pins::IOC_PIN => {
+                self.rt.spawn(async move {
+                    match fs.pin(ino.0).await {
+                        Ok(newly) => reply.ioctl(i32::from(newly), &[]),
+                        Err(e) => reply.error(errno(e)),
+                    }
+                });
+            }
+            super::pins::IOC_UNPIN => match fs.unpin(ino.0) {
+                Ok(n) => reply.ioctl(i32::try_from(n).unwrap_or(i32::MAX), &[]),
+                Err(e) => reply.error(errno(e)),
+            },
+            _ => reply.error(fuser::Errno::ENOTTY),
+        }
+    }
+
+    /// Only apsfs's own attributes are answered here, and they are never listed.
+    fn getxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        size: u32,
+        reply: fuser::ReplyXattr,
+    ) {
+        match name.to_str().and_then(|n| self.fs.control_xattr(ino.0, n)) {
+            Some(Ok(value)) => reply_xattr(&value, size, reply),
+            Some(Err(e)) => reply.error(errno(e)),
+            None => reply.error(fuser::Errno::ENODATA),
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -11,6 +11,7 @@ pub mod inode;
 pub mod listing;
 pub mod names;
 pub mod offline;
+pub mod pins;
 pub mod prefetch;
 pub mod read;
 
