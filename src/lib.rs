@@ -7,5 +7,6 @@ pub mod daemon;
 pub mod emulator;
 pub mod fs;
 pub mod mount;
+pub mod pin;
 pub mod serve;
 pub mod units;

@@ -25,6 +25,26 @@ enum Command {
     Unmount(UnmountArgs),
     /// Run the local APS emulator (Authentication, Project, Data and OSS APIs).
     Emulator(EmulatorArgs),
+    /// Keep files on this device: download them into their mount's disk cache, which then never
+    /// evicts them (folders: every file in them now). Run it again to resume or to catch up.
+    Pin(PinArgs),
+    /// Let pinned files be evicted from the disk cache again.
+    Unpin(PinArgs),
+    /// Show the disk cache and the pinned files of a mount (default: of every apsfs mount).
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct PinArgs {
+    /// Files or folders inside an apsfs mount made with --cache-dir.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// An apsfs mountpoint.
+    mountpoint: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -192,6 +212,9 @@ fn main() -> ExitCode {
         Command::Mount(args) => run_mount(args),
         Command::Unmount(args) => mount::unmount(&args.mountpoint, args.lazy),
         Command::Emulator(args) => run_emulator(args),
+        Command::Pin(args) => apsfs::pin::pin(&args.paths),
+        Command::Unpin(args) => apsfs::pin::unpin(&args.paths),
+        Command::Status(args) => apsfs::pin::status(args.mountpoint.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,6 +92,24 @@ pub fn is_mounted(path: &Path) -> bool {
         .any(|m| unescape_mount_path(m) == want)
 }
 
+/// Mountpoints of every apsfs mount, from `/proc/self/mountinfo`: the filesystem type is
+/// `fuse.apsfs` through fusermount3, and plain `fuse` with source `apsfs` when root mounts.
+pub fn apsfs_mounts() -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut fs = right.split(' ');
+            let (fstype, source) = (fs.next()?, fs.next()?);
+            let ours = fstype == "fuse.apsfs" || (fstype == "fuse" && source == "apsfs");
+            let mountpoint = left.split(' ').nth(4)?;
+            ours.then(|| PathBuf::from(unescape_mount_path(mountpoint)))
+        })
+        .collect()
+}
+
 /// Mount paths in mountinfo escape space, tab, newline and backslash as octal.
 fn unescape_mount_path(s: &str) -> String {
     let b = s.as_bytes();

@@ -26,6 +26,21 @@ pub fn size_arg(s: &str) -> Result<u64, String> {
     parse_size(s).ok_or_else(|| format!("{s:?} is not a size (e.g. 512MiB, 10GiB)"))
 }
 
+/// A byte count for people: `340.2 MiB`, `12 B`.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1 << 10 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +55,13 @@ mod tests {
         assert_eq!(parse_size("MiB"), None);
         assert_eq!(parse_size("5 parsecs"), None);
         assert_eq!(parse_size("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn formatted_sizes() {
+        assert_eq!(format_size(12), "12 B");
+        assert_eq!(format_size(1536), "1.5 KiB");
+        assert_eq!(format_size(340 << 20 | 200 << 10), "340.2 MiB");
+        assert_eq!(format_size(3 << 30), "3.0 GiB");
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod disk;
 pub mod metadata;
+pub mod pins;
 pub mod ttl;

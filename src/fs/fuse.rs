@@ -253,21 +253,37 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.ok();
     }
 
-    /// Programs probe files with ioctls (Python asks every file it opens whether it is a
-    /// terminal): none apply here, and the answer is "not a terminal", not a logged warning.
+    /// apsfs's own commands pin and unpin an open file (see `pins.rs`). Programs also probe
+    /// files with other ioctls (Python asks every file it opens whether it is a terminal): none
+    /// apply here, and the answer is "not a terminal", not a logged warning.
     #[allow(clippy::too_many_arguments)]
     fn ioctl(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _flags: fuser::IoctlFlags,
-        _cmd: u32,
+        cmd: u32,
         _in_data: &[u8],
         _out_size: u32,
         reply: fuser::ReplyIoctl,
     ) {
-        reply.error(fuser::Errno::ENOTTY);
+        let fs = self.fs.clone();
+        match cmd {
+            super::pins::IOC_PIN => {
+                self.rt.spawn(async move {
+                    match fs.pin(ino.0).await {
+                        Ok(newly) => reply.ioctl(i32::from(newly), &[]),
+                        Err(e) => reply.error(errno(e)),
+                    }
+                });
+            }
+            super::pins::IOC_UNPIN => match fs.unpin(ino.0) {
+                Ok(n) => reply.ioctl(i32::try_from(n).unwrap_or(i32::MAX), &[]),
+                Err(e) => reply.error(errno(e)),
+            },
+            _ => reply.error(fuser::Errno::ENOTTY),
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -11,6 +11,8 @@ pub mod fuse;
 pub mod inode;
 pub mod listing;
 pub mod names;
+pub mod offline;
+pub mod pins;
 pub mod prefetch;
 pub mod read;
 pub mod xattr;
@@ -137,6 +139,7 @@ pub struct Fs<R: Remote> {
     objects: buckets::ObjectLists,
     interned: Mutex<std::collections::HashSet<Arc<str>>>,
     refs: xattr::OnDemand,
+    offline: offline::Offline,
 }
 
 fn poisoned<T>(_: T) -> Errno {
@@ -175,6 +178,7 @@ impl<R: Remote> Fs<R> {
             interned: Mutex::default(),
             config,
             started: now,
+            offline: offline::Offline::default(),
         }
     }
 
@@ -195,6 +199,9 @@ impl<R: Remote> Fs<R> {
     /// The listing of directory `dir`, fetched at most once per TTL however many callers ask.
     async fn listing(&self, dir: u64) -> Result<Arc<Listing>, Errno> {
         if let Some(l) = self.cache.fresh(dir) {
+            return Ok(l);
+        }
+        if let Some(l) = self.offline.stale(&self.cache, dir) {
             return Ok(l);
         }
         let lock = {
@@ -218,7 +225,13 @@ impl<R: Remote> Fs<R> {
                 Kind::Versions { project, folder } => {
                     Some(self.versions_children(project, *folder).await?)
                 }
-                _ => listing::fetch(&*self.remote, &self.objects, &node).await?,
+                _ => match listing::fetch(&*self.remote, &self.objects, &node).await {
+                    Ok(c) => {
+                        self.offline.reached();
+                        c
+                    }
+                    Err(e) => return self.offline.fallback(&self.cache, dir, e),
+                },
             };
             let children = match (children, &self.config.buckets) {
                 (Some(mut c), Some(region)) if dir == ROOT => {

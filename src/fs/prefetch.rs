@@ -257,7 +257,7 @@ impl<R: Remote> OpenFile<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::api::{Entry, FolderInfo, Hub, Project};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -265,8 +265,8 @@ mod tests {
 
     /// An object whose byte at `p` is `p % 251`, recording every range read.
     #[derive(Default)]
-    struct Counting {
-        reads: Mutex<Vec<(u64, u64)>>,
+    pub(crate) struct Counting {
+        pub(crate) reads: Mutex<Vec<(u64, u64)>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
     }
@@ -329,7 +329,7 @@ mod tests {
         }
     }
 
-    fn expect(offset: u64, len: u64) -> Vec<u8> {
+    pub(crate) fn expect(offset: u64, len: u64) -> Vec<u8> {
         (offset..offset + len).map(|p| (p % 251) as u8).collect()
     }
 

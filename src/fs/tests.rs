@@ -753,3 +753,77 @@ async fn buckets_become_folders_of_keys() {
         b"sha-a/b/deep.txt"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_service_serves_stale_listings_but_its_errors_are_believed() {
+    let mock = Mock::default();
+    let entries = vec![file("i1", "a.txt", b"hello", &mock)];
+    mock.folders
+        .lock()
+        .unwrap()
+        .insert("top".into(), Ok(entries));
+    let (m, fs) = project_fs(mock, Duration::from_millis(20));
+    let a = ["Project Files", "a.txt"];
+    path(&fs, &a).await.unwrap();
+    let fail = |e: ApiError| m.folders.lock().unwrap().insert("top".into(), Err(e));
+
+    // The service answers with an error: that is the answer.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    fail(ApiError::Server {
+        status: 503,
+        detail: String::new(),
+    });
+    assert_eq!(path(&fs, &a).await.unwrap_err(), Errno::IO);
+
+    // The service cannot be reached: the stale listing answers, and for a while it does so
+    // without asking again.
+    fail(ApiError::Network("connection refused".into()));
+    let before = m.listings.load(Ordering::SeqCst);
+    assert_eq!(path(&fs, &a).await.unwrap().size, 5);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(path(&fs, &a).await.unwrap().size, 5);
+    assert_eq!(m.listings.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test]
+async fn status_is_paged_below_the_xattr_size_limit() {
+    use crate::fs::pins::{Status, XATTR_STATUS};
+    let d = tempfile::tempdir().unwrap();
+    let disk = Arc::new(crate::cache::disk::DiskCache::open(d.path(), 1 << 40).unwrap());
+    for i in 0..2000 {
+        let pin = crate::cache::pins::Pin {
+            path: format!(
+                "Hub/Project/Project Files/{}/file-{i:04}.dwg",
+                "deep/".repeat(15)
+            ),
+            item: format!("item-{i}"),
+            size: 1000,
+        };
+        disk.pin(&format!("urn:{i}"), pin).unwrap();
+    }
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.disk = Some(disk);
+    let fs = Fs::new(Arc::new(Mock::default()), Scope::All, cfg);
+    assert!(fs.control_xattr(ROOT, "user.other").is_none());
+    let mut name = XATTR_STATUS.to_string();
+    let mut paths = Vec::new();
+    let mut pages = 0;
+    loop {
+        let raw = fs.control_xattr(ROOT, &name).unwrap().unwrap();
+        assert!(raw.len() < 64 << 10, "page of {} bytes", raw.len());
+        let page: Status = serde_json::from_slice(&raw).unwrap();
+        assert_eq!((page.pinned_files, page.pinned_bytes), (2000, 2_000_000));
+        paths.extend(page.pins.into_iter().map(|p| p.path));
+        pages += 1;
+        match page.next {
+            Some(n) => name = format!("{XATTR_STATUS}.{n}"),
+            None => break,
+        }
+    }
+    assert!(pages > 2, "{pages} pages");
+    assert_eq!(paths.len(), 2000);
+    assert!(
+        paths.windows(2).all(|w| w[0] < w[1]),
+        "sorted by path, none twice"
+    );
+}

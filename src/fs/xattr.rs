@@ -132,6 +132,9 @@ impl<R: Remote> Fs<R> {
 
     /// `getxattr`: one attribute's value; `ENODATA` for a name the node does not have.
     pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Errno> {
+        if let Some(control) = self.control_xattr(ino, name) {
+            return control;
+        }
         let node = self.node(ino)?;
         let (name, value) = known(&node)
             .into_iter()

@@ -1,0 +1,503 @@
+//! `apsfs pin`, `unpin` and `status`: the command side of keeping files on this device. The
+//! mount does the work (see `fs/pins.rs`); this walks the paths given, pins each file with an
+//! ioctl, downloads what is missing by reading the file through the mount, shows progress, and
+//! formats the status the mount reports.
+//!
+//! Resuming is free: blocks already on disk are read from disk, so running `apsfs pin` again
+//! after an interruption downloads only what is still missing, and files already complete are
+//! not read at all.
+
+use crate::fs::pins::{Status, IOC_PIN, IOC_UNPIN, XATTR_CACHED, XATTR_STATUS};
+use crate::units::format_size;
+use std::io::{IsTerminal, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Size of each read while downloading: large enough that the mount reads ahead in full parts.
+const CHUNK: usize = 4 << 20;
+/// How often progress is printed when stdout is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// What to say when the mount has no disk cache to pin into.
+const NO_CACHE: &str = "this mount has no disk cache; remount with --cache-dir";
+
+/// A file to pin or unpin.
+struct Target {
+    path: PathBuf,
+    size: u64,
+}
+
+/// `apsfs pin PATH…`: pins every file at or below the paths, then downloads what is missing.
+pub fn pin(paths: &[PathBuf]) -> Result<(), String> {
+    let started = Instant::now();
+    let targets = walk(paths)?;
+    let todo = register(&targets)?;
+    let total: u64 = targets.iter().map(|t| t.size).sum();
+    let mut progress = Progress::new(targets.len(), targets.len() - todo.len(), &todo);
+    let mut downloaded = 0;
+    let mut failed = Vec::new();
+    for (t, before) in todo {
+        match download(t, &mut progress) {
+            Ok(after) => {
+                downloaded += after.saturating_sub(before);
+                progress.file_done();
+            }
+            Err(e) => {
+                progress.println(&format!("apsfs: {}: {e}", t.path.display()));
+                failed.push(t);
+            }
+        }
+    }
+    progress.finish();
+    let pinned = targets.len() - failed.len();
+    println!(
+        "pinned {pinned} file{}, {} ({} downloaded) in {:.1} s",
+        plural(pinned),
+        format_size(total - failed.iter().map(|t| t.size).sum::<u64>()),
+        format_size(downloaded),
+        started.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} files are not completely on disk yet; run `apsfs pin` again to finish them",
+            failed.len(),
+            targets.len()
+        ))
+    }
+}
+
+/// Pins every target, before anything is downloaded, so a set that does not fit fails at once
+/// (the pins this run added are then taken back); returns the targets not completely on disk
+/// yet, with how much of each is.
+fn register(targets: &[Target]) -> Result<Vec<(&Target, u64)>, String> {
+    let mut added = Vec::new();
+    let mut todo = Vec::new();
+    let mut outcome = Ok(());
+    for t in targets {
+        let step = open(&t.path).map_err(PinFailure::Other).and_then(|file| {
+            let newly = ioctl(&file, IOC_PIN).map_err(|e| PinFailure::Refused(t, e))?;
+            if newly == 1 {
+                added.push(t);
+            }
+            let cached = cached(&file)
+                .map_err(|e| PinFailure::Other(format!("{}: {}", t.path.display(), explain(&e))))?;
+            if cached < t.size {
+                todo.push((t, cached));
+            }
+            Ok(())
+        });
+        if let Err(e) = step {
+            outcome = Err(e);
+            break;
+        }
+    }
+    let Err(failure) = outcome else {
+        return Ok(todo);
+    };
+    for a in added {
+        if let Err(e) = open(&a.path).and_then(|f| ioctl(&f, IOC_UNPIN).map_err(|e| explain(&e))) {
+            eprintln!(
+                "apsfs: could not take back the pin of {}: {e}",
+                a.path.display()
+            );
+        }
+    }
+    Err(match failure {
+        PinFailure::Refused(t, e) => pin_error(t, &e),
+        PinFailure::Other(msg) => msg,
+    })
+}
+
+/// Why registering a pin failed.
+enum PinFailure<'a> {
+    /// The mount refused to pin this target.
+    Refused(&'a Target, std::io::Error),
+    /// Anything else, said in full.
+    Other(String),
+}
+
+/// `apsfs unpin PATH…`: lets the cache evict every file at or below the paths again.
+pub fn unpin(paths: &[PathBuf]) -> Result<(), String> {
+    let targets = walk(paths)?;
+    let (mut unpinned, mut bytes, mut not_pinned) = (0, 0, 0);
+    for t in &targets {
+        let file = open(&t.path)?;
+        match ioctl(&file, IOC_UNPIN) {
+            Ok(0) => not_pinned += 1,
+            Ok(_) => {
+                unpinned += 1;
+                bytes += t.size;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => return Err(NO_CACHE.into()),
+            Err(e) => return Err(format!("{}: {}", t.path.display(), explain(&e))),
+        }
+    }
+    let mut line = format!(
+        "unpinned {unpinned} file{}, {}",
+        plural(unpinned),
+        format_size(bytes)
+    );
+    if not_pinned > 0 {
+        line += &format!(
+            " ({not_pinned} {} not pinned)",
+            if not_pinned == 1 { "was" } else { "were" }
+        );
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// `apsfs status [MOUNTPOINT]`: the disk cache and pinned files of one mount, or of every apsfs
+/// mount.
+pub fn status(mountpoint: Option<&Path>) -> Result<(), String> {
+    let mounts = match mountpoint {
+        Some(p) => vec![mount_of(p)?],
+        None => crate::mount::apsfs_mounts(),
+    };
+    if mounts.is_empty() {
+        println!("no apsfs mounts");
+        return Ok(());
+    }
+    for (i, m) in mounts.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{}", m.display());
+        match read_status(m) {
+            Ok(s) => print!("{}", format_status(&s)),
+            Err(e) => println!("  cannot read its status: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// The status of the mount at `mountpoint`, every page of it.
+fn read_status(mountpoint: &Path) -> Result<Status, String> {
+    let page = |name: &str| -> Result<Status, String> {
+        let raw = path_xattr(mountpoint, name).map_err(|e| match e.raw_os_error() {
+            // The mount answers no such attribute: an apsfs from before pinning.
+            Some(libc::EOPNOTSUPP | libc::ENODATA) => {
+                "this mount does not report a status (made by an older apsfs?)".to_string()
+            }
+            _ => e.to_string(),
+        })?;
+        serde_json::from_slice(&raw).map_err(|e| format!("unexpected status: {e}"))
+    };
+    let mut status = page(XATTR_STATUS)?;
+    while let Some(next) = status.next.take() {
+        let more = page(&format!("{XATTR_STATUS}.{next}"))?;
+        if more.pins.is_empty() {
+            break;
+        }
+        status.pins.extend(more.pins);
+        status.next = more.next;
+    }
+    Ok(status)
+}
+
+/// `status` as shown to people.
+fn format_status(s: &Status) -> String {
+    let Some(dir) = &s.cache_dir else {
+        return "  no disk cache (mounted without --cache-dir): nothing can be pinned\n".into();
+    };
+    let mut out = format!(
+        "  cache:  {dir}, {} used of {}\n  pinned: {} file{}, {} ({} on disk)\n",
+        format_size(s.used),
+        format_size(s.capacity),
+        s.pinned_files,
+        plural(s.pinned_files),
+        format_size(s.pinned_bytes),
+        percent(s.pinned_cached, s.pinned_bytes),
+    );
+    for p in &s.pins {
+        out += &format!(
+            "    {:>4}  {:>10}  {}\n",
+            percent(p.cached, p.size),
+            format_size(p.size),
+            p.path
+        );
+    }
+    out
+}
+
+/// `part` of `whole` in whole percent, rounded down so that 100% means complete.
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "100%".into();
+    }
+    format!("{}%", u128::from(part.min(whole)) * 100 / u128::from(whole))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Every file at or below `paths`, in a stable order (directories sorted by name). Each path
+/// must be inside an apsfs mount (checked first, so nothing else is ever walked).
+fn walk(paths: &[PathBuf]) -> Result<Vec<Target>, String> {
+    for p in paths {
+        mount_of(p)?;
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let mut stack = vec![p.clone()];
+        while let Some(path) = stack.pop() {
+            let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if meta.is_dir() {
+                let mut children: Vec<PathBuf> = std::fs::read_dir(&path)
+                    .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+                children.sort();
+                stack.extend(children.into_iter().rev());
+            } else if meta.is_file() {
+                out.push(Target {
+                    path,
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `t` through the mount, so the mount stores what is missing on disk; returns how many
+/// bytes of it are on disk afterwards (all of them, or an error).
+fn download(t: &Target, progress: &mut Progress) -> Result<u64, String> {
+    let mut file = open(&t.path)?;
+    // Pages the kernel still holds would answer reads without the mount seeing them (and so
+    // without the disk cache being filled): drop them first, and what was read as it goes, so
+    // pinning a large folder does not flood the page cache either.
+    drop_pages(&file, 0, 0);
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| explain(&e))?;
+        if n == 0 {
+            break;
+        }
+        drop_pages(&file, pos, n as u64);
+        pos += n as u64;
+        progress.read(n as u64);
+    }
+    let cached = cached(&file).map_err(|e| explain(&e))?;
+    if cached < t.size {
+        return Err(format!(
+            "only {} of {} is on disk after reading it",
+            format_size(cached),
+            format_size(t.size)
+        ));
+    }
+    Ok(cached)
+}
+
+/// The message for a pin the mount refused.
+fn pin_error(t: &Target, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => NO_CACHE.into(),
+        Some(libc::ENOSPC) => {
+            let room = mount_of(&t.path)
+                .and_then(|m| read_status(&m))
+                .map(|s| {
+                    format!(
+                        "; {} of the cache's {} is pinned already",
+                        format_size(s.pinned_bytes),
+                        format_size(s.capacity)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "not enough room in the disk cache to pin {} ({}){room}: unpin something or \
+                 remount with a larger --cache-size (nothing was pinned)",
+                t.path.display(),
+                format_size(t.size)
+            )
+        }
+        _ => format!("{}: {}", t.path.display(), explain(e)),
+    }
+}
+
+/// What an errno means here.
+fn explain(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOTTY) => "not inside an apsfs mount".into(),
+        Some(libc::EOPNOTSUPP) => NO_CACHE.into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The apsfs mount holding `path`.
+fn mount_of(path: &Path) -> Result<PathBuf, String> {
+    let abs = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::mount::apsfs_mounts()
+        .into_iter()
+        .filter(|m| abs.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+        .ok_or_else(|| format!("{} is not inside an apsfs mount", abs.display()))
+}
+
+fn open(path: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Sends one of apsfs's data-less ioctls; returns its result.
+fn ioctl(file: &std::fs::File, cmd: u32) -> std::io::Result<i32> {
+    // SAFETY: the descriptor is open for the call; the command carries no data, so the
+    // argument is never dereferenced.
+    let r = unsafe { libc::ioctl(file.as_raw_fd(), cmd as libc::Ioctl, 0) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Bytes of the open file on disk, as the mount reports them.
+fn cached(file: &std::fs::File) -> std::io::Result<u64> {
+    let fd = file.as_raw_fd();
+    let name = c_name(XATTR_CACHED)?;
+    // SAFETY: `name` is NUL-terminated and `buf`/`len` describe a writable buffer (or none).
+    let raw = read_xattr(|buf, len| unsafe { libc::fgetxattr(fd, name.as_ptr(), buf, len) })?;
+    String::from_utf8_lossy(&raw)
+        .trim()
+        .parse()
+        .map_err(|_| std::io::Error::other("unexpected cached-bytes value"))
+}
+
+/// An extended attribute of a path.
+fn path_xattr(path: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
+    let name = c_name(name)?;
+    // SAFETY: both strings are NUL-terminated and `buf`/`len` describe a writable buffer.
+    read_xattr(|buf, len| unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), buf, len) })
+}
+
+fn c_name(name: &str) -> std::io::Result<std::ffi::CString> {
+    std::ffi::CString::new(name).map_err(|_| std::io::Error::other("name contains a NUL byte"))
+}
+
+/// Reads an attribute value with `get(buf, len)` (a getxattr call): asks its size, then reads
+/// it, again if it grew in between.
+fn read_xattr(get: impl Fn(*mut libc::c_void, usize) -> isize) -> std::io::Result<Vec<u8>> {
+    loop {
+        let size = get(std::ptr::null_mut(), 0);
+        if size < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; size as usize];
+        let got = get(buf.as_mut_ptr().cast(), buf.len());
+        if got >= 0 {
+            buf.truncate(got as usize);
+            return Ok(buf);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(e);
+        }
+    }
+}
+
+/// Asks the kernel to drop cached pages of `len` bytes at `offset` (0: to the end).
+fn drop_pages(file: &std::fs::File, offset: u64, len: u64) {
+    // SAFETY: plain advice on an open descriptor; failure only means pages stay cached.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        );
+    }
+}
+
+/// Progress of a pin run: a bar on a terminal, a plain line now and then otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    files: usize,
+    done: usize,
+    read: u64,
+    total: u64,
+    started: Instant,
+    printed: Instant,
+}
+
+impl Progress {
+    fn new(files: usize, done: usize, todo: &[(&Target, u64)]) -> Progress {
+        let total = todo.iter().map(|(t, _)| t.size).sum();
+        let bar = (std::io::stdout().is_terminal() && total > 0).then(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stdout(),
+            )
+            .with_style(style)
+        });
+        let p = Progress {
+            bar,
+            files,
+            done,
+            read: 0,
+            total,
+            started: Instant::now(),
+            printed: Instant::now(),
+        };
+        p.update();
+        p
+    }
+
+    fn read(&mut self, n: u64) {
+        self.read += n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None if self.printed.elapsed() >= PLAIN_PROGRESS_EVERY => {
+                self.printed = Instant::now();
+                let rate = self.read as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+                println!(
+                    "pinning: {}/{} files, {} of {} read, {}/s",
+                    self.done,
+                    self.files,
+                    format_size(self.read),
+                    format_size(self.total),
+                    format_size(rate as u64)
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn file_done(&mut self) {
+        self.done += 1;
+        self.update();
+    }
+
+    fn update(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}/{} files", self.done, self.files));
+        }
+    }
+
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
