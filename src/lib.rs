@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod cache;
+pub mod credentials;
 pub mod daemon;
 pub mod emulator;
 pub mod fs;
+pub mod login;
 pub mod mount;
 pub mod pin;
 pub mod serve;

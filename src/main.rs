@@ -1,6 +1,8 @@
 //! The `apsfs` command line. Only argument handling lives here; the work is in the library.
 
+use apsfs::api::auth::APS_BASE_URL;
 use apsfs::emulator::{self, faults::FaultConfig, generate, seed, store::Store};
+use apsfs::login::{self, LoginOptions};
 use apsfs::serve::MountOptions;
 use apsfs::{daemon, mount};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,6 +25,12 @@ enum Command {
     Mount(MountArgs),
     /// Unmount a mount made by `apsfs mount`.
     Unmount(UnmountArgs),
+    /// Log in as a user in the browser (3-legged OAuth with PKCE); `apsfs mount` then uses it.
+    Login(LoginArgs),
+    /// Show the user the stored login belongs to.
+    Whoami(BaseUrlArg),
+    /// Revoke and forget the stored login.
+    Logout(BaseUrlArg),
     /// Run the local APS emulator (Authentication, Project, Data and OSS APIs).
     Emulator(EmulatorArgs),
     /// Keep files on this device: download them into their mount's disk cache, which then never
@@ -59,11 +67,7 @@ struct MountArgs {
     #[arg(long)]
     foreground: bool,
     /// APS base URL.
-    #[arg(
-        long,
-        env = "APS_BASE_URL",
-        default_value = "https://developer.api.autodesk.com"
-    )]
+    #[arg(long, env = "APS_BASE_URL", default_value = APS_BASE_URL)]
     base_url: String,
     /// App client id (2-legged client credentials).
     #[arg(long, env = "APS_CLIENT_ID", requires = "client_secret")]
@@ -128,6 +132,40 @@ struct MountArgs {
     /// Log file of a background mount (default: under $XDG_STATE_HOME/apsfs, mode 0600).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    /// The APS app's client id; its registered callback URL must be
+    /// http://127.0.0.1:PORT/callback.
+    #[arg(long, env = "APS_CLIENT_ID")]
+    client_id: String,
+    /// The app's secret, for confidential apps only (public PKCE apps have none); prefer the
+    /// environment variable. It is kept with the login, since refreshing needs it too.
+    #[arg(long, env = "APS_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// Space-separated scopes to ask for.
+    #[arg(long, default_value = apsfs::login::DEFAULT_SCOPES)]
+    scopes: String,
+    #[command(flatten)]
+    base: BaseUrlArg,
+    /// Port of the loopback callback (0: any free port); use the port of the callback URL
+    /// registered for the app.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Do not try to open a browser; only print the URL.
+    #[arg(long)]
+    no_browser: bool,
+    /// Seconds to wait for the browser to come back.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    timeout: u64,
+}
+
+#[derive(clap::Args)]
+struct BaseUrlArg {
+    /// APS base URL; each base URL has its own login.
+    #[arg(long, env = "APS_BASE_URL", default_value = APS_BASE_URL)]
+    base_url: String,
 }
 
 #[derive(clap::Args)]
@@ -211,6 +249,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mount(args) => run_mount(args),
         Command::Unmount(args) => mount::unmount(&args.mountpoint, args.lazy),
+        Command::Login(args) => login::login(&LoginOptions {
+            base_url: args.base.base_url,
+            client_id: args.client_id,
+            client_secret: args.client_secret.filter(|s| !s.is_empty()),
+            scopes: args.scopes,
+            port: args.port,
+            open_browser: !args.no_browser,
+            timeout: std::time::Duration::from_secs(args.timeout),
+        }),
+        Command::Whoami(args) => login::account::whoami(&args.base_url),
+        Command::Logout(args) => login::account::logout(&args.base_url),
         Command::Emulator(args) => run_emulator(args),
         Command::Pin(args) => apsfs::pin::pin(&args.paths),
         Command::Unpin(args) => apsfs::pin::unpin(&args.paths),

@@ -1,7 +1,8 @@
 //! A mount's life in the foreground: connect, mount, report ready, serve until a signal or an
 //! external unmount, unmount cleanly.
 
-use crate::api::auth::{Credentials, BUCKET_SCOPE, READ_SCOPE};
+use crate::api::auth::{login_command, Credentials, BUCKET_SCOPE, READ_SCOPE};
+use crate::credentials::Store;
 use crate::daemon::{report, ERROR_PREFIX, READY_PREFIX};
 use crate::emulator;
 use crate::fs::{Fs, Scope};
@@ -134,20 +135,15 @@ async fn start(
         };
         (conn, Some(running))
     } else {
-        let credentials =
-            match (&opts.token, &opts.client) {
-                (Some(t), _) => Credentials::Token(t.clone()),
-                (None, Some((id, secret))) => Credentials::Client {
-                    id: id.clone(),
-                    secret: secret.clone(),
-                    scope: scope_for(opts),
-                },
-                (None, None) => return Err(
-                    "no credentials: give --client-id and --client-secret (or APS_CLIENT_ID and \
-                            APS_CLIENT_SECRET), or a ready token in APS_TOKEN"
-                        .into(),
-                ),
-            };
+        let credentials = match (&opts.token, &opts.client) {
+            (Some(t), _) => Credentials::Token(t.clone()),
+            (None, Some((id, secret))) => Credentials::Client {
+                id: id.clone(),
+                secret: secret.clone(),
+                scope: scope_for(opts),
+            },
+            (None, None) => stored_login(&opts.base_url)?,
+        };
         let conn = Connection {
             base_url: opts.base_url.clone(),
             credentials,
@@ -171,6 +167,28 @@ async fn start(
     let mut config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
     config.buckets = opts.buckets.clone();
     Ok((Arc::new(Fs::new(client, scope, config)), demo))
+}
+
+/// The login `apsfs login` stored for `base`, or why there are no credentials at all.
+fn stored_login(base: &str) -> Result<Credentials, String> {
+    let none = || {
+        format!(
+            "no credentials: run `{}` to log in as a user, or give --client-id and \
+             --client-secret (or APS_CLIENT_ID and APS_CLIENT_SECRET), or a ready token in \
+             APS_TOKEN",
+            login_command(base)
+        )
+    };
+    let Ok(store) = Store::user() else {
+        return Err(none());
+    };
+    match store.load(base)? {
+        Some(login) => {
+            tracing::info!(base, "using the stored login (apsfs login)");
+            Ok(Credentials::User { store, login })
+        }
+        None => Err(none()),
+    }
 }
 
 /// Kernel read-ahead of the mount's device, in KiB: with the kernel's default of 128 every

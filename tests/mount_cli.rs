@@ -3,124 +3,16 @@
 
 mod common;
 
-use common::{is_mounted, Emulator, Mount};
-use std::io::{BufRead, BufReader, Read};
+use common::{
+    drain, is_mounted, run_apsfs, s, spawn_apsfs, wait_timeout, Emulator, Mount, UnmountGuard,
+};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_apsfs");
 const HUB_PROJECT_FILES: &str = "Hub 1/Project 1/Project Files";
-
-/// Environment a test must control itself.
-const APS_ENV: &[&str] = &[
-    "APS_TOKEN",
-    "APS_CLIENT_ID",
-    "APS_CLIENT_SECRET",
-    "APS_BASE_URL",
-    "APS_USER_ID",
-];
-
-fn apsfs_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    for k in APS_ENV {
-        cmd.env_remove(k);
-    }
-    cmd.envs(env.iter().copied());
-    cmd
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// Unmounts `path` (lazily) on drop if it is mounted then but was not when the guard was made,
-/// so no test leaves a mount behind, nor takes down a mount it did not make.
-struct UnmountGuard {
-    path: PathBuf,
-    was_mounted: bool,
-}
-
-impl UnmountGuard {
-    fn new(path: &Path) -> UnmountGuard {
-        UnmountGuard {
-            path: path.to_path_buf(),
-            was_mounted: is_mounted(path),
-        }
-    }
-}
-
-impl Drop for UnmountGuard {
-    fn drop(&mut self) {
-        if !self.was_mounted && is_mounted(&self.path) {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-    }
-}
-
-/// Output of a finished command.
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn drain<R: Read + Send + 'static>(r: R) -> Receiver<String> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(r).read_to_string(&mut s);
-        let _ = tx.send(s);
-    });
-    rx
-}
-
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Some(st);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Runs `apsfs ARGS` to completion (at most `limit`). Its output pipes must close once it has
-/// exited: a background mount that kept them open would hang `$(apsfs mount …)` in a shell.
-fn run_apsfs(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out {
-    let mut child = apsfs_cmd(args, env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn apsfs");
-    let out = drain(child.stdout.take().unwrap());
-    let err = drain(child.stderr.take().unwrap());
-    let status = wait_timeout(&mut child, limit);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("apsfs {args:?} did not finish within {limit:?}");
-    }
-    let pipe_limit = Duration::from_secs(5);
-    let stdout = out
-        .recv_timeout(pipe_limit)
-        .unwrap_or_else(|_| panic!("apsfs {args:?} exited but its stdout stayed open"));
-    let stderr = err
-        .recv_timeout(pipe_limit)
-        .unwrap_or_else(|_| panic!("apsfs {args:?} exited but its stderr stayed open"));
-    Out {
-        code: status.and_then(|s| s.code()),
-        stdout,
-        stderr,
-    }
-}
 
 /// A foreground mount process started by the test; dropping it stops it and unmounts.
 struct Fg {
@@ -138,12 +30,7 @@ impl Fg {
         let guard = UnmountGuard::new(mnt);
         let mut all = vec!["mount", s(mnt), "--foreground"];
         all.extend_from_slice(args);
-        let mut child = apsfs_cmd(&all, env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn apsfs mount");
+        let mut child = spawn_apsfs(&all, env);
         let stdout = child.stdout.take().unwrap();
         let stderr = drain(child.stderr.take().unwrap());
         let (tx, rx) = channel();
@@ -482,10 +369,13 @@ fn no_credentials_at_all_fails() {
     let emu = Emulator::start(&[]);
     let (_d, mnt) = mountpoint();
     let args = ["--base-url", emu.base.as_str()];
-    expect_background_failure(&mnt, &args, &[], "no credentials");
-    expect_foreground_failure(&mnt, &args, &[], "no credentials");
+    // No stored login either: the message says how to get one.
+    let config = tempfile::tempdir().expect("config dir");
+    let env = [("XDG_CONFIG_HOME", s(config.path()))];
+    expect_background_failure(&mnt, &args, &env, "no credentials");
+    expect_foreground_failure(&mnt, &args, &env, "apsfs login --base-url");
     // Empty values count as none.
-    let empty = [("APS_TOKEN", "")];
+    let empty = [("APS_TOKEN", ""), env[0]];
     expect_foreground_failure(&mnt, &args, &empty, "no credentials");
 }
 

@@ -1,8 +1,11 @@
 //! Access tokens for API calls: 2-legged client credentials fetched and refreshed before they
-//! expire, or a ready token from the environment. Secrets never reach a log line.
+//! expire, a user's login (3-legged) refreshed with its refresh token, or a ready token from the
+//! environment. Also the token endpoint itself, which `apsfs login` shares. Secrets never reach
+//! a log line.
 
 use super::error::ApiError;
 use super::retry::RetryPolicy;
+use crate::credentials::{self, now_secs, Login, Store};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,9 @@ use std::time::{Duration, Instant};
 pub const READ_SCOPE: &str = "data:read";
 /// The scope listing the app's own OSS buckets needs (`--buckets`).
 pub const BUCKET_SCOPE: &str = "bucket:read";
+
+/// The real APS base URL (the default everywhere a base URL is asked for).
+pub const APS_BASE_URL: &str = "https://developer.api.autodesk.com";
 
 /// Where tokens come from.
 #[derive(Clone)]
@@ -25,6 +31,14 @@ pub enum Credentials {
     },
     /// A ready access token (`APS_TOKEN`); it cannot be refreshed.
     Token(String),
+    /// A user's login from `apsfs login` (3-legged): refreshed with its refresh token, and each
+    /// rotated refresh token saved to `store` before the new access token is used.
+    User {
+        /// The credentials file the login came from and rotations go to.
+        store: Store,
+        /// The login as loaded.
+        login: Login,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -37,8 +51,157 @@ impl std::fmt::Debug for Credentials {
                 .field("scope", scope)
                 .finish(),
             Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+            Credentials::User { store, login } => f
+                .debug_struct("User")
+                .field("store", &store.path())
+                .field("login", login)
+                .finish(),
         }
     }
+}
+
+/// How an app proves itself to the token endpoint.
+pub enum ClientAuth<'a> {
+    /// A public app (PKCE): its id in the form, no secret.
+    Public(&'a str),
+    /// A confidential app: `Authorization: Basic id:secret`.
+    Confidential {
+        /// App client id.
+        id: &'a str,
+        /// App client secret.
+        secret: &'a str,
+    },
+}
+
+impl<'a> ClientAuth<'a> {
+    /// The app a stored login belongs to.
+    pub fn of(login: &'a Login) -> ClientAuth<'a> {
+        match &login.client_secret {
+            Some(secret) => ClientAuth::Confidential {
+                id: &login.client_id,
+                secret,
+            },
+            None => ClientAuth::Public(&login.client_id),
+        }
+    }
+
+    /// `req` with the app's credentials: Basic, or `client_id` in `form` (never both, §9.1).
+    fn apply(
+        &self,
+        req: reqwest::RequestBuilder,
+        form: &[(&'a str, &'a str)],
+    ) -> reqwest::RequestBuilder {
+        match self {
+            ClientAuth::Confidential { id, secret } => req.basic_auth(id, Some(secret)).form(form),
+            ClientAuth::Public(id) => {
+                let mut all = form.to_vec();
+                all.push(("client_id", id));
+                req.form(&all)
+            }
+        }
+    }
+}
+
+/// What the token endpoint granted.
+pub struct Grant {
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// A new refresh token (authorization code and refresh grants).
+    pub refresh_token: Option<String>,
+}
+
+/// `{base}/authentication/v2/{endpoint}`.
+pub fn auth_url(base: &str, endpoint: &str) -> String {
+    format!("{}/authentication/v2/{endpoint}", credentials::key(base))
+}
+
+/// How to get a new login for `base`, for messages.
+pub fn login_command(base: &str) -> String {
+    if credentials::key(base) == APS_BASE_URL {
+        "apsfs login".into()
+    } else {
+        format!("apsfs login --base-url {}", credentials::key(base))
+    }
+}
+
+/// POSTs one grant to the token endpoint (no retries). A refusal (400, 401, 403) is
+/// `Unauthorized` with the service's own words.
+pub async fn request_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: &ClientAuth<'_>,
+    form: &[(&str, &str)],
+) -> Result<Grant, ApiError> {
+    let resp = client
+        .apply(http.post(token_url), form)
+        .send()
+        .await
+        .map_err(|e| ApiError::from_transport(&e))?;
+    let status = resp.status().as_u16();
+    let retry_after = super::transport::retry_after(resp.headers());
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| ApiError::from_transport(&e))?;
+    match status {
+        200 => {}
+        400 | 401 | 403 => {
+            return Err(ApiError::Unauthorized(format!(
+                "token endpoint answered {status}: {}",
+                super::transport::error_detail(&body)
+            )))
+        }
+        _ => return Err(super::transport::status_error(status, &body, retry_after)),
+    }
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Decode(format!("token response is not JSON: {e}")))?;
+    let text = |k: &str| v[k].as_str().filter(|t| !t.is_empty()).map(String::from);
+    let access_token = text("access_token")
+        .ok_or_else(|| ApiError::Decode("token response has no access_token".into()))?;
+    Ok(Grant {
+        access_token,
+        expires_in: v["expires_in"].as_u64().unwrap_or(3599),
+        refresh_token: text("refresh_token"),
+    })
+}
+
+/// Revokes a refresh token at `{base}/authentication/v2/revoke`.
+pub async fn revoke_refresh_token(
+    http: &reqwest::Client,
+    base: &str,
+    login: &Login,
+) -> Result<(), ApiError> {
+    let form = [
+        ("token", login.refresh_token.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let resp = ClientAuth::of(login)
+        .apply(http.post(auth_url(base, "revoke")), &form)
+        .send()
+        .await
+        .map_err(|e| ApiError::from_transport(&e))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let retry_after = super::transport::retry_after(resp.headers());
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(super::transport::status_error(status, &body, retry_after))
+}
+
+/// Refresh a fifth of the lifetime early, at most five minutes: long enough that no request
+/// carries a token that expires in flight, short enough for brief test tokens.
+fn refresh_margin(ttl: Duration) -> Duration {
+    (ttl / 5).min(Duration::from_secs(300))
+}
+
+/// How long a stored login's access token may still be handed out (zero when it is due).
+fn usable_for(login: &Login) -> Duration {
+    let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+    let lifetime = secs(login.expires_at - login.issued_at);
+    secs(login.expires_at - now_secs()).saturating_sub(refresh_margin(lifetime))
 }
 
 struct Cached {
@@ -46,14 +209,23 @@ struct Cached {
     refresh_at: Instant,
 }
 
+#[derive(Default)]
+struct State {
+    cached: Option<Cached>,
+    /// The user's login as this process last knew it (`Credentials::User` only).
+    login: Option<Login>,
+    /// The last token handed out: a refresh never answers it again (it expired or was refused).
+    last: Option<String>,
+}
+
 /// Hands out a valid access token, fetching a new one shortly before the old one expires.
 /// One refresh at a time: concurrent callers wait for it instead of stampeding the endpoint.
 pub struct TokenSource {
     creds: Credentials,
-    token_url: String,
+    base: String,
     http: reqwest::Client,
     policy: RetryPolicy,
-    cached: tokio::sync::Mutex<Option<Cached>>,
+    state: tokio::sync::Mutex<State>,
 }
 
 impl TokenSource {
@@ -66,87 +238,295 @@ impl TokenSource {
     ) -> TokenSource {
         TokenSource {
             creds,
-            token_url: format!("{}/authentication/v2/token", base.trim_end_matches('/')),
+            base: credentials::key(base),
             http,
             policy,
-            cached: tokio::sync::Mutex::new(None),
+            state: tokio::sync::Mutex::new(State::default()),
         }
     }
 
     /// A token valid for at least the refresh margin.
     pub async fn token(&self) -> Result<String, ApiError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(c) = cached.as_ref() {
+        let mut st = self.state.lock().await;
+        if let Some(c) = st.cached.as_ref() {
             if Instant::now() < c.refresh_at {
                 return Ok(c.value.clone());
             }
         }
-        let (value, ttl) = match &self.creds {
+        let (value, refresh_in) = match &self.creds {
             Credentials::Token(t) => (t.clone(), Duration::from_secs(u64::MAX / 4)),
             Credentials::Client { id, secret, scope } => {
-                self.policy
-                    .run("token", || self.fetch(id, secret, scope))
-                    .await?
+                let client = ClientAuth::Confidential { id, secret };
+                let form = [("grant_type", "client_credentials"), ("scope", scope)];
+                let token_url = auth_url(&self.base, "token");
+                let grant = self
+                    .policy
+                    .run("token", || {
+                        request_token(&self.http, &token_url, &client, &form)
+                    })
+                    .await?;
+                tracing::debug!(expires_in = grant.expires_in, "fetched an access token");
+                let ttl = Duration::from_secs(grant.expires_in);
+                (grant.access_token, ttl.saturating_sub(refresh_margin(ttl)))
+            }
+            Credentials::User { store, login } => {
+                let known = st.login.take().unwrap_or_else(|| login.clone());
+                let fresh = self.user_token(store, known, st.last.as_deref()).await;
+                let next = match fresh {
+                    Ok(next) => next,
+                    Err((known, e)) => {
+                        st.login = Some(known);
+                        return Err(e);
+                    }
+                };
+                let refresh_in = usable_for(&next);
+                st.login = Some(next.clone());
+                (next.access_token, refresh_in)
             }
         };
-        // Refresh a fifth of the lifetime early, at most five minutes: long enough that no
-        // request carries a token that expires in flight, short enough for brief test tokens.
-        let margin = (ttl / 5).min(Duration::from_secs(300));
-        *cached = Some(Cached {
+        st.cached = Some(Cached {
             value: value.clone(),
-            refresh_at: Instant::now() + ttl.saturating_sub(margin),
+            refresh_at: Instant::now() + refresh_in,
         });
+        st.last = Some(value.clone());
         Ok(value)
+    }
+
+    /// The newest usable login: the stored one when another process has refreshed since
+    /// (a rotated refresh token must never be used again), else a refresh whose result is
+    /// saved before it is returned. On failure hands `known` back with the error.
+    async fn user_token(
+        &self,
+        store: &Store,
+        mut known: Login,
+        last: Option<&str>,
+    ) -> Result<Login, (Login, ApiError)> {
+        let relogin = |why: String| {
+            ApiError::Unauthorized(format!("{why}; run `{}` again", login_command(&self.base)))
+        };
+        // The lock only coordinates processes sharing the login: without it, go on alone.
+        let _lock = match store.lock().await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot lock the credentials file");
+                None
+            }
+        };
+        match store.load(&self.base) {
+            Ok(Some(stored)) => {
+                if stored.issued_at >= known.issued_at && stored != known {
+                    known = stored;
+                }
+            }
+            Ok(None) => {
+                let why = format!("the login for {} was removed (apsfs logout)", self.base);
+                return Err((known, relogin(why)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stored login; using the one in memory")
+            }
+        }
+        if usable_for(&known) > Duration::ZERO && last != Some(known.access_token.as_str()) {
+            return Ok(known);
+        }
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", known.refresh_token.as_str()),
+        ];
+        let token_url = auth_url(&self.base, "token");
+        let client = ClientAuth::of(&known);
+        let refreshed = self
+            .policy
+            .run("token refresh", || {
+                request_token(&self.http, &token_url, &client, &form)
+            })
+            .await;
+        let grant = match refreshed {
+            Ok(g) => g,
+            Err(ApiError::Unauthorized(d)) => {
+                let why = format!(
+                    "the login for {} can no longer be refreshed ({d})",
+                    self.base
+                );
+                return Err((known, relogin(why)));
+            }
+            Err(e) => return Err((known, e)),
+        };
+        let now = now_secs();
+        let next = Login {
+            access_token: grant.access_token,
+            refresh_token: grant.refresh_token.unwrap_or(known.refresh_token),
+            issued_at: now,
+            expires_at: now.saturating_add(i64::try_from(grant.expires_in).unwrap_or(i64::MAX / 4)),
+            ..known
+        };
+        // Saved before the new access token is used, so the file never holds only a spent
+        // refresh token. If it cannot be saved the mount still goes on with it in memory.
+        if let Err(e) = store.save(&self.base, &next) {
+            tracing::error!(error = %e, "cannot save the rotated refresh token");
+        }
+        tracing::debug!(
+            expires_in = grant.expires_in,
+            "refreshed the user's access token"
+        );
+        Ok(next)
     }
 
     /// Forgets `used` after the service refused it, so the next call fetches a new one.
     /// Returns whether a new token can be had at all.
     pub async fn invalidate(&self, used: &str) -> bool {
-        let mut cached = self.cached.lock().await;
-        if cached.as_ref().is_some_and(|c| c.value == used) {
-            *cached = None;
+        let mut st = self.state.lock().await;
+        if st.cached.as_ref().is_some_and(|c| c.value == used) {
+            st.cached = None;
         }
-        matches!(self.creds, Credentials::Client { .. })
+        matches!(
+            self.creds,
+            Credentials::Client { .. } | Credentials::User { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator;
+
+    /// An in-process emulator whose refresh tokens are single use.
+    async fn strict_emulator() -> emulator::Running {
+        let config = emulator::Config {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            single_use_refresh: true,
+            ..emulator::Config::default()
+        };
+        emulator::run(config, emulator::store::Store::new())
+            .await
+            .unwrap()
     }
 
-    async fn fetch(
-        &self,
-        id: &str,
-        secret: &str,
-        scope: &str,
-    ) -> Result<(String, Duration), ApiError> {
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+    /// A fresh user login from the emulator (authorize, then the code exchange), already due
+    /// for a refresh.
+    async fn due_login(base: &str) -> Login {
+        let pkce = crate::login::pkce::Pkce::new().unwrap();
+        let redirect = "http://127.0.0.1:9/callback";
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirect
+            .get(auth_url(base, "authorize"))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", redirect),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ])
             .send()
             .await
-            .map_err(|e| ApiError::from_transport(&e))?;
-        let status = resp.status().as_u16();
-        let retry_after = super::transport::retry_after(resp.headers());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ApiError::from_transport(&e))?;
-        match status {
-            200 => {}
-            400 | 401 | 403 => {
-                return Err(ApiError::Unauthorized(format!(
-                    "token endpoint answered {status}: {}",
-                    super::transport::error_detail(&body)
-                )))
-            }
-            _ => return Err(super::transport::status_error(status, &body, retry_after)),
+            .unwrap();
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        let code = loc.split("code=").nth(1).unwrap().to_string();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", pkce.verifier.as_str()),
+        ];
+        let g = request_token(
+            &reqwest::Client::new(),
+            &auth_url(base, "token"),
+            &ClientAuth::Public("app"),
+            &form,
+        )
+        .await
+        .unwrap();
+        let now = now_secs();
+        Login {
+            client_id: "app".into(),
+            client_secret: None,
+            scopes: "data:read".into(),
+            access_token: g.access_token,
+            refresh_token: g.refresh_token.unwrap(),
+            issued_at: now - 3600,
+            expires_at: now - 1,
         }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::Decode(format!("token response is not JSON: {e}")))?;
-        let token = v["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Decode("token response has no access_token".into()))?;
-        let ttl = v["expires_in"].as_u64().unwrap_or(3599);
-        tracing::debug!(expires_in = ttl, "fetched an access token");
-        Ok((token.to_string(), Duration::from_secs(ttl)))
+    }
+
+    fn source(store: &Store, login: &Login, base: &str) -> TokenSource {
+        let creds = Credentials::User {
+            store: store.clone(),
+            login: login.clone(),
+        };
+        TokenSource::new(creds, base, reqwest::Client::new(), RetryPolicy::default())
+    }
+
+    #[tokio::test]
+    async fn user_tokens_rotate_persist_and_are_shared_between_processes() {
+        let emu = strict_emulator().await;
+        let base = emu.base_url();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::in_dir(dir.path().join("apsfs"));
+        let first = due_login(&base).await;
+        store.save(&base, &first).unwrap();
+
+        let a = source(&store, &first, &base);
+        let ta = a.token().await.unwrap();
+        assert_ne!(ta, first.access_token, "a due token is refreshed");
+        let saved = store.load(&base).unwrap().unwrap();
+        assert_ne!(saved.refresh_token, first.refresh_token, "rotation saved");
+        assert_eq!(saved.access_token, ta);
+        assert!(usable_for(&saved) > Duration::ZERO);
+
+        // Another process still holding the first (now spent) login picks up the saved one
+        // instead of refreshing with a spent token.
+        let b = source(&store, &first, &base);
+        assert_eq!(b.token().await.unwrap(), ta);
+        // Once that token is refused it refreshes, with the newest refresh token.
+        assert!(b.invalidate(&ta).await);
+        let tb = b.token().await.unwrap();
+        assert_ne!(tb, ta);
+        let again = store.load(&base).unwrap().unwrap();
+        assert_ne!(again.refresh_token, saved.refresh_token);
+
+        // A revoked login says how to get a new one.
+        revoke_refresh_token(&reqwest::Client::new(), &base, &again)
+            .await
+            .unwrap();
+        assert!(b.invalidate(&tb).await);
+        let e = b.token().await.unwrap_err().to_string();
+        assert!(e.contains("can no longer be refreshed"), "{e}");
+        assert!(
+            e.contains(&format!("run `apsfs login --base-url {base}` again")),
+            "{e}"
+        );
+        assert!(!e.contains(&again.refresh_token), "{e}");
+
+        // So does a login removed by `apsfs logout`.
+        store.remove(&base).unwrap();
+        assert!(a.invalidate(&ta).await);
+        let e = a.token().await.unwrap_err().to_string();
+        assert!(e.contains("was removed"), "{e}");
+        emu.stop().await.unwrap();
+    }
+
+    #[test]
+    fn debug_redacts_user_tokens() {
+        let creds = Credentials::User {
+            store: Store::in_dir("/nowhere".into()),
+            login: Login {
+                client_id: "app".into(),
+                client_secret: Some("s3cret".into()),
+                scopes: "data:read".into(),
+                access_token: "acc3ss".into(),
+                refresh_token: "r3fresh".into(),
+                issued_at: 0,
+                expires_at: 1,
+            },
+        };
+        let s = format!("{creds:?}");
+        assert!(s.contains("app"), "{s}");
+        for secret in ["s3cret", "acc3ss", "r3fresh"] {
+            assert!(!s.contains(secret), "{s}");
+        }
     }
 }

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
 
 /// A running emulator process; dropping it kills the process.
 pub struct Emulator {
@@ -200,6 +202,23 @@ impl Mount {
 
     /// Like `start`, but returns the error line of a mount that failed.
     pub fn try_start(base: &str, extra: &[&str]) -> Result<Mount, String> {
+        let mut args = vec![
+            "--client-id",
+            "test-client",
+            "--client-secret",
+            "test-secret",
+        ];
+        args.extend_from_slice(extra);
+        Mount::try_start_with(base, &args, &[])
+    }
+
+    /// Mounts with exactly `args` (no credentials unless they name some) and `env` added to
+    /// an environment without any `APS_*` credentials; returns the error line on failure.
+    pub fn try_start_with(
+        base: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Mount, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let mnt = dir.path().join("mnt");
         std::fs::create_dir(&mnt).expect("mkdir mnt");
@@ -207,14 +226,11 @@ impl Mount {
             .arg("mount")
             .arg(&mnt)
             .args(["--foreground", "--base-url", base])
-            .args([
-                "--client-id",
-                "test-client",
-                "--client-secret",
-                "test-secret",
-            ])
-            .args(extra)
+            .args(args)
             .env_remove("APS_TOKEN")
+            .env_remove("APS_CLIENT_ID")
+            .env_remove("APS_CLIENT_SECRET")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(if std::env::var_os("MOUNT_LOG").is_some() {
                 Stdio::inherit()
@@ -288,6 +304,128 @@ pub fn is_mounted(path: &std::path::Path) -> bool {
                 .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
         })
         .unwrap_or(false)
+}
+
+/// Environment a test must control itself.
+pub const APS_ENV: &[&str] = &[
+    "APS_TOKEN",
+    "APS_CLIENT_ID",
+    "APS_CLIENT_SECRET",
+    "APS_BASE_URL",
+    "APS_USER_ID",
+];
+
+/// `apsfs ARGS` with every `APS_*` credential variable removed and `env` added.
+pub fn apsfs_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_apsfs"));
+    cmd.args(args);
+    for k in APS_ENV {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd
+}
+
+/// A path as `&str`, for argument lists.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Unmounts `path` (lazily) on drop if it is mounted then but was not when the guard was made,
+/// so no test leaves a mount behind, nor takes down a mount it did not make.
+pub struct UnmountGuard {
+    path: PathBuf,
+    was_mounted: bool,
+}
+
+impl UnmountGuard {
+    /// Guards `path`, remembering whether it is a mountpoint already.
+    pub fn new(path: &Path) -> UnmountGuard {
+        UnmountGuard {
+            path: path.to_path_buf(),
+            was_mounted: is_mounted(path),
+        }
+    }
+}
+
+impl Drop for UnmountGuard {
+    fn drop(&mut self) {
+        if !self.was_mounted && is_mounted(&self.path) {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// Output of a finished command.
+#[derive(Debug)]
+pub struct Out {
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Everything it wrote on stdout.
+    pub stdout: String,
+    /// Everything it wrote on stderr.
+    pub stderr: String,
+}
+
+/// Reads `r` to its end on a thread; the text arrives on the receiver.
+pub fn drain<R: Read + Send + 'static>(r: R) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = BufReader::new(r).read_to_string(&mut s);
+        let _ = tx.send(s);
+    });
+    rx
+}
+
+/// Waits for `child` to exit; None if it is still running after `limit`.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Starts `apsfs ARGS` (see `apsfs_cmd`) with stdin closed and stdout and stderr piped.
+pub fn spawn_apsfs(args: &[&str], env: &[(&str, &str)]) -> Child {
+    apsfs_cmd(args, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn apsfs {args:?}: {e}"))
+}
+
+/// Runs `apsfs ARGS` to completion (at most `limit`). Its output pipes must close once it has
+/// exited: a background mount that kept them open would hang `$(apsfs mount …)` in a shell.
+pub fn run_apsfs(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out {
+    let mut child = spawn_apsfs(args, env);
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let status = wait_timeout(&mut child, limit);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("apsfs {args:?} did not finish within {limit:?}");
+    }
+    let pipe_limit = Duration::from_secs(5);
+    let stdout = out
+        .recv_timeout(pipe_limit)
+        .unwrap_or_else(|_| panic!("apsfs {args:?} exited but its stdout stayed open"));
+    let stderr = err
+        .recv_timeout(pipe_limit)
+        .unwrap_or_else(|_| panic!("apsfs {args:?} exited but its stderr stayed open"));
+    Out {
+        code: status.and_then(|s| s.code()),
+        stdout,
+        stderr,
+    }
 }
 
 /// Runs a command, returning (exit code, stdout, stderr).
