@@ -249,8 +249,18 @@ fn an_interrupted_pin_downloads_only_the_rest() {
     }
     child.kill().expect("kill");
     child.wait().expect("wait");
-    // Let requests in flight at the kill end.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Reads the mount had in flight at the kill still finish (and land on disk): wait until
+    // the service has sent nothing for a second, so "missing" is measured after them.
+    let mut last = served(&emu, &rt);
+    let quiet = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(1000));
+        let now = served(&emu, &rt);
+        if now == last || Instant::now() > quiet {
+            break;
+        }
+        last = now;
+    }
     let before = on_disk();
     assert!(
         before < total,

@@ -22,9 +22,13 @@ const MAX_WINDOW: u64 = 64 << 20;
 /// Parts fetched per request, at most: large enough to amortise a round trip, small enough
 /// that a full window is split over 16 connections and the next part arrives soon.
 const MAX_PART: u64 = 4 << 20;
-/// A read this far behind the previous one still counts as sequential (readers that re-read
-/// a header, kernels that reorder async reads).
-const BACKWARD_SLACK: u64 = 1 << 20;
+/// A read this far behind the furthest one so far still counts as sequential: readers that
+/// re-read a header, and the kernel, which splits one large read into 1 MiB requests and
+/// sends them in whatever order they come (a 4 MiB read plus its read-ahead was seen arriving 2 MiB
+/// out of order; treating that as a random jump dropped every part in flight).
+const BACKWARD_SLACK: u64 = 8 << 20;
+/// How far behind the furthest read consumed parts are kept for reads that arrive late.
+const KEEP_BEHIND: u64 = 4 << 20;
 
 /// The global read-ahead memory budget, in bytes.
 #[derive(Clone)]
@@ -133,7 +137,10 @@ impl<R: Remote> OpenFile<R> {
                 .read(&self.storage, self.size, offset, end - offset)
                 .await;
         }
-        while st.parts.front().is_some_and(|p| p.end <= offset) {
+        // Parts just behind the furthest read are kept a little: the kernel's requests for
+        // them may still arrive.
+        let keep_from = st.next.max(end).saturating_sub(KEEP_BEHIND);
+        while st.parts.front().is_some_and(|p| p.end <= keep_from) {
             st.parts.pop_front();
         }
         let ahead_hit = st.parts.front().is_some_and(|p| p.start <= offset);
@@ -144,7 +151,8 @@ impl<R: Remote> OpenFile<R> {
             w => w,
         };
         self.schedule(&mut st, end);
-        st.next = end;
+        // Reads arriving out of order must not pull the position back.
+        st.next = st.next.max(end);
         if first {
             // The first read of a run is answered exactly, so time to first byte is one round
             // trip for the bytes asked for, not for a whole part.
@@ -367,6 +375,25 @@ pub(super) mod tests {
             "parts are fetched in parallel"
         );
         assert!(f.read(size, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn reads_the_kernel_reorders_keep_the_parts_in_flight() {
+        let size = 64 << 20;
+        let (remote, f) = file(size, 512 << 20);
+        // One 4 MiB read at a time, split into 1 MiB requests that arrive out of order.
+        for chunk in 0..(size >> 22) {
+            for k in [1u64, 3, 0, 2] {
+                let pos = (chunk << 22) + (k << 20);
+                let b = f.read(pos, 1 << 20).await.unwrap();
+                assert!(b[..] == expect(pos, 1 << 20)[..], "at {pos}");
+            }
+        }
+        let fetched: u64 = remote.reads.lock().unwrap().iter().map(|r| r.1).sum();
+        assert!(
+            fetched <= size + (1 << 20),
+            "{fetched} bytes fetched for {size}: parts were dropped and fetched again"
+        );
     }
 
     #[tokio::test]

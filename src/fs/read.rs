@@ -81,6 +81,7 @@ impl<R: Remote> ByteSource<R> {
             } else {
                 (offset.max(b * BLOCK), end.min(run_end * BLOCK))
             };
+            tracing::trace!(from, to, pinned = whole, "fetching missing blocks");
             let data = self.remote.read(storage, from, to - from).await?;
             if data.len() as u64 != to - from {
                 return Err(ApiError::ShortBody {
