@@ -22,6 +22,11 @@ const PARALLEL_PAGES: usize = 4;
 /// 2 million entries), so a link loop cannot spin forever.
 const MAX_PAGES: usize = 10_000;
 
+/// Fresh signed URLs one read asks for when storage refuses the one it has. One is not always
+/// enough: a URL can expire while the retries of the read that uses it wait out throttling and
+/// backoff. Refused this many times in a row, the refusal is real.
+const URL_REFRESHES: usize = 4;
+
 /// The real client (also used against the emulator).
 pub struct ApsClient {
     http: Transport,
@@ -328,15 +333,92 @@ impl Remote for ApsClient {
     }
 
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
-        let url = self.signed_url(storage).await?;
-        match self.http.get_range(&url, offset, len).await {
-            // The URL expired or was revoked: one fresh URL, then give up.
-            Err(ApiError::Forbidden(_)) => {
-                self.urls.invalidate(storage, &url);
-                let url = self.signed_url(storage).await?;
-                self.http.get_range(&url, offset, len).await
+        let mut url = self.signed_url(storage).await?;
+        let mut fresh = 0;
+        loop {
+            match self.http.get_range(&url, offset, len).await {
+                // The URL expired (or was revoked): a fresh one, a few times over.
+                Err(ApiError::Forbidden(detail)) if fresh < URL_REFRESHES => {
+                    tracing::debug!(%detail, "signed URL refused; fetching a fresh one");
+                    self.urls.invalidate(storage, &url);
+                    url = self.signed_url(storage).await?;
+                    fresh += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::{Credentials, READ_SCOPE};
+    use crate::emulator::{self, faults::FaultConfig, generate};
+
+    /// Every signed URL dies before it is used (1 s lifetime, 1 s of latency on each request):
+    /// a read asks for a few fresh ones, then reports the refusal rather than looping.
+    #[tokio::test]
+    async fn refused_signed_urls_are_replaced_a_few_times_then_reported() {
+        let mut store = emulator::store::Store::new();
+        generate::generate(
+            &mut store,
+            &generate::GenSpec::parse("seed=3,folders=1,items=1,versions=1").unwrap(),
+        );
+        let config = emulator::Config {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..emulator::Config::default()
+        };
+        let emu = emulator::run(config, store).await.unwrap();
+        let client = crate::mount::connect(&crate::mount::Connection {
+            base_url: emu.base_url(),
+            credentials: Credentials::Client {
+                id: "c".into(),
+                secret: "s".into(),
+                scope: READ_SCOPE.into(),
+            },
+            user_id: None,
+            rate_limits: false,
+        })
+        .await
+        .unwrap();
+        let hub = client.hubs().await.unwrap().remove(0);
+        let project = client.projects(&hub.id).await.unwrap().remove(0);
+        let top = client.top_folders(&hub.id, &project.id).await.unwrap();
+        let mut storage = None;
+        for f in &top {
+            for e in client
+                .folder_contents(&project.id, &f.id, None)
+                .await
+                .unwrap()
+            {
+                if let Entry::Item(i) = e {
+                    storage = storage.or(i.tip.and_then(|t| t.storage));
+                }
+            }
+        }
+        let storage = storage.expect("a file");
+        assert!(
+            client.read(&storage, 0, 1).await.is_ok(),
+            "fine without faults"
+        );
+
+        emu.app.faults.set(FaultConfig {
+            latency_ms: 1000,
+            url_ttl_secs: 1,
+            ..FaultConfig::default()
+        });
+        client
+            .urls
+            .invalidate(&storage, &client.signed_url(&storage).await.unwrap());
+        emu.app.stats.reset();
+        let got = client.read(&storage, 0, 1).await;
+        assert!(matches!(got, Err(ApiError::Forbidden(_))), "{got:?}");
+        let requests = emu.app.stats.snapshot()["requests"].clone();
+        assert_eq!(
+            requests["signeds3download"],
+            serde_json::json!(1 + URL_REFRESHES),
+            "{requests}"
+        );
     }
 }
