@@ -200,6 +200,7 @@ fn versions_attributes_refs_and_buckets() {
         "1"
     );
     assert_eq!(xattr(&model, "user.nothing"), Err(libc::ENODATA));
+    assert_eq!(xattr(&model, "security.selinux"), Err(libc::EOPNOTSUPP));
 
     // Refs, on demand: the xref names the drawing by its path in the mount.
     let refs = xattr(&model, "user.aps.refs").expect("refs");

@@ -407,6 +407,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         let Some(name) = utf8(name) else {
             return reply.error(fuser::Errno::ENODATA);
         };
+        // Most answers need no request (and `ls -l` asks every file): only fetches get a task.
+        match self.fs.xattr_now(ino.0, &name) {
+            Ok(Some(value)) => return reply_xattr(reply, size, &value),
+            Err(e) => return reply.error(errno(e)),
+            Ok(None) => {}
+        }
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.getxattr(ino.0, &name).await {

@@ -698,6 +698,11 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
         "kept for the TTL"
     );
     assert_eq!(fs.getxattr(tip.ino, "user.other").await, Err(Errno::NODATA));
+    assert_eq!(
+        fs.getxattr(tip.ino, "security.selinux").await,
+        Err(Errno(libc::EOPNOTSUPP)),
+        "other namespaces are not supported, so `ls -l` stops asking"
+    );
     let top = path(&fs, &["Project Files"]).await.unwrap();
     assert_eq!(fs.getxattr(top.ino, "user.aps.id").await.unwrap(), b"top");
     assert_eq!(fs.getxattr(ROOT, "user.aps.id").await.unwrap(), b"p");

@@ -130,22 +130,46 @@ impl<R: Remote> Fs<R> {
         Ok(out)
     }
 
-    /// `getxattr`: one attribute's value; `ENODATA` for a name the node does not have.
-    pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Errno> {
+    /// `getxattr` without waiting: the value when no request is needed (everything but refs
+    /// and bucket owners not fetched lately), `None` when it must be fetched, `ENODATA` for a
+    /// name the node does not have. `ls -l` asks every file for `security.*` attributes, so
+    /// this path must stay cheap.
+    pub fn xattr_now(&self, ino: u64, name: &str) -> Result<Option<Vec<u8>>, Errno> {
+        if !name.starts_with("user.") {
+            // Nothing lives in the security, system or trusted namespaces here. "Not
+            // supported" (rather than "no such attribute") lets `ls` stop asking every file for
+            // its SELinux label after the first.
+            return Err(Errno(libc::EOPNOTSUPP));
+        }
+        if !name.starts_with("user.aps") {
+            return Err(Errno::NODATA);
+        }
         if let Some(control) = self.control_xattr(ino, name) {
-            return control;
+            return control.map(Some);
         }
         let node = self.node(ino)?;
         let (name, value) = known(&node)
             .into_iter()
             .find(|(n, _)| *n == name)
             .ok_or(Errno::NODATA)?;
-        if let Some(v) = value {
-            return Ok(v.into_bytes());
+        Ok(match value {
+            Some(v) => Some(v.into_bytes()),
+            None => self.refs.get(&(ino, name)).map(|v| v.to_vec()),
+        })
+    }
+
+    /// `getxattr`: one attribute's value, fetched when it is one of those fetched on demand;
+    /// `ENODATA` for a name the node does not have.
+    pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Errno> {
+        if let Some(v) = self.xattr_now(ino, name)? {
+            return Ok(v);
         }
-        if let Some(v) = self.refs.get(&(ino, name)) {
-            return Ok(v.to_vec());
-        }
+        let node = self.node(ino)?;
+        let name = known(&node)
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| *n == name)
+            .ok_or(Errno::NODATA)?;
         let value = match (&node.kind, name) {
             (Kind::Objects { bucket, .. }, OWNER) => self.remote.bucket_owner(bucket).await?,
             (Kind::File { version }, REFS) => self.refs_text(&node, &version.id).await?,
