@@ -26,9 +26,12 @@ pub fn seg(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+/// What every storage object URN starts with: `urn:adsk.objects:os.object:<bucket>/<key>`.
+pub const OBJECT_URN_PREFIX: &str = "urn:adsk.objects:os.object:";
+
 /// Splits `urn:adsk.objects:os.object:<bucket>/<key>` at the first `/`.
 pub fn split_storage(urn: &str) -> Result<(&str, &str), ApiError> {
-    urn.strip_prefix("urn:adsk.objects:os.object:")
+    urn.strip_prefix(OBJECT_URN_PREFIX)
         .and_then(|r| r.split_once('/'))
         .filter(|(b, k)| !b.is_empty() && !k.is_empty())
         .ok_or_else(|| ApiError::Decode(format!("not a storage object id: {urn}")))

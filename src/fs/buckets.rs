@@ -5,6 +5,7 @@
 
 use super::inode::{FileVersion, Kind};
 use super::listing::Child;
+use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{ApiError, Meta, ObjectInfo, Remote};
 use crate::cache::ttl::TtlMap;
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ const MAX_BUCKETS: usize = 64;
 /// The storage URN of an object, as version storage ids are spelled, so reads go through
 /// the same signed-URL path.
 pub fn storage_urn(bucket: &str, key: &str) -> String {
-    format!("urn:adsk.objects:os.object:{bucket}/{key}")
+    format!("{OBJECT_URN_PREFIX}{bucket}/{key}")
 }
 
 /// Object lists by bucket, each trusted for the metadata TTL.

@@ -11,9 +11,10 @@ use std::time::SystemTime;
 /// The mount's root directory.
 pub const ROOT: u64 = 1;
 
-/// Marks the inode ids of files under `.versions` (`<item>#v#<version>`), so a version seen
-/// there is a different inode from the same version shown in its folder: a node has one parent.
-pub const OLDER_VERSION_TAG: &str = "v#";
+/// What the remote id of a file under `.versions` adds to its item id, so its inode id reads
+/// `<item>#v#<version>`: a version seen there is a different inode from the same version shown
+/// in its folder (`<item>#<version>`), since a node has one parent.
+pub const OLDER_VERSIONS: &str = "#v";
 
 /// What a directory or file stands for remotely.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,13 +48,11 @@ pub enum Kind {
         /// The version it shows.
         version: FileVersion,
     },
-    /// `.versions` of a folder: not listed by the folder, reached by name; holds one directory
-    /// per file of the folder.
+    /// `.versions` of a folder (its parent): not listed by the folder, reached by name; holds
+    /// one directory per file of the folder.
     Versions {
         /// Owning project id.
         project: String,
-        /// The folder's inode.
-        folder: u64,
     },
     /// `.versions/<file name>`: every version of one item.
     ItemVersions {
@@ -115,6 +114,11 @@ impl Node {
     /// Whether it is a directory.
     pub fn is_dir(&self) -> bool {
         !matches!(self.kind, Kind::File { .. })
+    }
+
+    /// For a file, the item it shows a version of: its id up to the first `#`.
+    pub fn item(&self) -> &str {
+        self.id.split_once('#').map_or(&self.id, |(item, _)| item)
     }
 }
 
@@ -182,10 +186,10 @@ impl Inodes {
     /// The inode of the file that shows `item` in its folder, when known (a scan: only asked
     /// for when a ref names an item rather than a version).
     pub fn file_of_item(&self, item: &str) -> Option<u64> {
+        let older = format!("{item}{OLDER_VERSIONS}#");
         self.nodes.iter().find_map(|(ino, n)| {
-            let (of, version) = n.id.split_once('#')?;
-            let in_folder = !version.starts_with(OLDER_VERSION_TAG);
-            (of == item && in_folder && matches!(n.kind, Kind::File { .. })).then_some(*ino)
+            let in_folder = n.item() == item && !n.id.starts_with(&older);
+            (in_folder && matches!(n.kind, Kind::File { .. })).then_some(*ino)
         })
     }
 

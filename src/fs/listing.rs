@@ -6,8 +6,8 @@
 //! in the mount can be read. A folder the account may not list is shown as an empty directory.
 
 use super::buckets::ObjectLists;
-use super::inode::{FileVersion, Kind, Node, OLDER_VERSION_TAG};
-use crate::api::{ApiError, Entry, Meta, Remote, VersionInfo};
+use super::inode::{FileVersion, Kind, Node, OLDER_VERSIONS};
+use crate::api::{ApiError, Entry, FolderInfo, Meta, Remote, VersionInfo};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -83,14 +83,7 @@ pub async fn fetch<R: Remote>(
             .await?
             .into_iter()
             .filter(|f| !f.hidden)
-            .map(|f| Child {
-                kind: folder_kind(project, &f),
-                id: f.id,
-                raw: f.name,
-                created: f.created,
-                modified: f.modified,
-                meta: f.meta,
-            })
+            .map(|f| folder_child(project, f))
             .collect(),
         Kind::Folder { project, count, .. } => {
             match remote.folder_contents(project, &dir.id, *count).await {
@@ -147,39 +140,48 @@ pub async fn fetch<R: Remote>(
 }
 
 /// A folder child, remembering what lets its listing be confirmed later without a refetch.
-fn folder_kind(project: &str, f: &crate::api::FolderInfo) -> Kind {
-    Kind::Folder {
-        project: project.to_string(),
-        count: f.object_count,
-        rollup: f
-            .rollup
-            .clone()
-            .map(|rollup| crate::cache::metadata::Validator {
+fn folder_child(project: &str, f: FolderInfo) -> Child {
+    Child {
+        kind: Kind::Folder {
+            project: project.to_string(),
+            count: f.object_count,
+            rollup: f.rollup.map(|rollup| crate::cache::metadata::Validator {
                 rollup,
                 seen: std::time::Instant::now(),
             }),
+        },
+        id: f.id,
+        raw: f.name,
+        created: f.created,
+        modified: f.modified,
+        meta: f.meta,
+    }
+}
+
+/// The file a version becomes, when it has bytes to read (not a delete tombstone, not a
+/// cloud-only design without storage).
+fn readable(v: &VersionInfo) -> Option<FileVersion> {
+    match (&v.storage, v.deleted) {
+        (Some(storage), false) => Some(FileVersion {
+            id: v.id.clone(),
+            storage: storage.clone(),
+            size: v.size,
+            number: v.number,
+            sha1: None,
+        }),
+        _ => None,
     }
 }
 
 /// Applies the visibility policy to one folder entry.
 fn shown(project: &str, entry: Entry) -> Option<Child> {
     match entry {
-        Entry::Folder(f) if !f.hidden => Some(Child {
-            kind: folder_kind(project, &f),
-            id: f.id,
-            raw: f.name,
-            created: f.created,
-            modified: f.modified,
-            meta: f.meta,
-        }),
+        Entry::Folder(f) if !f.hidden => Some(folder_child(project, f)),
         Entry::Item(i) if !i.hidden => {
             let tip = i.tip?;
-            let storage = match (&tip.storage, tip.deleted) {
-                (Some(s), false) => s.clone(),
-                _ => {
-                    tracing::debug!(item = %i.id, "item has no downloadable tip; not shown");
-                    return None;
-                }
+            let Some(version) = readable(&tip) else {
+                tracing::debug!(item = %i.id, "item has no downloadable tip; not shown");
+                return None;
             };
             let raw = if tip.name.is_empty() {
                 i.display_name
@@ -196,15 +198,7 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
                 web_url: tip.meta.web_url.or(i.meta.web_url),
             };
             Some(Child {
-                kind: Kind::File {
-                    version: FileVersion {
-                        id: tip.id,
-                        storage,
-                        size: tip.size,
-                        number: tip.number,
-                        sha1: None,
-                    },
-                },
+                kind: Kind::File { version },
                 id: i.id,
                 raw,
                 created: tip.created,
@@ -219,23 +213,11 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
 /// One version under `.versions/<file name>/`, named `v<N>` plus the extension of that
 /// version's own name (`v3.rvt`); versions without bytes are not shown.
 fn older_version(item: &str, v: VersionInfo) -> Option<Child> {
-    let storage = match (v.storage, v.deleted) {
-        (Some(s), false) => s,
-        _ => return None,
-    };
-    let raw = version_file_name(v.number, &v.name);
+    let version = readable(&v)?;
     Some(Child {
-        kind: Kind::File {
-            version: FileVersion {
-                id: v.id,
-                storage,
-                size: v.size,
-                number: v.number,
-                sha1: None,
-            },
-        },
-        id: format!("{item}#{}", OLDER_VERSION_TAG.trim_end_matches('#')),
-        raw,
+        kind: Kind::File { version },
+        id: format!("{item}{OLDER_VERSIONS}"),
+        raw: version_file_name(v.number, &v.name),
         created: v.created,
         modified: v.modified.or(v.created),
         meta: v.meta,

@@ -222,8 +222,8 @@ impl<R: Remote> Fs<R> {
                 _ => None,
             };
             let children = match &node.kind {
-                Kind::Versions { project, folder } => {
-                    Some(self.versions_children(project, *folder).await?)
+                Kind::Versions { project } => {
+                    Some(self.versions_children(project, node.parent).await?)
                 }
                 _ => match listing::fetch(&*self.remote, &self.objects, &node).await {
                     Ok(c) => {
@@ -361,7 +361,7 @@ impl<R: Remote> Fs<R> {
             .filter(|(_, _, is_dir)| !is_dir)
             .filter_map(|(name, ino, _)| {
                 let node = inodes.get(*ino)?;
-                let (item, _) = node.id.split_once('#')?;
+                let item = node.item();
                 Some(listing::Child {
                     id: format!("{item}#{VERSIONS_DIR}"),
                     raw: name.clone(),
@@ -389,7 +389,6 @@ impl<R: Remote> Fs<R> {
             parent: folder,
             kind: Kind::Versions {
                 project: project.clone(),
-                folder,
             },
             created: node.created,
             modified: node.modified,

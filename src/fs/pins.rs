@@ -162,11 +162,10 @@ impl<R: Remote> Fs<R> {
     /// Item id, storage urn and size of the version file `ino` shows.
     fn file_version(&self, ino: u64) -> Result<(String, String, u64), Errno> {
         let node = self.node(ino)?;
+        let item = node.item().to_string();
         let Kind::File { version } = node.kind else {
             return Err(Errno::ISDIR);
         };
-        // A file's node id is `<item id>#<version id>`.
-        let item = node.id.split('#').next().unwrap_or_default().to_string();
         Ok((item, version.storage, version.size.unwrap_or(0)))
     }
 }

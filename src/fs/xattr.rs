@@ -4,8 +4,9 @@
 //! `getxattr` calls cost no request; refs and owners are fetched on demand and kept for the
 //! metadata TTL.
 
-use super::inode::{Kind, Node, OLDER_VERSION_TAG, ROOT};
+use super::inode::{Kind, Node, OLDER_VERSIONS, ROOT};
 use super::{poisoned, Errno, Fs};
+use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{RefInfo, Remote};
 use crate::cache::ttl::TtlMap;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ const CREATED: &str = "user.aps.created";
 
 /// Whether a file node is an object of a bucket rather than a version of an item.
 fn is_object(node: &Node) -> bool {
-    node.id.starts_with("urn:adsk.objects:os.object:")
+    node.id.starts_with(OBJECT_URN_PREFIX)
 }
 
 /// Values known without a request, in `listxattr` order; `None` for those fetched on demand.
@@ -87,10 +88,7 @@ fn known(node: &Node) -> Vec<(&'static str, Option<String>)> {
             push(SHA1, version.sha1.as_deref().map(String::from));
         }
         Kind::File { version } => {
-            push(
-                ID,
-                node.id.split_once('#').map(|(item, _)| item.to_string()),
-            );
+            push(ID, Some(node.item().to_string()));
             push(VERSION, Some(version.number.to_string()));
             push(VERSION_ID, Some(version.id.clone()));
             push(STORAGE, Some(version.storage.clone()));
@@ -184,7 +182,7 @@ impl<R: Remote> Fs<R> {
     /// `<refType> <direction> <path in the mount, or ->` `<type>:<id>`.
     async fn refs_text(&self, node: &Node, version: &str) -> Result<String, Errno> {
         let project = self.project_of(node.parent)?.ok_or(Errno::NODATA)?;
-        let item = node.id.split_once('#').map(|(i, _)| i).unwrap_or(&node.id);
+        let item = node.item();
         let (of_item, of_version) = futures_util::future::join(
             self.remote.refs(&project, "items", item),
             self.remote.refs(&project, "versions", version),
@@ -239,7 +237,7 @@ impl<R: Remote> Fs<R> {
                     .and_then(|item| inodes.ino_of(&format!("{item}#{}", r.other_id)))
                     .or_else(|| {
                         let item = r.other_item.as_ref()?;
-                        inodes.ino_of(&format!("{item}#{OLDER_VERSION_TAG}{}", r.other_id))
+                        inodes.ino_of(&format!("{item}{OLDER_VERSIONS}#{}", r.other_id))
                     }),
                 "items" => inodes.file_of_item(&r.other_id),
                 _ => inodes.ino_of(&r.other_id),
