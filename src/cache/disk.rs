@@ -63,6 +63,21 @@ impl Index {
         }
     }
 
+    /// Whether a block is indexed, pinned or not.
+    fn contains(&self, path: &Path) -> bool {
+        self.lru.contains(path) || self.kept.contains_key(path)
+    }
+
+    /// Indexes a block: out of the LRU's reach when its object is pinned.
+    fn insert(&mut self, path: PathBuf, len: u64) {
+        if hash_of(&path).is_some_and(|h| self.pinned.contains(h)) {
+            self.kept.insert(path, len);
+        } else {
+            self.lru.put(path, len);
+        }
+        self.used += len;
+    }
+
     fn remove(&mut self, path: &Path) -> Option<u64> {
         let len = self.lru.pop(path).or_else(|| self.kept.remove(path))?;
         self.used -= len;
@@ -163,12 +178,7 @@ impl DiskCache {
             used: 0,
         };
         for (_, path, len) in found {
-            index.used += len;
-            if hash_of(&path).is_some_and(|h| index.pinned.contains(h)) {
-                index.kept.insert(path, len);
-            } else {
-                index.lru.put(path, len);
-            }
+            index.insert(path, len);
         }
         let cache = DiskCache {
             dir: dir.to_path_buf(),
@@ -189,7 +199,7 @@ impl DiskCache {
         let path = self.block_path(storage, block);
         self.index
             .lock()
-            .map(|i| i.lru.contains(&path) || i.kept.contains_key(&path))
+            .map(|i| i.contains(&path))
             .unwrap_or(false)
     }
 
@@ -198,6 +208,7 @@ impl DiskCache {
         let path = self.block_path(storage, block);
         {
             let mut idx = self.index.lock().ok()?;
+            // A lookup, so a block read counts as recently used.
             if idx.lru.get(&path).is_none() && !idx.kept.contains_key(&path) {
                 return None;
             }
@@ -222,13 +233,7 @@ impl DiskCache {
         let len = (HEADER + data.len()) as u64;
         if let Ok(mut idx) = self.index.lock() {
             idx.remove(&path);
-            let pinned = hash_of(&path).is_some_and(|h| idx.pinned.contains(h));
-            if pinned {
-                idx.kept.insert(path, len);
-            } else {
-                idx.lru.put(path, len);
-            }
-            idx.used += len;
+            idx.insert(path, len);
         }
         self.trim();
     }
@@ -317,10 +322,7 @@ impl DiskCache {
             return 0;
         };
         (0..blocks(size))
-            .filter(|&b| {
-                let path = block_path(&self.dir, &hash, b);
-                idx.kept.contains_key(&path) || idx.lru.contains(&path)
-            })
+            .filter(|&b| idx.contains(&block_path(&self.dir, &hash, b)))
             .map(|b| block_len(size, b))
             .sum()
     }
