@@ -6,8 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Name of the file inside the apsfs config directory.
@@ -210,21 +209,8 @@ impl Store {
             logins: body.logins.clone(),
         })
         .map_err(|e| format!("cannot encode the credentials: {e}"))?;
-        let written = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&text)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot write {}: {e}", path.display()));
-        }
+        crate::files::replace(&tmp, &path, &[&text, b"\n"], true)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         sync_dir(&self.dir);
         Ok(())
     }

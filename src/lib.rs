@@ -6,6 +6,7 @@ pub mod cache;
 pub mod credentials;
 pub mod daemon;
 pub mod emulator;
+pub mod files;
 pub mod fs;
 pub mod login;
 pub mod mount;

@@ -15,7 +15,6 @@ use super::pins::{Pin, Registry};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -239,7 +238,7 @@ impl DiskCache {
     }
 
     fn write(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         if let Some(parent) = path.parent() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -252,24 +251,12 @@ impl DiskCache {
             .dir
             .join("tmp")
             .join(format!("{}.{n}", std::process::id()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
         let mut header = [0u8; HEADER];
         header[..8].copy_from_slice(MAGIC);
         header[8..12].copy_from_slice(&crc32fast::hash(data).to_le_bytes());
         header[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        let written = f.write_all(&header).and_then(|_| f.write_all(data));
-        drop(f);
-        match written.and_then(|_| std::fs::rename(&tmp, path)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        // Not flushed: a block torn by a crash fails its checksum and is fetched again.
+        crate::files::replace(&tmp, path, &[&header, data], false)
     }
 
     fn forget(&self, path: &Path) {

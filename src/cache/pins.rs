@@ -122,7 +122,6 @@ impl Registry {
 
     /// Writes every pin as a new snapshot, atomically, and starts an empty log.
     fn compact(&mut self) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
         let body = serde_json::to_vec_pretty(&Snapshot {
             format: FORMAT,
             pins: self.pins.clone(),
@@ -132,18 +131,7 @@ impl Registry {
             .dir
             .join("tmp")
             .join(format!("{SNAPSHOT}.{}", std::process::id()));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&body).and_then(|_| f.sync_all()))
-            .and_then(|_| std::fs::rename(&tmp, self.dir.join(SNAPSHOT)));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
+        crate::files::replace(&tmp, &self.dir.join(SNAPSHOT), &[&body], true)?;
         match std::fs::remove_file(self.dir.join(LOG)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => self.logged = 0,
