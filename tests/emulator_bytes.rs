@@ -435,12 +435,7 @@ async fn legacy_object_get_with_range() {
         "/oss/v2/buckets/{DM_BUCKET}/objects/{}",
         enc(&key)
     ));
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[]).await;
     assert_eq!(r.status(), 200);
     let disposition = header(r.headers(), "content-disposition")
         .expect("Content-Disposition")
@@ -453,13 +448,7 @@ async fn legacy_object_get_with_range() {
     );
     assert_eq!(r.bytes().await.expect("body").to_vec(), bytes);
 
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("Range", "bytes=10-19")
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("Range", "bytes=10-19")]).await;
     assert_eq!(r.status(), 206);
     assert_eq!(
         header(r.headers(), "content-range"),
@@ -468,25 +457,13 @@ async fn legacy_object_get_with_range() {
     assert_eq!(header(r.headers(), "accept-ranges"), Some("bytes"));
     assert_eq!(r.bytes().await.expect("body").to_vec(), &bytes[10..20]);
 
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("If-None-Match", &etag)]).await;
     assert_eq!(r.status(), 304);
     assert!(r.bytes().await.expect("body").is_empty());
 
     let r = http().get(&url).send().await.expect("GET");
     assert_eq!(r.status(), 401, "the legacy GET needs a token");
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("Range", "bytes=10000-")
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("Range", "bytes=10000-")]).await;
     assert_eq!(r.status(), 416);
 }
 
@@ -497,12 +474,7 @@ async fn legacy_etag_is_quoted_sha1() {
         "/oss/v2/buckets/{DM_BUCKET}/objects/{}",
         enc(&key)
     ));
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[]).await;
     assert_eq!(
         header(r.headers(), "etag"),
         Some(format!("\"{}\"", sha1_hex(&bytes)).as_str())
@@ -521,22 +493,10 @@ async fn object_details_if_modified_since() {
         "/oss/v2/buckets/{DM_BUCKET}/objects/{}/details",
         enc(&key)
     ));
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", FUTURE)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("If-Modified-Since", FUTURE)]).await;
     assert_eq!(r.status(), 304);
     assert!(r.bytes().await.expect("body").is_empty());
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", PAST)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("If-Modified-Since", PAST)]).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -547,13 +507,7 @@ async fn signeds3download_conditional_requests() {
         "/oss/v2/buckets/{DM_BUCKET}/objects/{}/signeds3download",
         enc(&key)
     ));
-    let r = http()
-        .get(&path)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", FUTURE)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&path, &tok, &[("If-Modified-Since", FUTURE)]).await;
     assert_eq!(
         r.status(),
         304,
@@ -563,13 +517,7 @@ async fn signeds3download_conditional_requests() {
     let url = signed_url(&emu, &tok, DM_BUCKET, &key).await;
     let (_, headers, _) = fetch(&url, None).await;
     let etag = header(&headers, "etag").expect("ETag").to_string();
-    let r = http()
-        .get(&path)
-        .bearer_auth(&tok)
-        .header("If-None-Match", &etag)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&path, &tok, &[("If-None-Match", &etag)]).await;
     assert_eq!(r.status(), 304, "If-None-Match with the object's ETag");
 }
 
@@ -580,13 +528,7 @@ async fn legacy_get_if_modified_since() {
         "/oss/v2/buckets/{DM_BUCKET}/objects/{}",
         enc(&key)
     ));
-    let r = http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", FUTURE)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("If-Modified-Since", FUTURE)]).await;
     assert_eq!(r.status(), 304);
 }
 
@@ -642,13 +584,14 @@ async fn etag_is_the_same_sha1_everywhere() {
         want
     );
     // If-None-Match decides alone: a stale tag with a future If-Modified-Since is a 200.
-    let r = http()
-        .get(&legacy)
-        .bearer_auth(&tok)
-        .header("If-None-Match", "\"0000\"")
-        .header("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(
+        &legacy,
+        &tok,
+        &[
+            ("If-None-Match", "\"0000\""),
+            ("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        ],
+    )
+    .await;
     assert_eq!(r.status(), 200);
 }

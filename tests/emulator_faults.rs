@@ -274,12 +274,7 @@ async fn documented_rate_limits_per_client_and_endpoint() {
         let (s, body) = emu.get_json(&a, "/project/v1/hubs").await;
         assert_eq!(s, 200, "request {} of 50: {body}", i + 1);
     }
-    let r = http()
-        .get(emu.url("/project/v1/hubs"))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&emu.url("/project/v1/hubs"), &a, &[]).await;
     assert_eq!(r.status(), 429, "the 51st GET /hubs within a minute");
     let retry: u64 = header(r.headers(), "retry-after")
         .expect("Retry-After")
@@ -323,12 +318,7 @@ async fn faults_change_at_run_time() {
     assert_eq!(s, 200);
     assert_eq!(echoed, set);
     assert_eq!(get_faults(&emu).await, set);
-    let r = http()
-        .get(emu.url("/project/v1/hubs"))
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&emu.url("/project/v1/hubs"), &tok, &[]).await;
     assert_eq!(r.status(), 429);
     assert_eq!(header(r.headers(), "retry-after"), Some("1"));
 

@@ -1275,23 +1275,12 @@ async fn folder_if_modified_since_answers_304() {
         .find(|f| name_of(f) == "Project Files")
         .expect("Project Files");
     let url = resolve(&emu, &href(&pf["links"]["self"]));
-    let r = common::http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[]).await;
     assert_eq!(r.status(), 200);
     let last_modified = header(r.headers(), "last-modified")
         .expect("Last-Modified")
         .to_string();
-    let r = common::http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", &last_modified)
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(&url, &tok, &[("If-Modified-Since", &last_modified)]).await;
     assert_eq!(r.status(), 304);
     assert_eq!(
         header(r.headers(), "last-modified"),
@@ -1301,13 +1290,12 @@ async fn folder_if_modified_since_answers_304() {
         r.bytes().await.expect("body").is_empty(),
         "304 has an empty body"
     );
-    let r = common::http()
-        .get(&url)
-        .bearer_auth(&tok)
-        .header("If-Modified-Since", "Thu, 01 Jan 2015 00:00:00 GMT")
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(
+        &url,
+        &tok,
+        &[("If-Modified-Since", "Thu, 01 Jan 2015 00:00:00 GMT")],
+    )
+    .await;
     assert_eq!(r.status(), 200, "changed since then");
 }
 

@@ -960,13 +960,12 @@ async fn bucket_regions_are_validated_and_the_header_wins() {
     let jpn = get_ok(&emu, &t, "/oss/v2/buckets?region=JPN").await;
     assert_eq!(jpn["items"][0]["bucketKey"], "jpn-bucket", "{jpn}");
     assert_eq!(jpn["items"].as_array().map(Vec::len), Some(1));
-    let r = http()
-        .get(emu.url("/oss/v2/buckets?region=JPN"))
-        .bearer_auth(&t)
-        .header("region", "GBR")
-        .send()
-        .await
-        .expect("GET");
+    let r = get_authed(
+        &emu.url("/oss/v2/buckets?region=JPN"),
+        &t,
+        &[("region", "GBR")],
+    )
+    .await;
     let gbr: Value = r.json().await.expect("json");
     assert_eq!(
         gbr["items"][0]["bucketKey"], "gbr-bucket",

@@ -334,6 +334,15 @@ pub async fn fetch(url: &str, range: Option<&str>) -> (u16, reqwest::header::Hea
     (status, headers, body)
 }
 
+/// GET `url` with a bearer token and extra headers; the response, whatever its status.
+pub async fn get_authed(url: &str, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut rb = http().get(url).bearer_auth(token);
+    for (name, value) in headers {
+        rb = rb.header(*name, *value);
+    }
+    rb.send().await.expect("GET")
+}
+
 /// A header as text.
 pub fn header<'h>(h: &'h reqwest::header::HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
