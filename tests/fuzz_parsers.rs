@@ -3,7 +3,7 @@
 //! never panic, and what they return must keep their promises. CI runs the default number of
 //! cases; `scripts/fuzz` runs many more (PROPTEST_CASES).
 
-use apsfs::api::transport::error_detail;
+use apsfs::api::error::error_detail;
 use apsfs::api::types::{
     buckets_page, contents_page, objects_page, parse_time, refs_page, versions_page, Entry,
 };

@@ -140,7 +140,7 @@ pub async fn request_token(
         .await
         .map_err(|e| ApiError::from_transport(&e))?;
     let status = resp.status().as_u16();
-    let retry_after = super::transport::retry_after(resp.headers());
+    let retry_after = super::error::retry_after(resp.headers());
     let body = resp
         .bytes()
         .await
@@ -150,10 +150,10 @@ pub async fn request_token(
         400 | 401 | 403 => {
             return Err(ApiError::Unauthorized(format!(
                 "token endpoint answered {status}: {}",
-                super::transport::error_detail(&body)
+                super::error::error_detail(&body)
             )))
         }
-        _ => return Err(super::transport::status_error(status, &body, retry_after)),
+        _ => return Err(super::error::status_error(status, &body, retry_after)),
     }
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Decode(format!("token response is not JSON: {e}")))?;
@@ -186,9 +186,9 @@ pub async fn revoke_refresh_token(
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let retry_after = super::transport::retry_after(resp.headers());
+    let retry_after = super::error::retry_after(resp.headers());
     let body = resp.bytes().await.unwrap_or_default();
-    Err(super::transport::status_error(status, &body, retry_after))
+    Err(super::error::status_error(status, &body, retry_after))
 }
 
 /// Refresh a fifth of the lifetime early, at most five minutes: long enough that no request

@@ -3,10 +3,10 @@
 //! HTTP status codes.
 
 use super::auth::TokenSource;
-use super::error::{redact_url, ApiError};
+use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_RANGE, RANGE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_RANGE, RANGE};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -272,78 +272,9 @@ fn exact(body: Bytes, len: u64) -> Result<Bytes, ApiError> {
     }
 }
 
-/// `Retry-After` in seconds, when present.
-pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    h.get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
-/// Classifies a non-2xx answer.
-pub fn status_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> ApiError {
-    let detail = error_detail(body);
-    match status {
-        401 => ApiError::Unauthorized(detail),
-        403 => ApiError::Forbidden(detail),
-        404 | 410 => ApiError::NotFound(detail),
-        408 => ApiError::Timeout(detail),
-        429 => ApiError::Throttled { retry_after },
-        500..=599 => ApiError::Server { status, detail },
-        _ => ApiError::Refused { status, detail },
-    }
-}
-
-/// The human part of any of the service's error shapes (JSON:API, OSS, gateway, OAuth, S3).
-pub fn error_detail(body: &[u8]) -> String {
-    let text = match serde_json::from_slice::<Value>(body) {
-        Ok(v) => [
-            v.pointer("/errors/0/detail"),
-            v.pointer("/errors/0/title"),
-            v.get("reason"),
-            v.get("developerMessage"),
-            v.get("error_description"),
-            v.get("error"),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(Value::as_str)
-        .map(String::from)
-        .unwrap_or_else(|| v.to_string()),
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
-    };
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_statuses_and_bodies() {
-        let e = status_error(404, br#"{"jsonapi":{"version":"1.0"},"errors":[{"status":"404","code":"FOLDER_NOT_FOUND","detail":"ApiError Folder not found"}]}"#, None);
-        assert!(matches!(e, ApiError::NotFound(ref d) if d == "ApiError Folder not found"));
-        assert!(
-            matches!(status_error(403, br#"{"reason":"nope"}"#, None), ApiError::Forbidden(ref d) if d == "nope")
-        );
-        assert!(matches!(
-            status_error(429, br#"{"developerMessage":"Quota limit exceeded."}"#, Some(Duration::from_secs(3))),
-            ApiError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(3)
-        ));
-        assert!(matches!(
-            status_error(503, b"<html>", None),
-            ApiError::Server { status: 503, .. }
-        ));
-        assert!(matches!(
-            status_error(409, b"", None),
-            ApiError::Refused { status: 409, .. }
-        ));
-        assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
-    }
 
     #[test]
     fn the_token_stays_on_the_api_host() {
