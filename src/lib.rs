@@ -12,4 +12,5 @@ pub mod login;
 pub mod mount;
 pub mod pin;
 pub mod serve;
+pub mod single_flight;
 pub mod units;

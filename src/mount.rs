@@ -201,7 +201,7 @@ pub async fn resolve_project<R: Remote>(remote: &R, spec: &str) -> Result<Scope,
     ))
 }
 
-/// Mounts `fs` at `mountpoint` read-only; operations run on `rt`.
+/// Mounts `fs` at `mountpoint` (read-only unless `fs` may change); operations run on `rt`.
 pub fn mount<R: Remote>(
     fs: Arc<Fs<R>>,
     rt: tokio::runtime::Handle,
@@ -213,7 +213,11 @@ pub fn mount<R: Remote>(
     config.mount_options = vec![
         fuser::MountOption::FSName("apsfs".into()),
         fuser::MountOption::Subtype("apsfs".into()),
-        fuser::MountOption::RO,
+        if fs.writable() {
+            fuser::MountOption::RW
+        } else {
+            fuser::MountOption::RO
+        },
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoAtime,
         fuser::MountOption::NoDev,

@@ -8,6 +8,7 @@ use super::types::{
     self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
 };
 use super::Remote;
+use crate::single_flight::SingleFlight;
 use bytes::Bytes;
 use serde_json::Value;
 use std::time::Instant;
@@ -32,8 +33,7 @@ pub struct ApsClient {
     http: Transport,
     urls: UrlCache,
     /// One signed-URL request per object at a time: readers of one file share it.
-    url_fetches:
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    url_fetches: SingleFlight<String>,
 }
 
 impl ApsClient {
@@ -42,7 +42,7 @@ impl ApsClient {
         ApsClient {
             http,
             urls: UrlCache::default(),
-            url_fetches: std::sync::Mutex::default(),
+            url_fetches: SingleFlight::default(),
         }
     }
 
@@ -143,27 +143,13 @@ impl ApsClient {
     }
 
     async fn signed_url(&self, storage: &str) -> Result<String, ApiError> {
-        if let Some(u) = self.urls.get(storage) {
-            return Ok(u);
-        }
-        let lock = match self.url_fetches.lock() {
-            Ok(mut m) => m.entry(storage.to_string()).or_default().clone(),
-            Err(_) => std::sync::Arc::default(),
-        };
-        let result = async {
-            let _one_at_a_time = lock.lock().await;
-            match self.urls.get(storage) {
-                Some(u) => Ok(u),
-                None => self.fetch_signed_url(storage).await,
-            }
-        }
-        .await;
-        if let Ok(mut m) = self.url_fetches.lock() {
-            if std::sync::Arc::strong_count(&lock) <= 2 {
-                m.remove(storage);
-            }
-        }
-        result
+        self.url_fetches
+            .get(
+                storage.to_string(),
+                || self.urls.get(storage),
+                || self.fetch_signed_url(storage),
+            )
+            .await
     }
 
     async fn fetch_signed_url(&self, storage: &str) -> Result<String, ApiError> {

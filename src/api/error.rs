@@ -38,6 +38,10 @@ pub enum ApiError {
         /// What the body said.
         detail: String,
     },
+    /// A link in a document that leads off the API host: never followed, since the request
+    /// would carry the token there.
+    #[error("refusing to send the token to {0}, which is not the API host")]
+    OffHost(String),
     /// Connection refused, reset or broken mid-body.
     #[error("network error: {0}")]
     Network(String),
@@ -58,21 +62,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The errno a filesystem operation answers with. This is the only such mapping.
-    pub fn errno(&self) -> i32 {
-        match self {
-            ApiError::NotFound(_) => libc::ENOENT,
-            ApiError::Forbidden(_) | ApiError::Unauthorized(_) => libc::EACCES,
-            ApiError::Timeout(_) => libc::ETIMEDOUT,
-            ApiError::Throttled { .. }
-            | ApiError::Server { .. }
-            | ApiError::Refused { .. }
-            | ApiError::Network(_)
-            | ApiError::Decode(_)
-            | ApiError::ShortBody { .. } => libc::EIO,
-        }
-    }
-
     /// Whether the same request may succeed if tried again.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -173,19 +162,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errno_mapping() {
-        assert_eq!(ApiError::NotFound("x".into()).errno(), libc::ENOENT);
-        assert_eq!(ApiError::Forbidden("x".into()).errno(), libc::EACCES);
-        assert_eq!(ApiError::Unauthorized("x".into()).errno(), libc::EACCES);
-        assert_eq!(
-            ApiError::Server {
-                status: 503,
-                detail: String::new()
-            }
-            .errno(),
-            libc::EIO
-        );
-        assert_eq!(ApiError::Throttled { retry_after: None }.errno(), libc::EIO);
+    fn transience_and_redaction() {
         assert!(ApiError::Network("x".into()).is_transient());
         assert!(!ApiError::NotFound("x".into()).is_transient());
         assert_eq!(redact_url("http://h/p?Signature=s"), "http://h/p?…");
@@ -212,5 +189,4 @@ mod tests {
         ));
         assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
     }
-
 }

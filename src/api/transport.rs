@@ -103,10 +103,7 @@ impl Transport {
     pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
         if !self.same_origin(url) {
             tracing::warn!(url = %redact_url(url), "refusing to send the token to another host");
-            return Err(ApiError::Refused {
-                status: 0,
-                detail: format!("{} is not on the API host", redact_url(url)),
-            });
+            return Err(ApiError::OffHost(redact_url(url)));
         }
         self.policy
             .run("api", || self.get_json_once(url))
@@ -312,7 +309,7 @@ mod tests {
         let e = rt
             .block_on(t.get_json("https://evil.example/x"))
             .unwrap_err();
-        assert!(matches!(e, ApiError::Refused { .. }), "{e}");
+        assert!(matches!(e, ApiError::OffHost(_)), "{e}");
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! File attributes as the filesystem reports them, independent of the FUSE library.
 
 use super::inode::{Kind, Node};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// How long the kernel may cache a file inode's attributes: an inode is one immutable
+/// version, so only the name-to-inode mapping (the listing's TTL) ever needs revalidating.
+pub const VERSION_ATTR_TTL: Duration = Duration::from_secs(3600);
 
 /// `st_blksize`: a hint for the buffer size of sequential readers; one kernel read request.
 pub const BLOCK_SIZE: u32 = 128 * 1024;

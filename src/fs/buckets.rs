@@ -3,11 +3,11 @@
 //! fetched once (every page) and every folder inside it is cut from that one list, which is
 //! kept for the metadata TTL.
 
-use super::inode::{FileVersion, Kind};
-use super::listing::Child;
+use super::inode::{Child, FileVersion, Kind};
 use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{ApiError, Meta, ObjectInfo, Remote};
 use crate::cache::ttl::TtlMap;
+use crate::single_flight::SingleFlight;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,8 +25,8 @@ pub fn storage_urn(bucket: &str, key: &str) -> String {
 /// Object lists by bucket, each trusted for the metadata TTL.
 pub struct ObjectLists {
     lists: TtlMap<String, Arc<Vec<ObjectInfo>>>,
-    /// One fetch at a time: the folders of a bucket opened together share it.
-    fetching: tokio::sync::Mutex<()>,
+    /// The folders of a bucket opened together share one fetch of its list.
+    fetching: SingleFlight<String>,
 }
 
 impl ObjectLists {
@@ -34,12 +34,8 @@ impl ObjectLists {
     pub fn new(ttl: Duration) -> ObjectLists {
         ObjectLists {
             lists: TtlMap::new(ttl, MAX_BUCKETS),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: SingleFlight::default(),
         }
-    }
-
-    fn fresh(&self, bucket: &str) -> Option<Arc<Vec<ObjectInfo>>> {
-        self.lists.get(&bucket.to_string())
     }
 
     /// Every object of `bucket`, fetched when the kept list is older than the TTL.
@@ -48,16 +44,18 @@ impl ObjectLists {
         remote: &R,
         bucket: &str,
     ) -> Result<Arc<Vec<ObjectInfo>>, ApiError> {
-        if let Some(l) = self.fresh(bucket) {
-            return Ok(l);
-        }
-        let _one = self.fetching.lock().await;
-        if let Some(l) = self.fresh(bucket) {
-            return Ok(l);
-        }
-        let list = Arc::new(remote.bucket_objects(bucket).await?);
-        self.lists.put(bucket.to_string(), list.clone());
-        Ok(list)
+        let key = bucket.to_string();
+        self.fetching
+            .get(
+                key.clone(),
+                || self.lists.get(&key),
+                || async {
+                    let list = Arc::new(remote.bucket_objects(bucket).await?);
+                    self.lists.put(key.clone(), list.clone());
+                    Ok(list)
+                },
+            )
+            .await
     }
 }
 

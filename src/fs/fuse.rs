@@ -2,8 +2,8 @@
 //! slow listing or read never holds up other requests, and its result becomes a reply. No
 //! caching, naming or HTTP happens here.
 
-use super::attr::{Attr, BLOCK_SIZE};
-use super::{Errno, Fs};
+use super::attr::{Attr, BLOCK_SIZE, VERSION_ATTR_TTL};
+use super::{Error, Fs, Op};
 use crate::api::Remote;
 use fuser::{
     FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenAccMode,
@@ -26,10 +26,21 @@ impl<R: Remote> FuseAdapter<R> {
     pub fn new(fs: Arc<Fs<R>>, rt: tokio::runtime::Handle) -> FuseAdapter<R> {
         FuseAdapter { fs, rt }
     }
+
+    /// The answer to an operation that would change the mount, as the filesystem's policy
+    /// decides it; an allowed change this adapter does not carry out is "not implemented".
+    fn refuse(&self, op: Op) -> fuser::Errno {
+        match self.fs.may_change(op) {
+            Err(e) => errno(op, e),
+            Ok(()) => fuser::Errno::ENOSYS,
+        }
+    }
 }
 
-fn errno(e: Errno) -> fuser::Errno {
-    fuser::Errno::from_i32(e.0)
+/// The reply to a failed `op`, logged once here.
+fn errno(op: Op, e: Error) -> fuser::Errno {
+    e.log(op);
+    fuser::Errno::from_i32(e.errno(op))
 }
 
 fn file_attr(a: &Attr) -> FileAttr {
@@ -92,14 +103,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.rt.spawn(async move {
             match fs.lookup(parent.0, &name).await {
                 Ok((a, ttl)) => {
-                    let attr_ttl = if a.is_dir {
-                        ttl
-                    } else {
-                        super::VERSION_ATTR_TTL
-                    };
+                    let attr_ttl = if a.is_dir { ttl } else { VERSION_ATTR_TTL };
                     reply.entry_with_ttls(&attr_ttl, &ttl, &file_attr(&a), Generation(0))
                 }
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Lookup, e)),
             }
         });
     }
@@ -113,7 +120,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.rt.spawn(async move {
             match fs.getattr(ino.0).await {
                 Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Getattr, e)),
             }
         });
     }
@@ -127,7 +134,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 // An inode is one immutable version, so pages cached by an earlier open are
                 // still right: keep them, and a re-read costs no request at all.
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Open, e)),
             }
         });
     }
@@ -147,7 +154,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.rt.spawn(async move {
             match fs.read(fh.0, offset, size).await {
                 Ok(b) => reply.data(&b),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Read, e)),
             }
         });
     }
@@ -182,7 +189,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.rt.spawn(async move {
             match fs.opendir(ino.0).await {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Opendir, e)),
             }
         });
     }
@@ -209,7 +216,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(errno(Op::Readdir, e)),
         }
     }
 
@@ -237,7 +244,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(errno(Op::Readdir, e)),
         }
     }
 
@@ -274,13 +281,13 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 self.rt.spawn(async move {
                     match fs.pin(ino.0).await {
                         Ok(newly) => reply.ioctl(i32::from(newly), &[]),
-                        Err(e) => reply.error(errno(e)),
+                        Err(e) => reply.error(errno(Op::Pin, e)),
                     }
                 });
             }
             super::pins::IOC_UNPIN => match fs.unpin(ino.0) {
                 Ok(n) => reply.ioctl(i32::try_from(n).unwrap_or(i32::MAX), &[]),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Unpin, e)),
             },
             _ => reply.error(fuser::Errno::ENOTTY),
         }
@@ -301,10 +308,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, mask: fuser::AccessFlags, reply: ReplyEmpty) {
-        if mask.contains(fuser::AccessFlags::W_OK) {
-            reply.error(fuser::Errno::EROFS);
-        } else {
-            reply.ok();
+        match self.fs.may_change(Op::Access) {
+            Err(e) if mask.contains(fuser::AccessFlags::W_OK) => reply.error(errno(Op::Access, e)),
+            _ => reply.ok(),
         }
     }
 
@@ -326,7 +332,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Setattr));
     }
 
     fn mknod(
@@ -339,23 +345,23 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _r: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Mknod));
     }
 
     fn mkdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Mkdir));
     }
 
     fn unlink(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Unlink));
     }
 
     fn rmdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Rmdir));
     }
 
     fn symlink(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _t: &Path, reply: ReplyEntry) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Symlink));
     }
 
     fn rename(
@@ -368,11 +374,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _f: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Rename));
     }
 
     fn link(&self, _req: &Request, _i: INodeNo, _np: INodeNo, _nn: &OsStr, reply: ReplyEntry) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Link));
     }
 
     fn write(
@@ -387,7 +393,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Write));
     }
 
     fn create(
@@ -400,7 +406,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _f: i32,
         reply: ReplyCreate,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Create));
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -410,14 +416,14 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         // Most answers need no request (and `ls -l` asks every file): only fetches get a task.
         match self.fs.xattr_now(ino.0, &name) {
             Ok(Some(value)) => return reply_xattr(reply, size, &value),
-            Err(e) => return reply.error(errno(e)),
+            Err(e) => return reply.error(errno(Op::Getxattr, e)),
             Ok(None) => {}
         }
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.getxattr(ino.0, &name).await {
                 Ok(value) => reply_xattr(reply, size, &value),
-                Err(e) => reply.error(errno(e)),
+                Err(e) => reply.error(errno(Op::Getxattr, e)),
             }
         });
     }
@@ -425,7 +431,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         match self.fs.listxattr(ino.0) {
             Ok(names) => reply_xattr(reply, size, &names),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(errno(Op::Listxattr, e)),
         }
     }
 
@@ -439,10 +445,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _p: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Setxattr));
     }
 
     fn removexattr(&self, _req: &Request, _i: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(fuser::Errno::EROFS);
+        reply.error(self.refuse(Op::Removexattr));
     }
 }

@@ -77,6 +77,33 @@ pub enum Kind {
     },
 }
 
+impl Kind {
+    /// Whether the directory's children are made from its folder's listing (`.versions`)
+    /// rather than fetched.
+    pub fn lists_its_folder(&self) -> bool {
+        matches!(self, Kind::Versions { .. })
+    }
+
+    /// What confirms a folder's listing later without fetching it again.
+    pub fn validator(&self) -> Option<crate::cache::metadata::Validator> {
+        match self {
+            Kind::Folder { rollup, .. } => rollup.clone(),
+            _ => None,
+        }
+    }
+
+    /// The project a directory belongs to, when it knows.
+    pub fn project(&self) -> Option<&str> {
+        match self {
+            Kind::Folder { project, .. }
+            | Kind::Project { project, .. }
+            | Kind::Versions { project }
+            | Kind::ItemVersions { project, .. } => Some(project),
+            _ => None,
+        }
+    }
+}
+
 /// The version a file node currently shows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileVersion {
@@ -119,6 +146,34 @@ impl Node {
     /// For a file, the item it shows a version of: its id up to the first `#`.
     pub fn item(&self) -> &str {
         self.id.split_once('#').map_or(&self.id, |(item, _)| item)
+    }
+}
+
+/// A child as fetched, before it gets a name and an inode.
+pub struct Child {
+    /// Remote id (the item id for files).
+    pub id: String,
+    /// Remote name.
+    pub raw: String,
+    /// What it becomes.
+    pub kind: Kind,
+    /// Creation time, when the service gave one.
+    pub created: Option<SystemTime>,
+    /// Modification time, when the service gave one.
+    pub modified: Option<SystemTime>,
+    /// Metadata shown as extended attributes.
+    pub meta: Meta,
+}
+
+impl Child {
+    /// What its inode number derives from: the remote id, and for a file also the version, so
+    /// each version is its own inode. Open handles then keep reading the version they opened,
+    /// and the kernel's cached pages and attributes of an inode never go stale.
+    pub fn inode_key(&self) -> String {
+        match &self.kind {
+            Kind::File { version } => format!("{}#{}", self.id, version.id),
+            _ => self.id.clone(),
+        }
     }
 }
 

@@ -1,54 +1,57 @@
-//! Turning a directory node into its children: which remote call lists it, which entries are
-//! shown (the visibility policy), and what each child becomes.
+//! Turning a directory node into its children, for every kind of directory: which remote call
+//! lists it, which entries are shown (the visibility policy), what each child becomes, and the
+//! directories apsfs adds itself (`.versions`, `buckets`).
 //!
 //! Policy: hidden (soft-deleted) folders and items, items whose tip is a delete tombstone, and
 //! items whose tip has no storage (cloud models, Fusion designs) are not shown, so every file
 //! in the mount can be read. A folder the account may not list is shown as an empty directory.
 
 use super::buckets::ObjectLists;
-use super::inode::{FileVersion, Kind, Node, OLDER_VERSIONS};
+use super::error::Error;
+use super::inode::{Child, FileVersion, Kind, Node, OLDER_VERSIONS};
 use crate::api::{ApiError, Entry, FolderInfo, Meta, Remote, VersionInfo};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// A child as fetched, before it gets a name and an inode.
-pub struct Child {
-    /// Remote id (the item id for files).
-    pub id: String,
-    /// Remote name.
-    pub raw: String,
-    /// What it becomes.
-    pub kind: Kind,
-    /// Creation time, when the service gave one.
-    pub created: Option<SystemTime>,
-    /// Modification time, when the service gave one.
-    pub modified: Option<SystemTime>,
-    /// Metadata shown as extended attributes.
-    pub meta: Meta,
+/// The name of the directory of every version of a folder's files; not listed, so walks and
+/// backups never descend into it, but found by name.
+pub const VERSIONS_DIR: &str = ".versions";
+
+/// The name of the directory of the app's own buckets at the root.
+pub const BUCKETS_DIR: &str = "buckets";
+
+/// A file of a folder as its `.versions` directory shows it: one directory of that name
+/// holding every version of the item.
+pub struct FolderFile {
+    /// Its name in the folder.
+    pub name: String,
+    /// Its item (lineage) id.
+    pub item: String,
+    /// Creation time of the version shown.
+    pub created: SystemTime,
+    /// Modification time of the version shown.
+    pub modified: SystemTime,
 }
 
-impl Child {
-    /// What its inode number derives from: the remote id, and for a file also the version, so
-    /// each version is its own inode. Open handles then keep reading the version they opened,
-    /// and the kernel's cached pages and attributes of an inode never go stale.
-    pub fn inode_key(&self) -> String {
-        match &self.kind {
-            Kind::File { version } => format!("{}#{}", self.id, version.id),
-            _ => self.id.clone(),
-        }
-    }
+/// What a listing needs besides the remote.
+#[derive(Default)]
+pub struct Around<'a> {
+    /// For a `.versions` directory, the files of its folder.
+    pub folder_files: Vec<FolderFile>,
+    /// At the root of the mount, the region whose buckets `buckets/` shows.
+    pub buckets: Option<&'a str>,
 }
 
-/// Fetches the children of `dir`. `Ok(None)` means the service refused to list a folder
-/// (403): it is then shown as an empty directory (and the refusal logged), so that walks and
-/// backups of the mount go on. `.versions` directories are made by the caller from the
-/// folder's own listing.
+/// The children of `dir`. `Ok(None)` means the service refused to list a folder (403): it is
+/// then shown as an empty directory (and the refusal logged), so that walks and backups of the
+/// mount go on.
 pub async fn fetch<R: Remote>(
     remote: &R,
     objects: &ObjectLists,
     dir: &Node,
-) -> Result<Option<Vec<Child>>, ApiError> {
-    let children = match &dir.kind {
+    around: Around<'_>,
+) -> Result<Option<Vec<Child>>, Error> {
+    let mut children: Vec<Child> = match &dir.kind {
         Kind::Hubs => remote
             .hubs()
             .await?
@@ -95,7 +98,7 @@ pub async fn fetch<R: Remote>(
                     tracing::warn!(folder = %dir.id, %detail, "folder may not be listed; showing it empty");
                     return Ok(None);
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Kind::ItemVersions { item, project } => remote
@@ -129,14 +132,46 @@ pub async fn fetch<R: Remote>(
             let all = objects.get(remote, bucket).await?;
             super::buckets::children(bucket, prefix, policy, &all, dir.created)
         }
-        Kind::File { .. } | Kind::Versions { .. } => {
-            return Err(ApiError::Refused {
-                status: 400,
-                detail: "not a directory listed remotely".into(),
-            })
-        }
+        Kind::Versions { project } => around
+            .folder_files
+            .into_iter()
+            .map(|f| item_versions_dir(project, f))
+            .collect(),
+        Kind::File { .. } => return Err(Error::NotDir),
     };
+    if let Some(region) = around.buckets {
+        children.push(buckets_dir(region));
+    }
     Ok(Some(children))
+}
+
+/// `.versions/<file name>`: the directory of every version of one item of the folder.
+fn item_versions_dir(project: &str, f: FolderFile) -> Child {
+    Child {
+        id: format!("{}#{VERSIONS_DIR}", f.item),
+        raw: f.name,
+        kind: Kind::ItemVersions {
+            project: project.to_string(),
+            item: f.item,
+        },
+        created: Some(f.created),
+        modified: Some(f.modified),
+        meta: Meta::default(),
+    }
+}
+
+/// `buckets/` at the root: the app's own buckets of `region`.
+fn buckets_dir(region: &str) -> Child {
+    Child {
+        id: "oss#".into(),
+        raw: BUCKETS_DIR.into(),
+        kind: Kind::Buckets {
+            region: region.to_string(),
+        },
+        created: None,
+        modified: None,
+        meta: Meta::default(),
+    }
 }
 
 /// A folder child, remembering what lets its listing be confirmed later without a refetch.

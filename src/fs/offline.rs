@@ -3,7 +3,7 @@
 //! Only an unreachable service (network errors, timeouts) counts: a service that answers with
 //! an error is believed.
 
-use super::Errno;
+use super::error::Error;
 use crate::api::ApiError;
 use crate::cache::metadata::{Listing, MetaCache};
 use std::sync::{Arc, Mutex};
@@ -39,13 +39,11 @@ impl Offline {
 
     /// A listing fetch of `dir` failed with `e`. When the service is unreachable and a listing
     /// of `dir` is cached, that listing is the answer (with a warning) rather than an error.
-    pub fn fallback(
-        &self,
-        cache: &MetaCache,
-        dir: u64,
-        e: ApiError,
-    ) -> Result<Arc<Listing>, Errno> {
-        let unreachable = matches!(e, ApiError::Network(_) | ApiError::Timeout(_));
+    pub fn fallback(&self, cache: &MetaCache, dir: u64, e: Error) -> Result<Arc<Listing>, Error> {
+        let unreachable = matches!(
+            e,
+            Error::Remote(ApiError::Network(_) | ApiError::Timeout(_))
+        );
         match cache.peek(dir).filter(|_| unreachable) {
             Some(l) => {
                 tracing::warn!(
@@ -59,7 +57,7 @@ impl Offline {
                 }
                 Ok(l)
             }
-            None => Err(Errno::from(e)),
+            None => Err(e),
         }
     }
 }

@@ -8,12 +8,14 @@
 //! the kernel passes on for reading: `user.apsfs.cached` on a file (bytes of its version on
 //! disk, decimal) and `user.apsfs.status` on the mount root (JSON, see `Status`).
 
+use super::error::Error;
 use super::inode::{Kind, ROOT};
-use super::{Errno, Fs};
+use super::namespace::Namespace;
 use crate::api::Remote;
-use crate::cache::disk::PinError;
+use crate::cache::disk::{DiskCache, PinError};
 use crate::cache::pins::Pin;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// `ioctl` type byte of apsfs's commands (unused by the kernel's own file ioctls).
 const IOC_TYPE: u32 = 0xA5;
@@ -69,44 +71,56 @@ pub struct PinStatus {
     pub cached: u64,
 }
 
-impl<R: Remote> Fs<R> {
+/// The mount's pins: its disk cache, when it has one.
+pub struct Pins {
+    disk: Option<Arc<DiskCache>>,
+}
+
+/// Pins need somewhere to keep the bytes.
+fn no_cache() -> Error {
+    Error::Unsupported("pinning needs a mount with --cache-dir")
+}
+
+impl Pins {
+    /// Pins kept in `disk`.
+    pub fn new(disk: Option<Arc<DiskCache>>) -> Pins {
+        Pins { disk }
+    }
+
     /// `IOC_PIN`: keeps the version `ino` shows on disk, replacing a pin of an older version;
     /// returns whether it was not pinned before.
-    pub async fn pin(&self, ino: u64) -> Result<bool, Errno> {
-        let disk = self.config.disk.clone().ok_or(Errno(libc::EOPNOTSUPP))?;
-        self.ensure_size(ino).await?;
-        let (item, storage, size) = self.file_version(ino)?;
+    pub async fn pin<R: Remote>(&self, ns: &Namespace<R>, ino: u64) -> Result<bool, Error> {
+        let disk = self.disk.as_ref().ok_or_else(no_cache)?;
+        ns.ensure_size(ino).await?;
+        let (item, storage, size) = file_version(ns, ino)?;
         // The pin command has just looked the file up, so its listings are cached.
-        let path = self.path_of(ino).unwrap_or_else(|| "…".to_string());
-        match disk.pin(&storage, Pin { path, item, size }) {
-            Ok(newly) => Ok(newly),
-            Err(e @ PinError::NoSpace { .. }) => {
-                tracing::warn!(error = %e, ino, "cannot pin");
-                Err(Errno(libc::ENOSPC))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, ino, "cannot pin");
-                Err(Errno::IO)
-            }
-        }
+        let path = ns.path_of(ino).unwrap_or_else(|| "…".to_string());
+        disk.pin(&storage, Pin { path, item, size })
+            .map_err(|e| match e {
+                PinError::NoSpace { .. } => Error::NoSpace(e.to_string()),
+                e => Error::Internal(format!("cannot pin: {e}")),
+            })
     }
 
     /// `IOC_UNPIN`: lets the cache evict every version of the file `ino` again; returns how
     /// many pins that removed (0 when it was not pinned).
-    pub fn unpin(&self, ino: u64) -> Result<usize, Errno> {
-        let disk = self.config.disk.clone().ok_or(Errno(libc::EOPNOTSUPP))?;
-        let (item, storage, _) = self.file_version(ino)?;
-        disk.unpin(&storage, &item).map_err(|e| {
-            tracing::error!(error = %e, ino, "cannot unpin");
-            Errno::IO
-        })
+    pub fn unpin<R: Remote>(&self, ns: &Namespace<R>, ino: u64) -> Result<usize, Error> {
+        let disk = self.disk.as_ref().ok_or_else(no_cache)?;
+        let (item, storage, _) = file_version(ns, ino)?;
+        disk.unpin(&storage, &item)
+            .map_err(|e| Error::Internal(format!("cannot unpin: {e}")))
     }
 
     /// The value of apsfs's own read-only extended attribute `name` of `ino`; `None` when
     /// `name` is not one of them (then it is an ordinary attribute, or none).
-    pub fn control_xattr(&self, ino: u64, name: &str) -> Option<Result<Vec<u8>, Errno>> {
+    pub fn control_xattr<R: Remote>(
+        &self,
+        ns: &Namespace<R>,
+        ino: u64,
+        name: &str,
+    ) -> Option<Result<Vec<u8>, Error>> {
         if name == XATTR_CACHED {
-            return Some(self.cached(ino).map(|n| n.to_string().into_bytes()));
+            return Some(self.cached(ns, ino).map(|n| n.to_string().into_bytes()));
         }
         let from = match name.strip_prefix(XATTR_STATUS)? {
             "" => 0,
@@ -116,16 +130,16 @@ impl<R: Remote> Fs<R> {
     }
 
     /// Bytes of the version `ino` shows that are on disk.
-    fn cached(&self, ino: u64) -> Result<u64, Errno> {
-        let disk = self.config.disk.as_ref().ok_or(Errno(libc::EOPNOTSUPP))?;
-        let (_, storage, size) = self.file_version(ino)?;
+    fn cached<R: Remote>(&self, ns: &Namespace<R>, ino: u64) -> Result<u64, Error> {
+        let disk = self.disk.as_ref().ok_or_else(no_cache)?;
+        let (_, storage, size) = file_version(ns, ino)?;
         Ok(disk.cached(&storage, size))
     }
 
     /// The status document, with pins from index `from` on.
-    fn status(&self, from: usize) -> Result<Vec<u8>, Errno> {
-        let Some(disk) = &self.config.disk else {
-            return serde_json::to_vec(&Status::default()).map_err(|_| Errno::IO);
+    fn status(&self, from: usize) -> Result<Vec<u8>, Error> {
+        let Some(disk) = &self.disk else {
+            return serde_json::to_vec(&Status::default()).map_err(json_error);
         };
         let mut pins = disk.pins();
         pins.sort_by(|a, b| a.1.path.cmp(&b.1.path));
@@ -156,16 +170,22 @@ impl<R: Remote> Fs<R> {
                 cached,
             });
         }
-        serde_json::to_vec(&status).map_err(|_| Errno::IO)
+        serde_json::to_vec(&status).map_err(json_error)
     }
+}
 
-    /// Item id, storage urn and size of the version file `ino` shows.
-    fn file_version(&self, ino: u64) -> Result<(String, String, u64), Errno> {
-        let node = self.node(ino)?;
-        let item = node.item().to_string();
-        let Kind::File { version } = node.kind else {
-            return Err(Errno::ISDIR);
-        };
-        Ok((item, version.storage, version.size.unwrap_or(0)))
-    }
+/// A status document that cannot be written as JSON (it always can: it holds strings and
+/// numbers).
+fn json_error(e: serde_json::Error) -> Error {
+    Error::Internal(format!("status as JSON: {e}"))
+}
+
+/// Item id, storage urn and size of the version file `ino` shows.
+fn file_version<R: Remote>(ns: &Namespace<R>, ino: u64) -> Result<(String, String, u64), Error> {
+    let node = ns.node(ino)?;
+    let item = node.item().to_string();
+    let Kind::File { version } = node.kind else {
+        return Err(Error::IsDir);
+    };
+    Ok((item, version.storage, version.size.unwrap_or(0)))
 }

@@ -1,10 +1,19 @@
 //! The filesystem logic against an in-memory remote: no server, no mount.
 
 use super::*;
+use crate::api::ApiError;
 use crate::api::{
     Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, VersionInfo,
 };
-use std::sync::atomic::AtomicUsize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// The errno a result answers `op` with, if it failed.
+fn errno<T>(r: Result<T, Error>, op: Op) -> Option<i32> {
+    r.err().map(|e| e.errno(op))
+}
 
 /// An in-memory account: one hub, one project, folders by id, and object bytes by storage id.
 #[derive(Default)]
@@ -221,7 +230,7 @@ fn project_fs(mock: Mock, ttl: Duration) -> (Arc<Mock>, Fs<Mock>) {
     (m, fs)
 }
 
-async fn path(fs: &Fs<Mock>, parts: &[&str]) -> Result<Attr, Errno> {
+async fn path(fs: &Fs<Mock>, parts: &[&str]) -> Result<Attr, Error> {
     let mut ino = ROOT;
     let mut attr = fs.getattr(ROOT).await?.0;
     for p in parts {
@@ -279,11 +288,14 @@ async fn lists_reads_and_names() {
     assert!(fs.read(f, 11, 10).await.unwrap().is_empty());
     assert!(fs.read(f, 1000, 10).await.unwrap().is_empty());
     fs.release(f);
-    assert_eq!(fs.read(f, 0, 1).await, Err(Errno::BADF));
-    assert_eq!(fs.open(a.ino, true).await, Err(Errno::ROFS));
+    assert_eq!(errno(fs.read(f, 0, 1).await, Op::Read), Some(libc::EBADF));
     assert_eq!(
-        fs.lookup(top.ino, "missing").await.unwrap_err(),
-        Errno::NOENT
+        errno(fs.open(a.ino, true).await, Op::Open),
+        Some(libc::EROFS)
+    );
+    assert_eq!(
+        errno(fs.lookup(top.ino, "missing").await, Op::Lookup),
+        Some(libc::ENOENT)
     );
     assert_eq!(
         m.listings.load(Ordering::SeqCst),
@@ -312,7 +324,7 @@ async fn concurrent_lookups_share_one_listing() {
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap(), Ok(1));
+        assert_eq!(task.await.unwrap().unwrap(), 1);
     }
     assert_eq!(m.listings.load(Ordering::SeqCst), 1);
 }
@@ -442,8 +454,11 @@ async fn errors_become_errno() {
     );
     let (_m, fs) = project_fs(mock, Duration::from_secs(60));
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
-    assert_eq!(fs.opendir(top).await, Err(Errno(libc::EIO)));
-    assert_eq!(fs.getattr(987_654).await.unwrap_err(), Errno::NOENT);
+    assert_eq!(errno(fs.opendir(top).await, Op::Opendir), Some(libc::EIO));
+    assert_eq!(
+        errno(fs.getattr(987_654).await, Op::Getattr),
+        Some(libc::ENOENT)
+    );
 }
 
 #[tokio::test]
@@ -516,8 +531,8 @@ async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
     fs.forget(a0.ino, 1);
     path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
     assert_eq!(
-        fs.getattr(a0.ino).await.unwrap_err(),
-        Errno::NOENT,
+        errno(fs.getattr(a0.ino).await, Op::Getattr),
+        Some(libc::ENOENT),
         "dropped"
     );
     let before = m.listings.load(Ordering::SeqCst);
@@ -633,12 +648,15 @@ async fn older_versions_are_reached_by_name_but_never_listed() {
         "getattr of the unlisted directory answers"
     );
     assert_eq!(
-        path(&fs, &["Project Files", ".versions", "nope.rvt"]).await,
-        Err(Errno::NOENT)
+        errno(
+            path(&fs, &["Project Files", ".versions", "nope.rvt"]).await,
+            Op::Lookup
+        ),
+        Some(libc::ENOENT)
     );
     assert_eq!(
-        path(&fs, &[".versions"]).await,
-        Err(Errno::NOENT),
+        errno(path(&fs, &[".versions"]).await, Op::Lookup),
+        Some(libc::ENOENT),
         "only folders have it"
     );
 }
@@ -697,10 +715,13 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
         asked,
         "kept for the TTL"
     );
-    assert_eq!(fs.getxattr(tip.ino, "user.other").await, Err(Errno::NODATA));
     assert_eq!(
-        fs.getxattr(tip.ino, "security.selinux").await,
-        Err(Errno(libc::EOPNOTSUPP)),
+        errno(fs.getxattr(tip.ino, "user.other").await, Op::Getxattr),
+        Some(libc::ENODATA)
+    );
+    assert_eq!(
+        errno(fs.getxattr(tip.ino, "security.selinux").await, Op::Getxattr),
+        Some(libc::EOPNOTSUPP),
         "other namespaces are not supported, so `ls -l` stops asking"
     );
     let top = path(&fs, &["Project Files"]).await.unwrap();
@@ -778,7 +799,7 @@ async fn an_unreachable_service_serves_stale_listings_but_its_errors_are_believe
         status: 503,
         detail: String::new(),
     });
-    assert_eq!(path(&fs, &a).await.unwrap_err(), Errno::IO);
+    assert_eq!(errno(path(&fs, &a).await, Op::Lookup), Some(libc::EIO));
 
     // The service cannot be reached: the stale listing answers, and for a while it does so
     // without asking again.
@@ -809,12 +830,12 @@ async fn status_is_paged_below_the_xattr_size_limit() {
     let mut cfg = config(Duration::from_secs(60));
     cfg.disk = Some(disk);
     let fs = Fs::new(Arc::new(Mock::default()), Scope::All, cfg);
-    assert!(fs.control_xattr(ROOT, "user.other").is_none());
+    assert!(fs.pins.control_xattr(&fs.ns, ROOT, "user.other").is_none());
     let mut name = XATTR_STATUS.to_string();
     let mut paths = Vec::new();
     let mut pages = 0;
     loop {
-        let raw = fs.control_xattr(ROOT, &name).unwrap().unwrap();
+        let raw = fs.pins.control_xattr(&fs.ns, ROOT, &name).unwrap().unwrap();
         assert!(raw.len() < 64 << 10, "page of {} bytes", raw.len());
         let page: Status = serde_json::from_slice(&raw).unwrap();
         assert_eq!((page.pinned_files, page.pinned_bytes), (2000, 2_000_000));

@@ -4,8 +4,9 @@
 //! `getxattr` calls cost no request; refs and owners are fetched on demand and kept for the
 //! metadata TTL.
 
-use super::inode::{Kind, Node, OLDER_VERSIONS, ROOT};
-use super::{poisoned, Errno, Fs};
+use super::error::Error;
+use super::inode::{Kind, Node, OLDER_VERSIONS};
+use super::namespace::Namespace;
 use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{RefInfo, Remote};
 use crate::cache::ttl::TtlMap;
@@ -111,15 +112,36 @@ fn known(node: &Node) -> Vec<(&'static str, Option<String>)> {
     out
 }
 
-/// The store of on-demand values for a mount whose metadata is trusted for `ttl`.
-pub fn on_demand(ttl: Duration) -> OnDemand {
-    TtlMap::new(ttl, MAX_KEPT)
+/// Fails for names no node here has: nothing lives in the security, system or trusted
+/// namespaces, and nothing in `user.` outside `user.aps*`.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    if !name.starts_with("user.") {
+        // "Not supported" (rather than "no such attribute") lets `ls` stop asking every file
+        // for its SELinux label after the first.
+        return Err(Error::Unsupported("attributes outside the user namespace"));
+    }
+    if !name.starts_with("user.aps") {
+        return Err(Error::NoAttribute);
+    }
+    Ok(())
 }
 
-impl<R: Remote> Fs<R> {
+/// The extended attributes of a mount, with the values fetched on demand.
+pub struct Xattrs {
+    on_demand: OnDemand,
+}
+
+impl Xattrs {
+    /// Attributes of a mount whose metadata is trusted for `ttl`.
+    pub fn new(ttl: Duration) -> Xattrs {
+        Xattrs {
+            on_demand: TtlMap::new(ttl, MAX_KEPT),
+        }
+    }
+
     /// `listxattr`: the names of `ino`'s attributes, NUL-terminated, without a request.
-    pub fn listxattr(&self, ino: u64) -> Result<Vec<u8>, Errno> {
-        let node = self.node(ino)?;
+    pub fn list<R: Remote>(&self, ns: &Namespace<R>, ino: u64) -> Result<Vec<u8>, Error> {
+        let node = ns.node(ino)?;
         let mut out = Vec::new();
         for (name, _) in known(&node) {
             out.extend_from_slice(name.as_bytes());
@@ -128,147 +150,104 @@ impl<R: Remote> Fs<R> {
         Ok(out)
     }
 
-    /// `getxattr` without waiting: the value when no request is needed (everything but refs
-    /// and bucket owners not fetched lately), `None` when it must be fetched, `ENODATA` for a
-    /// name the node does not have. `ls -l` asks every file for `security.*` attributes, so
-    /// this path must stay cheap.
-    pub fn xattr_now(&self, ino: u64, name: &str) -> Result<Option<Vec<u8>>, Errno> {
-        if !name.starts_with("user.") {
-            // Nothing lives in the security, system or trusted namespaces here. "Not
-            // supported" (rather than "no such attribute") lets `ls` stop asking every file for
-            // its SELinux label after the first.
-            return Err(Errno(libc::EOPNOTSUPP));
-        }
-        if !name.starts_with("user.aps") {
-            return Err(Errno::NODATA);
-        }
-        if let Some(control) = self.control_xattr(ino, name) {
-            return control.map(Some);
-        }
-        let node = self.node(ino)?;
+    /// The value of `name` when no request is needed (everything but refs and bucket owners
+    /// not fetched lately), `None` when it must be fetched, `NoAttribute` for a name the node
+    /// does not have. `ls -l` asks every file, so this path must stay cheap.
+    pub fn now<R: Remote>(
+        &self,
+        ns: &Namespace<R>,
+        ino: u64,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let node = ns.node(ino)?;
         let (name, value) = known(&node)
             .into_iter()
             .find(|(n, _)| *n == name)
-            .ok_or(Errno::NODATA)?;
+            .ok_or(Error::NoAttribute)?;
         Ok(match value {
             Some(v) => Some(v.into_bytes()),
-            None => self.refs.get(&(ino, name)).map(|v| v.to_vec()),
+            None => self.on_demand.get(&(ino, name)).map(|v| v.to_vec()),
         })
     }
 
-    /// `getxattr`: one attribute's value, fetched when it is one of those fetched on demand;
-    /// `ENODATA` for a name the node does not have.
-    pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Errno> {
-        if let Some(v) = self.xattr_now(ino, name)? {
+    /// One attribute's value, fetched when it is one of those fetched on demand.
+    pub async fn get<R: Remote>(
+        &self,
+        ns: &Namespace<R>,
+        ino: u64,
+        name: &str,
+    ) -> Result<Vec<u8>, Error> {
+        if let Some(v) = self.now(ns, ino, name)? {
             return Ok(v);
         }
-        let node = self.node(ino)?;
+        let node = ns.node(ino)?;
         let name = known(&node)
             .into_iter()
             .map(|(n, _)| n)
             .find(|n| *n == name)
-            .ok_or(Errno::NODATA)?;
+            .ok_or(Error::NoAttribute)?;
         let value = match (&node.kind, name) {
-            (Kind::Objects { bucket, .. }, OWNER) => self.remote.bucket_owner(bucket).await?,
-            (Kind::File { version }, REFS) => self.refs_text(&node, &version.id).await?,
-            _ => return Err(Errno::NODATA),
+            (Kind::Objects { bucket, .. }, OWNER) => ns.remote().bucket_owner(bucket).await?,
+            (Kind::File { version }, REFS) => refs_text(ns, &node, &version.id).await?,
+            _ => return Err(Error::NoAttribute),
         };
         let value = Arc::new(value.into_bytes());
-        self.refs.put((ino, name), value.clone());
+        self.on_demand.put((ino, name), value.clone());
         Ok(value.to_vec())
     }
+}
 
-    /// One line per ref of a file's item and of its version:
-    /// `<refType> <direction> <path in the mount, or ->` `<type>:<id>`.
-    async fn refs_text(&self, node: &Node, version: &str) -> Result<String, Errno> {
-        let project = self.project_of(node.parent)?.ok_or(Errno::NODATA)?;
-        let item = node.item();
-        let (of_item, of_version) = futures_util::future::join(
-            self.remote.refs(&project, "items", item),
-            self.remote.refs(&project, "versions", version),
-        )
-        .await;
-        let mut all: Vec<RefInfo> = of_item?;
-        for r in of_version? {
-            let same = |a: &RefInfo| {
-                a.other_id == r.other_id && a.ref_type == r.ref_type && a.direction == r.direction
-            };
-            if !all.iter().any(same) {
-                all.push(r);
-            }
-        }
-        let mut out = String::new();
-        for r in &all {
-            let path = self.path_of_remote(r).unwrap_or_else(|| "-".into());
-            out.push_str(&format!(
-                "{} {} {} {}:{}\n",
-                r.ref_type, r.direction, path, r.other_type, r.other_id
-            ));
-        }
-        Ok(out)
-    }
-
-    /// The project a node belongs to, from the nearest directory that knows it.
-    fn project_of(&self, mut ino: u64) -> Result<Option<String>, Errno> {
-        let inodes = self.inodes.read().map_err(poisoned)?;
-        loop {
-            let Some(node) = inodes.get(ino) else {
-                return Ok(None);
-            };
-            match &node.kind {
-                Kind::Folder { project, .. }
-                | Kind::Project { project, .. }
-                | Kind::Versions { project, .. }
-                | Kind::ItemVersions { project, .. } => return Ok(Some(project.clone())),
-                _ if ino == ROOT => return Ok(None),
-                _ => ino = node.parent,
-            }
+/// One line per ref of a file's item and of its version:
+/// `<refType> <direction> <path in the mount, or ->` `<type>:<id>`.
+async fn refs_text<R: Remote>(
+    ns: &Namespace<R>,
+    node: &Node,
+    version: &str,
+) -> Result<String, Error> {
+    let project = ns.project_of(node.parent)?.ok_or(Error::NoAttribute)?;
+    let item = node.item();
+    let (of_item, of_version) = futures_util::future::join(
+        ns.remote().refs(&project, "items", item),
+        ns.remote().refs(&project, "versions", version),
+    )
+    .await;
+    let mut all: Vec<RefInfo> = of_item?;
+    for r in of_version? {
+        let same = |a: &RefInfo| {
+            a.other_id == r.other_id && a.ref_type == r.ref_type && a.direction == r.direction
+        };
+        if !all.iter().any(same) {
+            all.push(r);
         }
     }
-
-    /// Where the far end of a ref is in the mount, when its folder has been listed.
-    fn path_of_remote(&self, r: &RefInfo) -> Option<String> {
-        let ino = {
-            let inodes = self.inodes.read().ok()?;
-            match r.other_type.as_str() {
-                "versions" => r
-                    .other_item
-                    .as_ref()
-                    .and_then(|item| inodes.ino_of(&format!("{item}#{}", r.other_id)))
-                    .or_else(|| {
-                        let item = r.other_item.as_ref()?;
-                        inodes.ino_of(&format!("{item}{OLDER_VERSIONS}#{}", r.other_id))
-                    }),
-                "items" => inodes.file_of_item(&r.other_id),
-                _ => inodes.ino_of(&r.other_id),
-            }
-        }?;
-        self.path_of(ino)
+    let mut out = String::new();
+    for r in &all {
+        let path = path_of_remote(ns, r).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{} {} {} {}:{}\n",
+            r.ref_type, r.direction, path, r.other_type, r.other_id
+        ));
     }
+    Ok(out)
+}
 
-    /// The path of `ino` from the mount's root, as named by the cached listings.
-    pub fn path_of(&self, mut ino: u64) -> Option<String> {
-        let mut parts = Vec::new();
-        let inodes = self.inodes.read().ok()?;
-        while ino != ROOT {
-            let node = inodes.get(ino)?;
-            let name = match &node.kind {
-                Kind::Versions { .. } => super::VERSIONS_DIR.to_string(),
-                _ => self
-                    .cache
-                    .peek(node.parent)?
-                    .entries
-                    .iter()
-                    .find(|(_, i, _)| *i == ino)?
-                    .0
-                    .clone(),
-            };
-            parts.push(name);
-            ino = node.parent;
-        }
-        parts.reverse();
-        Some(format!("/{}", parts.join("/")))
-    }
+/// Where the far end of a ref is in the mount, when its folder has been listed.
+fn path_of_remote<R: Remote>(ns: &Namespace<R>, r: &RefInfo) -> Option<String> {
+    let ino = ns
+        .read(|inodes| match r.other_type.as_str() {
+            "versions" => r
+                .other_item
+                .as_ref()
+                .and_then(|item| inodes.ino_of(&format!("{item}#{}", r.other_id)))
+                .or_else(|| {
+                    let item = r.other_item.as_ref()?;
+                    inodes.ino_of(&format!("{item}{OLDER_VERSIONS}#{}", r.other_id))
+                }),
+            "items" => inodes.file_of_item(&r.other_id),
+            _ => inodes.ino_of(&r.other_id),
+        })
+        .ok()??;
+    ns.path_of(ino)
 }
 
 #[cfg(test)]
@@ -282,7 +261,7 @@ mod tests {
     fn file_attributes_without_requests() {
         let node = Node {
             id: "urn:item#urn:v?version=3".into(),
-            parent: ROOT,
+            parent: crate::fs::inode::ROOT,
             kind: Kind::File {
                 version: FileVersion {
                     id: "urn:v?version=3".into(),

@@ -3,8 +3,8 @@
 
 use super::{runtime, userinfo_url};
 use crate::api::auth::{login_command, revoke_refresh_token, Credentials, TokenSource};
-use crate::api::retry::RetryPolicy;
 use crate::api::error::{error_detail, status_error};
+use crate::api::retry::RetryPolicy;
 use crate::api::transport::http_client;
 use crate::api::ApiError;
 use crate::credentials::{self, Store};

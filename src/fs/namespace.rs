@@ -1,0 +1,453 @@
+//! The namespace: which inode stands for what, what each directory lists, and how fresh that
+//! is. Listings are fetched once per TTL however many callers want them, confirmed without a
+//! request when a folder's rollup says nothing below it changed, served stale while the service
+//! is unreachable, and dropped (with the nodes only they named) under memory pressure.
+
+use super::attr::{self, Attr};
+use super::buckets::ObjectLists;
+use super::config::{FsConfig, Scope};
+use super::error::{poisoned, Error};
+use super::inode::{Child, Inodes, Kind, Node, ROOT};
+use super::listing::{self, Around, FolderFile, VERSIONS_DIR};
+use super::names;
+use super::offline::Offline;
+use crate::api::{Meta, Remote};
+use crate::cache::metadata::{Listing, MetaCache, Validator};
+use crate::single_flight::SingleFlight;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// How many TTLs a listing may be kept alive by rollup confirmations before it is fetched
+/// again anyway (ten minutes with the default TTL).
+const CONFIRMED_TTLS: u32 = 10;
+
+/// Inodes and listings of one mount.
+pub struct Namespace<R: Remote> {
+    remote: Arc<R>,
+    // Lock order: `inodes`, then the cache's own lock, then `interned`; each is taken for a
+    // few lines and never held across an `.await`. `flights` hands out one async gate per
+    // directory, held while its listing is fetched, and is never waited on under the others.
+    inodes: RwLock<Inodes>,
+    cache: MetaCache,
+    interned: Mutex<HashSet<Arc<str>>>,
+    flights: SingleFlight<u64>,
+    objects: ObjectLists,
+    offline: Offline,
+    started: SystemTime,
+    uid: u32,
+    gid: u32,
+    buckets: Option<String>,
+}
+
+impl<R: Remote> Namespace<R> {
+    /// The namespace of a mount showing `scope` of `remote`.
+    pub fn new(remote: Arc<R>, scope: Scope, config: &FsConfig) -> Namespace<R> {
+        let now = SystemTime::now();
+        let (id, kind) = match scope {
+            Scope::All => (String::new(), Kind::Hubs),
+            Scope::Project { hub, project } => (project.clone(), Kind::Project { hub, project }),
+        };
+        let root = Node {
+            id,
+            parent: ROOT,
+            kind,
+            created: now,
+            modified: now,
+            meta: Meta::default(),
+        };
+        Namespace {
+            remote,
+            inodes: RwLock::new(Inodes::new(root)),
+            cache: MetaCache::new(config.ttl, config.max_dirs, config.max_entries),
+            interned: Mutex::default(),
+            flights: SingleFlight::default(),
+            objects: ObjectLists::new(config.ttl),
+            offline: Offline::default(),
+            started: now,
+            uid: config.uid,
+            gid: config.gid,
+            buckets: config.buckets.clone(),
+        }
+    }
+
+    /// The remote the namespace lists.
+    pub fn remote(&self) -> &Arc<R> {
+        &self.remote
+    }
+
+    /// The node of `ino`, as it is now.
+    pub fn node(&self, ino: u64) -> Result<Node, Error> {
+        self.inodes
+            .read()
+            .map_err(poisoned)?
+            .get(ino)
+            .cloned()
+            .ok_or(Error::NotFound)
+    }
+
+    /// Answers a question about the inode table under its read lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Inodes) -> T) -> Result<T, Error> {
+        Ok(f(&*self.inodes.read().map_err(poisoned)?))
+    }
+
+    /// Attributes of `ino`.
+    pub fn attr(&self, ino: u64) -> Result<Attr, Error> {
+        let node = self.node(ino)?;
+        Ok(attr::of(ino, &node, self.uid, self.gid))
+    }
+
+    /// Attributes of `ino`, counting the lookup the kernel is about to be handed in the same
+    /// step, so the node cannot be dropped in between.
+    pub fn attr_remembered(&self, ino: u64) -> Result<Attr, Error> {
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        let node = inodes.get(ino).ok_or(Error::NotFound)?;
+        let attr = attr::of(ino, node, self.uid, self.gid);
+        inodes.remember(ino);
+        Ok(attr)
+    }
+
+    /// Attributes of each `(inode, counts as a lookup)`, with whether its size is known;
+    /// `None` for an inode no longer known. Entries handed to the kernel with attributes count
+    /// as lookups, counted in the same step as the attributes are read.
+    pub fn attrs_remembered(
+        &self,
+        inos: impl Iterator<Item = (u64, bool)>,
+    ) -> Result<Vec<Option<(Attr, bool)>>, Error> {
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        Ok(inos
+            .map(|(ino, remember)| {
+                if remember {
+                    inodes.remember(ino);
+                }
+                let node = inodes.get(ino)?;
+                let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
+                Some((attr::of(ino, node, self.uid, self.gid), known))
+            })
+            .collect())
+    }
+
+    /// How much longer `listing` is trusted.
+    pub fn remaining(&self, listing: &Listing) -> Duration {
+        self.cache.remaining(listing)
+    }
+
+    /// How long a listing is trusted.
+    pub fn ttl(&self) -> Duration {
+        self.cache.ttl()
+    }
+
+    /// Number of inodes known.
+    pub fn len(&self) -> usize {
+        self.inodes.read().map(|i| i.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is known (never: the root always is).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The listing of directory `dir`, fetched at most once per TTL however many callers ask.
+    pub async fn listing(&self, dir: u64) -> Result<Arc<Listing>, Error> {
+        let kept = || {
+            self.cache
+                .fresh(dir)
+                .or_else(|| self.offline.stale(&self.cache, dir))
+        };
+        self.flights
+            .get(dir, kept, || self.fetch_listing(dir))
+            .await
+    }
+
+    /// Fetches, names and records the listing of `dir`.
+    async fn fetch_listing(&self, dir: u64) -> Result<Arc<Listing>, Error> {
+        let node = self.node(dir)?;
+        if !node.is_dir() {
+            return Err(Error::NotDir);
+        }
+        let folder_files = if node.kind.lists_its_folder() {
+            // Boxed: this listing needs the listing of its folder.
+            let folder = Box::pin(self.listing(node.parent)).await?;
+            self.files_of(&folder)?
+        } else {
+            Vec::new()
+        };
+        let around = Around {
+            folder_files,
+            buckets: self.buckets.as_deref().filter(|_| dir == ROOT),
+        };
+        let children = match listing::fetch(&*self.remote, &self.objects, &node, around).await {
+            Ok(c) => {
+                self.offline.reached();
+                c
+            }
+            Err(e) => return self.offline.fallback(&self.cache, dir, e),
+        };
+        let l = self.install(dir, children, node.kind.validator())?;
+        let evicted = self.cache.put(dir, l.clone());
+        self.prune(&evicted);
+        Ok(l)
+    }
+
+    /// The files a listing names, as their folder's `.versions` shows them.
+    fn files_of(&self, listing: &Listing) -> Result<Vec<FolderFile>, Error> {
+        let inodes = self.inodes.read().map_err(poisoned)?;
+        Ok(listing
+            .entries
+            .iter()
+            .filter(|(_, _, is_dir)| !is_dir)
+            .filter_map(|(name, ino, _)| {
+                let node = inodes.get(*ino)?;
+                Some(FolderFile {
+                    name: name.clone(),
+                    item: node.item().to_string(),
+                    created: node.created,
+                    modified: node.modified,
+                })
+            })
+            .collect())
+    }
+
+    /// Names the children, gives them inodes and records them as the listing of `dir`.
+    fn install(
+        &self,
+        dir: u64,
+        children: Option<Vec<Child>>,
+        validator: Option<Validator>,
+    ) -> Result<Arc<Listing>, Error> {
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        let Some(children) = children else {
+            return Ok(Arc::new(Listing::with_validator(Vec::new(), validator)));
+        };
+        let candidates: Vec<names::Candidate> = children
+            .iter()
+            .map(|c| names::Candidate {
+                raw: &c.raw,
+                id: &c.id,
+                is_dir: !matches!(c.kind, Kind::File { .. }),
+                created: c.created,
+            })
+            .collect();
+        let names = names::unique_names(&candidates);
+        let mut entries = Vec::with_capacity(children.len());
+        let mut confirmable = Vec::new();
+        for (c, name) in children.into_iter().zip(names) {
+            let is_dir = !matches!(c.kind, Kind::File { .. });
+            let key = c.inode_key();
+            let kind = carry_over(inodes.by_id(&key).map(|n| &n.kind), c.kind);
+            let rollup = kind.validator().map(|v| v.rollup);
+            // Hubs and projects carry no times: they show the mount's start, which at least
+            // stays put for the life of the mount.
+            let created = c.created.or(c.modified).unwrap_or(self.started);
+            let ino = inodes.upsert(Node {
+                id: key,
+                parent: dir,
+                kind,
+                created,
+                modified: c.modified.unwrap_or(created),
+                meta: self.intern(c.meta),
+            });
+            entries.push((name, ino, is_dir));
+            if let Some(r) = rollup {
+                confirmable.push((ino, r));
+            }
+        }
+        drop(inodes);
+        for (ino, rollup) in confirmable {
+            self.confirm_subtree(ino, &rollup);
+        }
+        Ok(Arc::new(Listing::with_validator(entries, validator)))
+    }
+
+    /// Shares the strings that repeat across thousands of entries (extension types, user
+    /// names), so keeping them for every node costs a pointer each.
+    fn intern(&self, mut meta: Meta) -> Meta {
+        let Ok(mut seen) = self.interned.lock() else {
+            return meta;
+        };
+        for field in [
+            &mut meta.ext_type,
+            &mut meta.created_by,
+            &mut meta.modified_by,
+        ] {
+            if let Some(s) = field.take() {
+                let shared = match seen.get(&s) {
+                    Some(known) => known.clone(),
+                    None => {
+                        seen.insert(s.clone());
+                        s
+                    }
+                };
+                *field = Some(shared);
+            }
+        }
+        meta
+    }
+
+    /// The `.versions` directory of folder `folder`, made when first looked up; `None` for a
+    /// directory that is not a folder.
+    pub fn versions_dir(&self, folder: u64) -> Result<Option<u64>, Error> {
+        let node = self.node(folder)?;
+        let Kind::Folder { project, .. } = &node.kind else {
+            return Ok(None);
+        };
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        Ok(Some(inodes.upsert(Node {
+            id: format!("{}#{VERSIONS_DIR}", node.id),
+            parent: folder,
+            kind: Kind::Versions {
+                project: project.clone(),
+            },
+            created: node.created,
+            modified: node.modified,
+            meta: Meta::default(),
+        })))
+    }
+
+    /// Drops the nodes only the evicted listings referred to: the kernel has forgotten them and
+    /// no cached listing names them, so they cost memory for nothing.
+    fn prune(&self, evicted: &[(u64, Arc<Listing>)]) {
+        if evicted.is_empty() {
+            return;
+        }
+        let Ok(mut inodes) = self.inodes.write() else {
+            return;
+        };
+        for (_, listing) in evicted {
+            for (_, ino, _) in &listing.entries {
+                if !inodes.known_to_kernel(*ino) && self.cache.peek(*ino).is_none() {
+                    inodes.remove(*ino);
+                }
+            }
+        }
+    }
+
+    /// The kernel dropped `n` references to `ino`. A node no longer held by the kernel and not
+    /// named by any cached listing is dropped.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let Ok(mut inodes) = self.inodes.write() else {
+            return;
+        };
+        if inodes.forget(ino, n) || ino == ROOT {
+            return;
+        }
+        let named = inodes
+            .get(ino)
+            .map(|node| node.parent)
+            .and_then(|p| self.cache.peek(p))
+            .is_some_and(|l| l.contains(ino));
+        if !named && self.cache.peek(ino).is_none() {
+            inodes.remove(ino);
+        }
+    }
+
+    /// A folder's parent was just listed and reports `rollup` for it. If that is the rollup its
+    /// cached listing was fetched under, nothing below the folder has changed since: the
+    /// listing, and every listing below it fetched since then, are confirmed without a request.
+    fn confirm_subtree(&self, folder: u64, rollup: &str) {
+        let Some(l) = self.cache.peek(folder) else {
+            return;
+        };
+        let Some(since) = l
+            .validator
+            .as_ref()
+            .filter(|v| v.rollup == rollup)
+            .map(|v| v.seen)
+        else {
+            return;
+        };
+        // Confirmation rests on the service moving the rollup for every change below; however
+        // sure that is, no listing lives longer than this many TTLs without being fetched.
+        let oldest = self.cache.ttl() * CONFIRMED_TTLS;
+        let mut stack = vec![l];
+        while let Some(l) = stack.pop() {
+            if l.age() >= oldest {
+                continue;
+            }
+            l.renew();
+            for (_, ino, is_dir) in &l.entries {
+                if let Some(child) = is_dir.then(|| self.cache.peek(*ino)).flatten() {
+                    if child.fetched() >= since {
+                        stack.push(child);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills in the size of a file listed without `storageSize`, from the object's details.
+    pub async fn ensure_size(&self, ino: u64) -> Result<(), Error> {
+        let node = self.node(ino)?;
+        let Kind::File { version } = &node.kind else {
+            return Ok(());
+        };
+        if version.size.is_some() {
+            return Ok(());
+        }
+        let size = self.remote.object_size(&version.storage).await?;
+        let mut inodes = self.inodes.write().map_err(poisoned)?;
+        if let Some(Node {
+            kind: Kind::File { version: v },
+            ..
+        }) = inodes.get_mut(ino)
+        {
+            if v.id == version.id {
+                v.size = Some(size);
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of `ino` from the mount's root, as named by the cached listings.
+    pub fn path_of(&self, mut ino: u64) -> Option<String> {
+        let mut parts = Vec::new();
+        let inodes = self.inodes.read().ok()?;
+        while ino != ROOT {
+            let node = inodes.get(ino)?;
+            let name = match &node.kind {
+                Kind::Versions { .. } => VERSIONS_DIR.to_string(),
+                _ => self
+                    .cache
+                    .peek(node.parent)?
+                    .entries
+                    .iter()
+                    .find(|(_, i, _)| *i == ino)?
+                    .0
+                    .clone(),
+            };
+            parts.push(name);
+            ino = node.parent;
+        }
+        parts.reverse();
+        Some(format!("/{}", parts.join("/")))
+    }
+
+    /// The project a node belongs to, from the nearest directory that knows it.
+    pub fn project_of(&self, mut ino: u64) -> Result<Option<String>, Error> {
+        let inodes = self.inodes.read().map_err(poisoned)?;
+        loop {
+            let Some(node) = inodes.get(ino) else {
+                return Ok(None);
+            };
+            match node.kind.project() {
+                Some(project) => return Ok(Some(project.to_string())),
+                None if ino == ROOT => return Ok(None),
+                None => ino = node.parent,
+            }
+        }
+    }
+}
+
+/// Keeps what was learnt about a node beyond its listing: a size fetched from OSS stays with
+/// its version.
+fn carry_over(old: Option<&Kind>, new: Kind) -> Kind {
+    match (old, new) {
+        (Some(Kind::File { version: old }), Kind::File { mut version })
+            if old.id == version.id && version.size.is_none() =>
+        {
+            version.size = old.size;
+            Kind::File { version }
+        }
+        (_, new) => new,
+    }
+}

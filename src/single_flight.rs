@@ -1,0 +1,150 @@
+//! One fetch per key: callers that want the same answer at the same moment (a listing that a
+//! hundred lookups need, the signed URL of a file several readers open, a bucket's object list)
+//! wait for the first caller's fetch instead of each sending their own request.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+/// The fetches under way, by key.
+pub struct SingleFlight<K> {
+    gates: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<K> Default for SingleFlight<K> {
+    fn default() -> Self {
+        SingleFlight {
+            gates: Mutex::default(),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone> SingleFlight<K> {
+    /// The answer for `key`: `cached()` when it has one; otherwise one caller at a time per key
+    /// runs `fetch`, which stores its answer where `cached` finds it, so the callers that waited
+    /// take that answer without fetching. A failed fetch stores nothing: the next caller tries.
+    pub async fn get<T, E, Fut>(
+        &self,
+        key: K,
+        cached: impl Fn() -> Option<T>,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(v) = cached() {
+            return Ok(v);
+        }
+        let entry = self.enter(key);
+        let _turn = entry.gate.lock().await;
+        match cached() {
+            Some(v) => Ok(v),
+            None => fetch().await,
+        }
+    }
+
+    /// The gate of `key`, made when nobody holds one.
+    fn enter(&self, key: K) -> Entry<'_, K> {
+        let gate = match self.gates.lock() {
+            Ok(mut g) => g.entry(key.clone()).or_default().clone(),
+            // A poisoned map still serves: this caller just fetches on its own.
+            Err(_) => Arc::default(),
+        };
+        Entry {
+            flights: self,
+            key,
+            gate,
+        }
+    }
+
+    /// Keys with a fetch under way or callers waiting (for tests and counters).
+    pub fn in_flight(&self) -> usize {
+        self.gates.lock().map(|g| g.len()).unwrap_or(0)
+    }
+}
+
+/// A caller's hold on a key's gate; the last one to leave (done or cancelled) removes it, so
+/// the map holds only keys being fetched.
+struct Entry<'a, K: Eq + Hash> {
+    flights: &'a SingleFlight<K>,
+    key: K,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<K: Eq + Hash> Drop for Entry<'_, K> {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.flights.gates.lock() {
+            // Held by the map and this caller only: nobody else is waiting.
+            if Arc::strong_count(&self.gate) <= 2
+                && g.get(&self.key).is_some_and(|a| Arc::ptr_eq(a, &self.gate))
+            {
+                g.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn concurrent_callers_share_one_fetch_and_the_map_empties() {
+        let flights = SingleFlight::default();
+        let store: Mutex<Option<u32>> = Mutex::default();
+        let fetches = AtomicUsize::new(0);
+        let one = || async {
+            flights
+                .get(
+                    "k",
+                    || *store.lock().unwrap(),
+                    || async {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        *store.lock().unwrap() = Some(7);
+                        Ok::<_, ()>(7)
+                    },
+                )
+                .await
+        };
+        let all = futures_util::future::join_all((0..10).map(|_| one())).await;
+        assert!(all.iter().all(|r| *r == Ok(7)));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_not_shared_and_a_cancelled_caller_leaves_nothing() {
+        let flights = SingleFlight::default();
+        let fetches = AtomicUsize::new(0);
+        for _ in 0..2 {
+            let r = flights
+                .get(
+                    1u64,
+                    || None::<u32>,
+                    || async {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        Err::<u32, _>("refused")
+                    },
+                )
+                .await;
+            assert_eq!(r, Err("refused"));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "each caller tried");
+        let slow = flights.get(
+            2u64,
+            || None::<u32>,
+            || async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok::<_, ()>(1)
+            },
+        );
+        assert!(tokio::time::timeout(Duration::from_millis(10), slow)
+            .await
+            .is_err());
+        assert_eq!(flights.in_flight(), 0);
+    }
+}
