@@ -4,7 +4,8 @@
 //!
 //! Layout: `store` holds the world, `seed`/`generate` fill it, `router` names each endpoint,
 //! `server` runs the per-request pipeline (counters, faults, limits, auth), `handlers/*` answer,
-//! `render` and `errors` spell the wire format.
+//! `render` and `errors` spell the wire format, `segment` puts ids into URL paths.
+//! It imports nothing of the client: it is the oracle the client is tested against.
 
 pub mod auth;
 pub mod clock;
@@ -21,7 +22,9 @@ pub mod render;
 pub mod request;
 pub mod router;
 pub mod seed;
+mod segment;
 pub mod server;
+mod size;
 pub mod stats;
 pub mod store;
 

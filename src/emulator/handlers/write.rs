@@ -100,7 +100,7 @@ pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
         "type": "objects",
         "id": urn,
         "relationships": { "target": { "data": { "type": "folders", "id": target } } },
-        "links": { "self": { "href": format!("{}/oss/v2/buckets/{DM_BUCKET}/objects/{}", app.base, crate::emulator::render::seg(&key)) } },
+        "links": { "self": { "href": format!("{}/oss/v2/buckets/{DM_BUCKET}/objects/{}", app.base, crate::emulator::segment::seg(&key)) } },
     });
     Ok(jsonapi(
         StatusCode::CREATED,
