@@ -38,7 +38,7 @@ pub fn seg(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::ids::parse_object_urn;
+    use crate::ids::parse_object_urn;
     use percent_encoding::percent_decode_str;
 
     #[test]
