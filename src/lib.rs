@@ -1,11 +1,10 @@
-//! apsfs: Autodesk Platform Services Data Management content as a filesystem, and the
-//! local APS emulator every test and demo runs against.
+//! apsfs: Autodesk Platform Services Data Management content as a filesystem. The local APS
+//! emulator every test and demo runs against is the separate `aps-emulator` crate.
 
 pub mod api;
 pub mod cache;
 pub mod credentials;
 pub mod daemon;
-pub mod emulator;
 pub mod files;
 pub mod fs;
 pub mod login;

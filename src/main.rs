@@ -1,7 +1,7 @@
 //! The `apsfs` command line. Only argument handling lives here; the work is in the library.
 
+use aps_emulator::{self as emulator, FaultConfig, GenSpec, Store};
 use apsfs::api::auth::APS_BASE_URL;
-use apsfs::emulator::{self, faults::FaultConfig, generate, seed, store::Store};
 use apsfs::login::{self, LoginOptions};
 use apsfs::serve::MountOptions;
 use apsfs::{daemon, mount};
@@ -185,7 +185,7 @@ enum RateLimits {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = generate::SPEC_HELP)]
+#[command(after_help = emulator::SPEC_HELP)]
 struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port. Loopback unless you ask otherwise.
     #[arg(long, default_value = "127.0.0.1:8585")]
@@ -334,18 +334,18 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
     faults.validate()?;
     let mut store = Store::new();
     if let Some(dir) = &args.seed_dir {
-        let sum = seed::seed_dir(&mut store, dir).map_err(|e| e.to_string())?;
+        let sum = emulator::seed_dir(&mut store, dir).map_err(|e| e.to_string())?;
         tracing::info!(?sum, dir = %dir.display(), "seeded from directory");
     }
     let spec = match (&args.generate, &args.seed_dir) {
         (Some(s), _) => Some(s.as_str()),
-        (None, None) => Some(generate::DEMO_SPEC),
+        (None, None) => Some(emulator::DEMO_SPEC),
         (None, Some(_)) => None,
     };
     if let Some(spec) = spec {
-        let parsed = generate::GenSpec::parse(spec).map_err(|e| format!("--generate: {e}"))?;
+        let parsed = GenSpec::parse(spec).map_err(|e| format!("--generate: {e}"))?;
         let started = std::time::Instant::now();
-        generate::generate(&mut store, &parsed);
+        emulator::generate(&mut store, &parsed);
         tracing::info!(
             spec,
             items = store.item_count(),

@@ -4,11 +4,11 @@
 use crate::api::auth::{login_command, Credentials, BUCKET_SCOPE, READ_SCOPE};
 use crate::credentials::Store;
 use crate::daemon::{report, ERROR_PREFIX, READY_PREFIX};
-use crate::emulator;
 use crate::fs::{Fs, Scope};
 use crate::mount::{
     check_mountpoint, connect, fs_config, mount, resolve_project, unmount, Connection,
 };
+use aps_emulator as emulator;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,9 +111,9 @@ async fn start(
     opts: &MountOptions,
 ) -> Result<(Arc<Fs<crate::api::ApsClient>>, Option<emulator::Running>), String> {
     let (conn, demo) = if opts.demo {
-        let mut store = emulator::store::Store::new();
-        let spec = emulator::generate::GenSpec::parse(emulator::generate::DEMO_SPEC)?;
-        emulator::generate::generate(&mut store, &spec);
+        let mut store = emulator::Store::new();
+        let spec = emulator::GenSpec::parse(emulator::DEMO_SPEC)?;
+        emulator::generate(&mut store, &spec);
         let config = emulator::Config {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             client: Some((DEMO_CLIENT.0.into(), DEMO_CLIENT.1.into())),

@@ -5,7 +5,7 @@
 mod common;
 mod emu_support;
 
-use apsfs::emulator::content::seed_for_key;
+use aps_emulator::testing::seed_for_key;
 use common::{enc, generated, http, Emulator};
 use emu_support::*;
 use serde_json::Value;

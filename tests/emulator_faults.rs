@@ -237,11 +237,7 @@ async fn bandwidth_cap_slows_downloads() {
     );
     assert_eq!(
         got,
-        common::generated(
-            apsfs::emulator::content::seed_for_key(&key),
-            0,
-            size as usize
-        )
+        common::generated(aps_emulator::testing::seed_for_key(&key), 0, size as usize)
     );
 }
 

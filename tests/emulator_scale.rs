@@ -4,7 +4,7 @@
 mod common;
 mod emu_support;
 
-use apsfs::emulator::content::seed_for_key;
+use aps_emulator::testing::seed_for_key;
 use common::{generated, Emulator};
 use emu_support::*;
 use std::io::{BufRead, BufReader};

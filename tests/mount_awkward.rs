@@ -4,7 +4,7 @@
 
 mod common;
 
-use apsfs::emulator::content::{generated_fill, seed_for_key};
+use aps_emulator::testing::{generated_fill, seed_for_key};
 use common::{enc, Emulator, Mount};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -55,7 +55,7 @@ fn large_file_key(emu: &Emulator, rt: &tokio::runtime::Runtime) -> String {
 }
 
 fn expected(key: &str, offset: u64, len: usize) -> Vec<u8> {
-    generated(apsfs::emulator::content::seed_for_key(key), offset, len)
+    generated(aps_emulator::testing::seed_for_key(key), offset, len)
 }
 
 #[test]

@@ -182,7 +182,7 @@ pub fn enc(s: &str) -> String {
 /// The bytes a generated object holds at `offset` (same function as the emulator's).
 pub fn generated(seed: u64, offset: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    apsfs::emulator::content::generated_fill(seed, offset, &mut v);
+    aps_emulator::testing::generated_fill(seed, offset, &mut v);
     v
 }
 

@@ -248,29 +248,44 @@ pub struct Ref {
     pub extension: String,
 }
 
-/// Everything the emulator knows.
-#[derive(Default)]
+/// Everything the emulator serves (hubs, projects, folders, items, versions, buckets, refs),
+/// built before [`crate::run`] so a data set is complete when the first request arrives.
 pub struct Store {
     /// Hubs in listing order.
-    pub hubs: Vec<Hub>,
+    pub(crate) hubs: Vec<Hub>,
     /// Projects (all hubs).
-    pub projects: Vec<Project>,
+    pub(crate) projects: Vec<Project>,
     /// Folders by id.
-    pub folders: HashMap<Uid, Folder>,
+    pub(crate) folders: HashMap<Uid, Folder>,
     /// Items by id.
-    pub items: HashMap<Uid, Item>,
+    pub(crate) items: HashMap<Uid, Item>,
     /// Buckets by key.
-    pub buckets: BTreeMap<String, Bucket>,
+    pub(crate) buckets: BTreeMap<String, Bucket>,
     /// Custom relationships.
-    pub refs: Vec<Ref>,
+    pub(crate) refs: Vec<Ref>,
     /// Report a partial failure in `meta.warnings` of the hub list.
-    pub hub_warnings: bool,
+    pub(crate) hub_warnings: bool,
+}
+
+/// The same empty world as [`Store::new`], so no store lacks the Data Management bucket.
+impl Default for Store {
+    fn default() -> Store {
+        Store::new()
+    }
 }
 
 impl Store {
-    /// An empty world with the Data Management bucket in place.
+    /// An empty world with the Data Management bucket in place, ready to seed or generate into.
     pub fn new() -> Store {
-        let mut s = Store::default();
+        let mut s = Store {
+            hubs: Vec::new(),
+            projects: Vec::new(),
+            folders: HashMap::new(),
+            items: HashMap::new(),
+            buckets: BTreeMap::new(),
+            refs: Vec::new(),
+            hub_warnings: false,
+        };
         s.buckets.insert(
             DM_BUCKET.to_string(),
             Bucket::new(
@@ -284,7 +299,7 @@ impl Store {
     }
 
     /// Adds a hub; returns its index.
-    pub fn add_hub(&mut self, id: String, name: String, flavor: Flavor) -> usize {
+    pub(crate) fn add_hub(&mut self, id: String, name: String, flavor: Flavor) -> usize {
         self.hubs.push(Hub {
             id,
             name,
@@ -295,7 +310,7 @@ impl Store {
     }
 
     /// Adds a project with an empty root folder; returns its index.
-    pub fn add_project(&mut self, hub: usize, id: String, name: String, at: Stamp) -> usize {
+    pub(crate) fn add_project(&mut self, hub: usize, id: String, name: String, at: Stamp) -> usize {
         let index = self.projects.len();
         let root = Uid::derive("root", &id);
         self.folders.insert(
@@ -325,7 +340,13 @@ impl Store {
     }
 
     /// Adds a folder under `parent`; returns `None` when the parent does not exist.
-    pub fn add_folder(&mut self, parent: Uid, uid: Uid, name: String, at: Stamp) -> Option<Uid> {
+    pub(crate) fn add_folder(
+        &mut self,
+        parent: Uid,
+        uid: Uid,
+        name: String,
+        at: Stamp,
+    ) -> Option<Uid> {
         let project = self.folders.get(&parent)?.project;
         self.folders.insert(
             uid,
@@ -351,7 +372,7 @@ impl Store {
     }
 
     /// Adds an item with its first version under `parent`.
-    pub fn add_item(
+    pub(crate) fn add_item(
         &mut self,
         parent: Uid,
         uid: Uid,
@@ -381,7 +402,7 @@ impl Store {
     }
 
     /// Appends a version to an item (its number is set here); returns the new number.
-    pub fn add_version(&mut self, item: Uid, mut v: Version) -> Option<u32> {
+    pub(crate) fn add_version(&mut self, item: Uid, mut v: Version) -> Option<u32> {
         let it = self.items.get_mut(&item)?;
         v.number = u32::try_from(it.versions.len() + 1).ok()?;
         let at = v.modified.ms;
@@ -394,12 +415,12 @@ impl Store {
     }
 
     /// A bucket that exists and is not marked for deletion.
-    pub fn bucket(&self, key: &str) -> Option<&Bucket> {
+    pub(crate) fn bucket(&self, key: &str) -> Option<&Bucket> {
         self.buckets.get(key).filter(|b| !b.deleted)
     }
 
     /// Stores an object's bytes source in a live bucket (creating nothing else).
-    pub fn put_object(&mut self, bucket: &str, key: String, object: Object) -> bool {
+    pub(crate) fn put_object(&mut self, bucket: &str, key: String, object: Object) -> bool {
         match self.buckets.get_mut(bucket).filter(|b| !b.deleted) {
             Some(b) => {
                 b.objects.insert(key, object);
@@ -410,12 +431,12 @@ impl Store {
     }
 
     /// Looks an object up; a bucket marked for deletion holds none.
-    pub fn object(&self, bucket: &str, key: &str) -> Option<&Object> {
+    pub(crate) fn object(&self, bucket: &str, key: &str) -> Option<&Object> {
         self.bucket(bucket)?.objects.get(key)
     }
 
     /// Raises `lastModifiedTimeRollup` of a folder and all its ancestors.
-    pub fn touch(&mut self, mut folder: Uid, ms: i64) {
+    pub(crate) fn touch(&mut self, mut folder: Uid, ms: i64) {
         while let Some(f) = self.folders.get_mut(&folder) {
             if f.rollup_ms < ms {
                 f.rollup_ms = ms;
@@ -428,7 +449,7 @@ impl Store {
     }
 
     /// Finds a project by hub id and project id.
-    pub fn project(&self, hub_id: &str, project_id: &str) -> Option<usize> {
+    pub(crate) fn project(&self, hub_id: &str, project_id: &str) -> Option<usize> {
         let hub = self.hubs.iter().find(|h| h.id == hub_id)?;
         hub.projects
             .iter()
@@ -437,11 +458,11 @@ impl Store {
     }
 
     /// Finds a project by id alone (Data API paths carry no hub).
-    pub fn project_by_id(&self, project_id: &str) -> Option<usize> {
+    pub(crate) fn project_by_id(&self, project_id: &str) -> Option<usize> {
         self.projects.iter().position(|p| p.id == project_id)
     }
 
-    /// Number of items, for start-up logging.
+    /// Number of items, for the start-up log of `apsfs emulator`.
     pub fn item_count(&self) -> usize {
         self.items.len()
     }

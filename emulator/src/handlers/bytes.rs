@@ -2,15 +2,15 @@
 //! they take no token, honour `Range` and expire), and the deprecated direct download.
 
 use super::{read, Answer};
-use crate::emulator::clock::{http_date, parse_http_date};
-use crate::emulator::content::{parse_range, Content};
-use crate::emulator::errors::ApiError;
-use crate::emulator::faults;
-use crate::emulator::render::seg;
-use crate::emulator::request::Req;
-use crate::emulator::router::SIGNED_PREFIX;
-use crate::emulator::server::App;
-use crate::emulator::store::DM_BUCKET;
+use crate::clock::{http_date, parse_http_date};
+use crate::content::{parse_range, Content};
+use crate::errors::ApiError;
+use crate::faults;
+use crate::request::Req;
+use crate::router::SIGNED_PREFIX;
+use crate::segment::seg;
+use crate::server::App;
+use crate::store::DM_BUCKET;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,15 +1,13 @@
 //! Turns store records into the JSON:API resources of the reference, field for field.
 
 use super::ids::{Uid, OBJECT_PREFIX};
+use super::segment::seg;
 use super::store::{
     Flavor, Folder, Hub, Item, ItemKind, Project, Store, Version, VersionKind, DM_BUCKET,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
-
-/// The same path-segment encoding the client uses, so the emulator's links are what it sends.
-pub use crate::api::oss::seg;
 
 /// Who the emulator says created and changed everything.
 const USER_ID: &str = "EMULATORUSER1";

@@ -3,18 +3,18 @@
 
 use super::data::{folder_in, item_in, version_in};
 use super::{jsonapi, write, Answer};
-use crate::emulator::clock::Stamp;
-use crate::emulator::errors::ApiError;
-use crate::emulator::ids::{
+use crate::clock::Stamp;
+use crate::errors::ApiError;
+use crate::ids::{
     parse_folder_urn, parse_item_urn, parse_object_urn, parse_version_urn, Uid, OBJECT_PREFIX,
 };
-use crate::emulator::paging::self_href;
-use crate::emulator::render::{document, Renderer};
-use crate::emulator::request::Req;
-use crate::emulator::router::Kind;
-use crate::emulator::seed::object_key;
-use crate::emulator::server::App;
-use crate::emulator::store::{ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use crate::paging::self_href;
+use crate::render::{document, Renderer};
+use crate::request::Req;
+use crate::router::Kind;
+use crate::seed::object_key;
+use crate::server::App;
+use crate::store::{ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -91,7 +91,7 @@ pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
         Object {
             content: None,
             created_ms: app.clock.now_ms(),
-            content_type: crate::emulator::render::mime_type(name).to_string(),
+            content_type: crate::render::mime_type(name).to_string(),
             chunked: false,
         },
     );
@@ -100,7 +100,7 @@ pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
         "type": "objects",
         "id": urn,
         "relationships": { "target": { "data": { "type": "folders", "id": target } } },
-        "links": { "self": { "href": format!("{}/oss/v2/buckets/{DM_BUCKET}/objects/{}", app.base, crate::emulator::render::seg(&key)) } },
+        "links": { "self": { "href": format!("{}/oss/v2/buckets/{DM_BUCKET}/objects/{}", app.base, crate::segment::seg(&key)) } },
     });
     Ok(jsonapi(
         StatusCode::CREATED,

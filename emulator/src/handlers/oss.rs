@@ -4,15 +4,15 @@ use super::bytes::{
     check_object_access, not_modified, object_etag, signature, signed_download_url,
 };
 use super::{oss_json, read, write, Answer};
-use crate::emulator::clock::iso_seconds;
-use crate::emulator::content::Content;
-use crate::emulator::errors::ApiError;
-use crate::emulator::ids::{random_token, OBJECT_PREFIX};
-use crate::emulator::render::seg;
-use crate::emulator::request::Req;
-use crate::emulator::router::UPLOAD_PREFIX;
-use crate::emulator::server::{App, Upload};
-use crate::emulator::store::{Access, Bucket, Object, DM_BUCKET};
+use crate::clock::iso_seconds;
+use crate::content::Content;
+use crate::errors::ApiError;
+use crate::ids::{random_token, OBJECT_PREFIX};
+use crate::request::Req;
+use crate::router::UPLOAD_PREFIX;
+use crate::segment::seg;
+use crate::server::{App, Upload};
+use crate::store::{Access, Bucket, Object, DM_BUCKET};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
@@ -204,7 +204,7 @@ pub fn create_bucket(app: &App, req: &Req) -> Answer {
 /// A live bucket `req`'s app may use with at least `need` access: 404 when it does not exist
 /// or is marked for deletion, 403 when the app was not allowed in (or only to read).
 fn bucket_for<'s>(
-    store: &'s crate::emulator::store::Store,
+    store: &'s crate::store::Store,
     req: &Req,
     bucket: &str,
     need: Access,
@@ -372,7 +372,7 @@ pub async fn object_details(app: &App, req: &Req, bucket: &str, key: &str) -> An
     let (content, created_ms, ctype, _) = readable_object(app, req, bucket, key)?;
     if let Some(since) = req
         .header("if-modified-since")
-        .and_then(crate::emulator::clock::parse_http_date)
+        .and_then(crate::clock::parse_http_date)
     {
         if created_ms.div_euclid(1000) * 1000 <= since {
             return Ok(StatusCode::NOT_MODIFIED.into_response());

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, RwLock};
 /// Largest request body accepted (one upload part); bigger parts are refused, not buffered.
 const MAX_BODY: usize = 1 << 30;
 
-/// Everything the emulator is started with.
+/// Everything an emulator is started with, so the `apsfs emulator` flags and an in-process
+/// test or demo configure it the same way.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Address to listen on.
@@ -88,37 +89,51 @@ pub struct App {
     pub sha1s: Mutex<HashMap<String, String>>,
 }
 
-/// A started emulator: its address and a handle to stop it.
+/// A started emulator: how to reach it, steer its faults, read its counters and stop it.
 pub struct Running {
-    /// Bound address.
-    pub addr: SocketAddr,
-    /// Shared state (tests may inspect it).
-    pub app: Arc<App>,
+    app: Arc<App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
-    /// Base URL clients should use.
+    /// The base URL (`http://127.0.0.1:PORT`) a client is pointed at, with the port bound.
     pub fn base_url(&self) -> String {
         self.app.base.clone()
     }
 
-    /// Stops accepting connections and waits for the server task.
+    /// Replaces the fault settings, as `PUT /__emulator/faults` does, for an in-process test
+    /// that changes them mid-run; refuses the same out-of-range values.
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), String> {
+        faults.validate()?;
+        self.app.faults.set(faults);
+        Ok(())
+    }
+
+    /// The request counters as `GET /__emulator/stats` returns them (`requests` by route name,
+    /// `statuses` by code, `bytes_served`), so in-process tests read the same document.
+    pub fn stats(&self) -> serde_json::Value {
+        self.app.stats.snapshot()
+    }
+
+    /// Zeroes the counters, as `POST /__emulator/reset-stats` does, so a test counts only the
+    /// requests of the step it checks.
+    pub fn reset_stats(&self) {
+        self.app.stats.reset();
+    }
+
+    /// Stops accepting connections and waits for the server task, so an embedding process
+    /// (the demo mount) exits cleanly.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         self.task.await.unwrap_or(Ok(()))
     }
-
-    /// Serves until the server task ends (Ctrl-C is handled by the caller).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.task.await.unwrap_or(Ok(()))
-    }
 }
 
-/// Binds `config.listen` and starts serving `store`.
+/// Binds `config.listen` and starts serving `store` in the background of the current Tokio
+/// runtime; the returned handle stops it.
 pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -154,7 +169,6 @@ pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
             .await
     });
     Ok(Running {
-        addr,
         app,
         shutdown: Some(tx),
         task,

@@ -1,13 +1,13 @@
 //! Project service: hubs, projects, top folders.
 
 use super::{jsonapi, read, single, Answer};
-use crate::emulator::errors::ApiError;
-use crate::emulator::filter;
-use crate::emulator::paging::{self_href, Page};
-use crate::emulator::render::{document, Renderer};
-use crate::emulator::request::Req;
-use crate::emulator::server::App;
-use crate::emulator::store::Store;
+use crate::errors::ApiError;
+use crate::filter;
+use crate::paging::{self_href, Page};
+use crate::render::{document, Renderer};
+use crate::request::Req;
+use crate::server::App;
+use crate::store::Store;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -119,8 +119,8 @@ pub fn top_folders(app: &App, req: &Req, hub: &str, project: &str) -> Answer {
         .children
         .iter()
         .filter_map(|n| match n {
-            crate::emulator::store::Node::Folder(u) => store.folders.get(u),
-            crate::emulator::store::Node::Item(_) => None,
+            crate::store::Node::Folder(u) => store.folders.get(u),
+            crate::store::Node::Item(_) => None,
         })
         .filter(|f| !(exclude_deleted && f.hidden))
         .map(|f| r.folder(f, true))

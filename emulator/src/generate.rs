@@ -10,8 +10,8 @@ use super::content::seed_for_key;
 use super::content::Content;
 use super::ids::Uid;
 use super::seed::object_key;
+use super::size::parse_size;
 use super::store::{Flavor, ItemKind, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
-use crate::units::parse_size;
 
 /// The data set the emulator and `apsfs mount --demo` serve when given nothing else: small,
 /// but with every awkward case real accounts have.

@@ -1,16 +1,16 @@
 //! Data service reads: folders, contents (the hot path), items, versions, refs.
 
 use super::{jsonapi, read, single, Answer};
-use crate::emulator::clock::{http_date, parse_http_date};
-use crate::emulator::errors::ApiError;
-use crate::emulator::filter;
-use crate::emulator::ids::{parse_folder_urn, parse_item_urn, parse_version_urn, Uid};
-use crate::emulator::paging::{self_href, Page};
-use crate::emulator::render::{document, Renderer};
-use crate::emulator::request::Req;
-use crate::emulator::router::Kind;
-use crate::emulator::server::App;
-use crate::emulator::store::{Folder, Item, Node, Store, Version};
+use crate::clock::{http_date, parse_http_date};
+use crate::errors::ApiError;
+use crate::filter;
+use crate::ids::{parse_folder_urn, parse_item_urn, parse_version_urn, Uid};
+use crate::paging::{self_href, Page};
+use crate::render::{document, Renderer};
+use crate::request::Req;
+use crate::router::Kind;
+use crate::server::App;
+use crate::store::{Folder, Item, Node, Store, Version};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};

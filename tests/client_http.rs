@@ -1,0 +1,218 @@
+//! The client over real HTTP against an in-process emulator: user tokens that rotate and are
+//! shared between processes through the credentials file, and signed URLs that keep being
+//! refused. Only public APIs of apsfs and of the emulator are used.
+
+use aps_emulator::{self as emulator, FaultConfig, GenSpec};
+use apsfs::api::auth::{
+    auth_url, request_token, revoke_refresh_token, ClientAuth, Credentials, TokenSource, READ_SCOPE,
+};
+use apsfs::api::retry::RetryPolicy;
+use apsfs::api::{ApiError, ApsClient, Entry, Remote};
+use apsfs::credentials::{now_secs, Login, Store};
+use apsfs::login::pkce::Pkce;
+use apsfs::mount::{connect, Connection};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Fresh signed URLs a read asks for after the first one is refused before it gives up: the
+/// client's `URL_REFRESHES` (private to `src/api/client.rs`; keep the two in step).
+const URL_REFRESHES: u64 = 4;
+
+/// An in-process emulator on a free loopback port.
+async fn emulator(store: emulator::Store, single_use_refresh: bool) -> emulator::Running {
+    let config = emulator::Config {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        single_use_refresh,
+        ..emulator::Config::default()
+    };
+    emulator::run(config, store).await.unwrap()
+}
+
+// --- Signed URLs -------------------------------------------------------------------------------
+
+/// A client with app credentials, connected to `base`.
+async fn app_client(base: &str) -> Arc<ApsClient> {
+    connect(&Connection {
+        base_url: base.to_string(),
+        credentials: Credentials::Client {
+            id: "c".into(),
+            secret: "s".into(),
+            scope: READ_SCOPE.into(),
+        },
+        user_id: None,
+        rate_limits: false,
+    })
+    .await
+    .unwrap()
+}
+
+/// Every signed URL dies before it is used (1 s lifetime, 1 s of latency on each request):
+/// a read asks for a few fresh ones, then reports the refusal rather than looping.
+#[tokio::test]
+async fn refused_signed_urls_are_replaced_a_few_times_then_reported() {
+    let mut store = emulator::Store::new();
+    emulator::generate(
+        &mut store,
+        &GenSpec::parse("seed=3,folders=1,items=1,versions=1").unwrap(),
+    );
+    let emu = emulator(store, false).await;
+    let client = app_client(&emu.base_url()).await;
+    let hub = client.hubs().await.unwrap().remove(0);
+    let project = client.projects(&hub.id).await.unwrap().remove(0);
+    let top = client.top_folders(&hub.id, &project.id).await.unwrap();
+    let mut storage = None;
+    for f in &top {
+        for e in client
+            .folder_contents(&project.id, &f.id, None)
+            .await
+            .unwrap()
+        {
+            if let Entry::Item(i) = e {
+                storage = storage.or(i.tip.and_then(|t| t.storage));
+            }
+        }
+    }
+    let storage = storage.expect("a file");
+    assert!(
+        client.read(&storage, 0, 1).await.is_ok(),
+        "fine without faults"
+    );
+
+    // A client that has not cached a URL for the file yet, so its read starts with a fetch.
+    let fresh = app_client(&emu.base_url()).await;
+    emu.set_faults(FaultConfig {
+        latency_ms: 1000,
+        url_ttl_secs: 1,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    emu.reset_stats();
+    let got = fresh.read(&storage, 0, 1).await;
+    assert!(matches!(got, Err(ApiError::Forbidden(_))), "{got:?}");
+    let requests = emu.stats()["requests"].clone();
+    assert_eq!(
+        requests["signeds3download"],
+        serde_json::json!(1 + URL_REFRESHES),
+        "{requests}"
+    );
+    emu.stop().await.unwrap();
+}
+
+// --- User tokens -------------------------------------------------------------------------------
+
+/// A fresh user login from the emulator (authorize, then the code exchange), already due
+/// for a refresh.
+async fn due_login(base: &str) -> Login {
+    let pkce = Pkce::new().unwrap();
+    let redirect = "http://127.0.0.1:9/callback";
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(auth_url(base, "authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", redirect),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let code = loc.split("code=").nth(1).unwrap().to_string();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let g = request_token(
+        &reqwest::Client::new(),
+        &auth_url(base, "token"),
+        &ClientAuth::Public("app"),
+        &form,
+    )
+    .await
+    .unwrap();
+    let now = now_secs();
+    Login {
+        client_id: "app".into(),
+        client_secret: None,
+        scopes: "data:read".into(),
+        access_token: g.access_token,
+        refresh_token: g.refresh_token.unwrap(),
+        issued_at: now - 3600,
+        expires_at: now - 1,
+    }
+}
+
+fn source(store: &Store, login: &Login, base: &str) -> TokenSource {
+    let creds = Credentials::User {
+        store: store.clone(),
+        login: login.clone(),
+    };
+    TokenSource::new(creds, base, reqwest::Client::new(), RetryPolicy::default())
+}
+
+/// How long a stored login's access token may still be handed out (zero when it is due): the
+/// client's rule (private to `src/api/auth.rs`), a fifth of the lifetime early, at most five
+/// minutes.
+fn usable_for(login: &Login) -> Duration {
+    let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+    let lifetime = secs(login.expires_at - login.issued_at);
+    let margin = (lifetime / 5).min(Duration::from_secs(300));
+    secs(login.expires_at - now_secs()).saturating_sub(margin)
+}
+
+#[tokio::test]
+async fn user_tokens_rotate_persist_and_are_shared_between_processes() {
+    // Refresh tokens are single use, so a process refreshing with a spent one would fail.
+    let emu = emulator(emulator::Store::new(), true).await;
+    let base = emu.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_dir(dir.path().join("apsfs"));
+    let first = due_login(&base).await;
+    store.save(&base, &first).unwrap();
+
+    let a = source(&store, &first, &base);
+    let ta = a.token().await.unwrap();
+    assert_ne!(ta, first.access_token, "a due token is refreshed");
+    let saved = store.load(&base).unwrap().unwrap();
+    assert_ne!(saved.refresh_token, first.refresh_token, "rotation saved");
+    assert_eq!(saved.access_token, ta);
+    assert!(usable_for(&saved) > Duration::ZERO);
+
+    // Another process still holding the first (now spent) login picks up the saved one
+    // instead of refreshing with a spent token.
+    let b = source(&store, &first, &base);
+    assert_eq!(b.token().await.unwrap(), ta);
+    // Once that token is refused it refreshes, with the newest refresh token.
+    assert!(b.invalidate(&ta).await);
+    let tb = b.token().await.unwrap();
+    assert_ne!(tb, ta);
+    let again = store.load(&base).unwrap().unwrap();
+    assert_ne!(again.refresh_token, saved.refresh_token);
+
+    // A revoked login says how to get a new one.
+    revoke_refresh_token(&reqwest::Client::new(), &base, &again)
+        .await
+        .unwrap();
+    assert!(b.invalidate(&tb).await);
+    let e = b.token().await.unwrap_err().to_string();
+    assert!(e.contains("can no longer be refreshed"), "{e}");
+    assert!(
+        e.contains(&format!("run `apsfs login --base-url {base}` again")),
+        "{e}"
+    );
+    assert!(!e.contains(&again.refresh_token), "{e}");
+
+    // So does a login removed by `apsfs logout`.
+    store.remove(&base).unwrap();
+    assert!(a.invalidate(&ta).await);
+    let e = a.token().await.unwrap_err().to_string();
+    assert!(e.contains("was removed"), "{e}");
+    emu.stop().await.unwrap();
+}
