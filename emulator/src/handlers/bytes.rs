@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -220,7 +221,7 @@ pub async fn object_etag(
     content: &Content,
     created_ms: i64,
 ) -> String {
-    match super::oss::sha1_of(app, bucket, key, content).await {
+    match sha1_of(app, bucket, key, content).await {
         Some(hex) => format!("\"{hex}\""),
         None => etag(key, content.size(), created_ms),
     }
@@ -239,6 +240,36 @@ pub fn not_modified(req: &Req, tag: &str, modified_ms: i64) -> bool {
     req.header("if-modified-since")
         .and_then(parse_http_date)
         .is_some_and(|since| modified_ms.div_euclid(1000) * 1000 <= since)
+}
+
+/// Objects up to this size get a `sha1` (computed once, cached); larger ones report none,
+/// which the reference allows ("when available").
+const SHA1_MAX: u64 = 64 << 20;
+
+/// The object's SHA-1 (hex), computed once for objects up to `SHA1_MAX`; `None` for larger
+/// ones, which the reference allows ("when available").
+pub(super) async fn sha1_of(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    content: &Content,
+) -> Option<String> {
+    let k = format!("{bucket}/{key}");
+    if let Some(s) = app.sha1s.lock().ok().and_then(|m| m.get(&k).cloned()) {
+        return Some(s);
+    }
+    if content.size() > SHA1_MAX {
+        return None;
+    }
+    let bytes = content.read_all().await.ok()?;
+    let hex: String = Sha1::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Ok(mut m) = app.sha1s.lock() {
+        m.insert(k, hex.clone());
+    }
+    Some(hex)
 }
 
 /// Serves `window` = (offset, length) of `content` as an object of that length, tagged

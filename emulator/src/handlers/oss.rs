@@ -1,7 +1,7 @@
 //! OSS v2: buckets, objects, details, signed download URLs and the three-step signed upload.
 
 use super::bytes::{
-    check_object_access, not_modified, object_etag, signature, signed_download_url,
+    check_object_access, not_modified, object_etag, sha1_of, signature, signed_download_url,
 };
 use super::{oss_json, read, write, Answer};
 use crate::clock::iso_seconds;
@@ -21,9 +21,6 @@ use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-/// Objects up to this size get a `sha1` (computed once, cached); larger ones report none,
-/// which the reference allows ("when available").
-const SHA1_MAX: u64 = 64 << 20;
 /// S3's minimum size of every part but the last.
 const MIN_PART: usize = 5 << 20;
 /// Chunk size `signeds3download` reports for unmerged uploads.
@@ -321,32 +318,6 @@ pub async fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
         }
     }
     Ok(oss_json(StatusCode::OK, body))
-}
-
-/// The object's SHA-1 (hex), computed once for objects up to `SHA1_MAX`; `None` for larger
-/// ones, which the reference allows ("when available").
-pub(super) async fn sha1_of(
-    app: &App,
-    bucket: &str,
-    key: &str,
-    content: &Content,
-) -> Option<String> {
-    let k = format!("{bucket}/{key}");
-    if let Some(s) = app.sha1s.lock().ok().and_then(|m| m.get(&k).cloned()) {
-        return Some(s);
-    }
-    if content.size() > SHA1_MAX {
-        return None;
-    }
-    let bytes = content.read_all().await.ok()?;
-    let hex: String = Sha1::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if let Ok(mut m) = app.sha1s.lock() {
-        m.insert(k, hex.clone());
-    }
-    Some(hex)
 }
 
 fn readable_object(
