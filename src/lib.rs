@@ -12,4 +12,6 @@ pub mod login;
 pub mod mount;
 pub mod pin;
 pub mod serve;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;
