@@ -402,21 +402,35 @@ impl<R: Remote> Fs<R> {
         if evicted.is_empty() {
             return;
         }
+        let open = self.open_listings();
         let Ok(mut inodes) = self.inodes.write() else {
             return;
         };
         for (_, listing) in evicted {
             for (_, ino, _) in &listing.entries {
-                if !inodes.known_to_kernel(*ino) && self.cache.peek(*ino).is_none() {
+                if !inodes.known_to_kernel(*ino)
+                    && self.cache.peek(*ino).is_none()
+                    && !open.iter().any(|l| l.contains(*ino))
+                {
                     inodes.remove(*ino);
                 }
             }
         }
     }
 
+    /// The listings of open directory handles: `readdirplus` still hands out their entries
+    /// with attributes, so their nodes must stay even when no cached listing names them.
+    fn open_listings(&self) -> Vec<Arc<Listing>> {
+        self.dirs
+            .lock()
+            .map(|d| d.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// `forget`: the kernel dropped `n` references to `ino`. A node no longer held by the
-    /// kernel and not named by any cached listing is dropped.
+    /// kernel and not named by any cached listing or open directory handle is dropped.
     pub fn forget(&self, ino: u64, n: u64) {
+        let open = self.open_listings();
         let Ok(mut inodes) = self.inodes.write() else {
             return;
         };
@@ -428,7 +442,7 @@ impl<R: Remote> Fs<R> {
             .map(|node| node.parent)
             .and_then(|p| self.cache.peek(p))
             .is_some_and(|l| l.contains(ino));
-        if !named && self.cache.peek(ino).is_none() {
+        if !named && self.cache.peek(ino).is_none() && !open.iter().any(|l| l.contains(ino)) {
             inodes.remove(ino);
         }
     }
