@@ -719,4 +719,6 @@ fn carry_over(old: Option<&Kind>, new: Kind) -> Kind {
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
