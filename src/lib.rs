@@ -12,4 +12,6 @@ pub mod mount;
 pub mod pin;
 pub mod serve;
 pub mod single_flight;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;

@@ -57,10 +57,8 @@ impl<R: Remote> Handles<R> {
         }
     }
 
-    /// Forgets `fh` (release, releasedir).
-    pub fn remove(&self, fh: u64) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(&fh);
-        }
+    /// Forgets `fh` (release, releasedir), handing back what it stood for.
+    pub fn remove(&self, fh: u64) -> Option<Handle<R>> {
+        self.open.lock().ok()?.remove(&fh)
     }
 }

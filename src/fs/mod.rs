@@ -137,7 +137,7 @@ impl<R: Remote> Fs<R> {
 
     /// `opendir`: snapshots the listing so offsets stay valid while it is read.
     pub async fn opendir(&self, ino: u64) -> Result<u64, Error> {
-        let listing = self.ns.listing(ino).await?;
+        let listing = self.ns.hold(ino).await?;
         self.handles.insert(Handle::Dir(listing))
     }
 
@@ -189,7 +189,9 @@ impl<R: Remote> Fs<R> {
 
     /// `releasedir`.
     pub fn releasedir(&self, fh: u64) {
-        self.handles.remove(fh);
+        if let Some(Handle::Dir(listing)) = self.handles.remove(fh) {
+            self.ns.let_go(listing);
+        }
     }
 
     /// `open`: keeps the version current now, so later versions never mix in, and starts
@@ -282,5 +284,7 @@ impl<R: Remote> Fs<R> {
     }
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

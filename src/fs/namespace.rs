@@ -15,7 +15,7 @@ use crate::api::{Meta, Remote};
 use crate::cache::metadata::{Listing, MetaCache, Validator};
 use crate::single_flight::SingleFlight;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 /// How many TTLs a listing may be kept alive by rollup confirmations before it is fetched
@@ -25,9 +25,13 @@ const CONFIRMED_TTLS: u32 = 10;
 /// Inodes and listings of one mount.
 pub struct Namespace<R: Remote> {
     remote: Arc<R>,
-    // Lock order: `inodes`, then the cache's own lock, then `interned`; each is taken for a
-    // few lines and never held across an `.await`. `flights` hands out one async gate per
-    // directory, held while its listing is fetched, and is never waited on under the others.
+    // Lock order: `held`, then `inodes`, then the cache's own lock, then `interned`; each is
+    // taken for a few lines and never held across an `.await`. `flights` hands out one async
+    // gate per directory, held while its listing is fetched, and is never waited on under the
+    // others.
+    /// Listings handed to open directory handles: their entries keep their nodes, since
+    /// `readdirplus` still hands them out, even once no cached listing names them.
+    held: Mutex<Vec<Weak<Listing>>>,
     inodes: RwLock<Inodes>,
     cache: MetaCache,
     interned: Mutex<HashSet<Arc<str>>>,
@@ -58,6 +62,7 @@ impl<R: Remote> Namespace<R> {
         };
         Namespace {
             remote,
+            held: Mutex::default(),
             inodes: RwLock::new(Inodes::new(root)),
             cache: MetaCache::new(config.ttl, config.max_dirs, config.max_entries),
             interned: Mutex::default(),
@@ -304,40 +309,70 @@ impl<R: Remote> Namespace<R> {
         })))
     }
 
+    /// The listing of `dir` for an open directory handle: it keeps the nodes it names until
+    /// the handle lets go of it (`let_go`).
+    pub async fn hold(&self, dir: u64) -> Result<Arc<Listing>, Error> {
+        let listing = self.listing(dir).await?;
+        let mut held = self.held.lock().map_err(poisoned)?;
+        held.retain(|l| l.strong_count() > 0);
+        held.push(Arc::downgrade(&listing));
+        Ok(listing)
+    }
+
+    /// An open directory handle let go of `listing`: the nodes only it still named go.
+    pub fn let_go(&self, listing: Arc<Listing>) {
+        let named: Vec<u64> = listing.entries.iter().map(|(_, ino, _)| *ino).collect();
+        drop(listing);
+        self.drop_unneeded(named);
+    }
+
     /// Drops the nodes only the evicted listings referred to: the kernel has forgotten them and
     /// no cached listing names them, so they cost memory for nothing.
     fn prune(&self, evicted: &[(u64, Arc<Listing>)]) {
-        if evicted.is_empty() {
-            return;
-        }
-        let Ok(mut inodes) = self.inodes.write() else {
-            return;
+        self.drop_unneeded(
+            evicted
+                .iter()
+                .flat_map(|(_, l)| l.entries.iter().map(|(_, ino, _)| *ino)),
+        );
+    }
+
+    /// The kernel dropped `n` references to `ino`; the node goes once nothing needs it.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let still_held = match self.inodes.write() {
+            Ok(mut inodes) => inodes.forget(ino, n),
+            Err(_) => return,
         };
-        for (_, listing) in evicted {
-            for (_, ino, _) in &listing.entries {
-                if !inodes.known_to_kernel(*ino) && self.cache.peek(*ino).is_none() {
-                    inodes.remove(*ino);
-                }
-            }
+        if !still_held {
+            self.drop_unneeded([ino]);
         }
     }
 
-    /// The kernel dropped `n` references to `ino`. A node no longer held by the kernel and not
-    /// named by any cached listing is dropped.
-    pub fn forget(&self, ino: u64, n: u64) {
+    /// Drops those of `inos` that nothing needs any more: not the root, not held by the kernel,
+    /// not named by the cached listing of its parent, without a cached listing of its own, and
+    /// not named by a listing an open directory handle holds.
+    fn drop_unneeded(&self, inos: impl IntoIterator<Item = u64>) {
+        let held: Vec<Arc<Listing>> = match self.held.lock() {
+            Ok(mut h) => {
+                h.retain(|l| l.strong_count() > 0);
+                h.iter().filter_map(Weak::upgrade).collect()
+            }
+            Err(_) => return,
+        };
         let Ok(mut inodes) = self.inodes.write() else {
             return;
         };
-        if inodes.forget(ino, n) || ino == ROOT {
-            return;
-        }
-        let named = inodes
-            .get(ino)
-            .map(|node| node.parent)
-            .and_then(|p| self.cache.peek(p))
-            .is_some_and(|l| l.contains(ino));
-        if !named && self.cache.peek(ino).is_none() {
-            inodes.remove(ino);
+        for ino in inos {
+            let Some(parent) = inodes.get(ino).map(|n| n.parent) else {
+                continue;
+            };
+            let needed = ino == ROOT
+                || inodes.known_to_kernel(ino)
+                || self.cache.peek(ino).is_some()
+                || self.cache.peek(parent).is_some_and(|l| l.contains(ino))
+                || held.iter().any(|l| l.contains(ino));
+            if !needed {
+                inodes.remove(ino);
+            }
         }
     }
 

@@ -267,86 +267,32 @@ impl<R: Remote> OpenFile<R> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::api::{Entry, FolderInfo, Hub, Project};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
+    use crate::testing::memory::pattern;
+    use crate::testing::{MemoryRemote, Op};
 
-    /// An object whose byte at `p` is `p % 251`, recording every range read.
-    #[derive(Default)]
-    pub(crate) struct Counting {
-        pub(crate) reads: Mutex<Vec<(u64, u64)>>,
-        in_flight: AtomicUsize,
-        max_in_flight: AtomicUsize,
+    /// The storage id every test here reads.
+    pub(crate) const STORAGE: &str = "urn:x";
+
+    /// An account holding one pattern object of `size` bytes at `STORAGE`, whose reads take a
+    /// couple of milliseconds, so read-ahead requests overlap as on a network.
+    pub(crate) fn counting(size: u64) -> Arc<MemoryRemote> {
+        let remote = MemoryRemote::new();
+        remote.put_pattern(STORAGE, size);
+        remote.set_latency(Op::Read, std::time::Duration::from_millis(2));
+        Arc::new(remote)
     }
 
-    impl Remote for Counting {
-        async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
-            Ok(vec![])
-        }
-        async fn projects(&self, _: &str) -> Result<Vec<Project>, ApiError> {
-            Ok(vec![])
-        }
-        async fn top_folders(&self, _: &str, _: &str) -> Result<Vec<FolderInfo>, ApiError> {
-            Ok(vec![])
-        }
-        async fn folder_contents(
-            &self,
-            _: &str,
-            _: &str,
-            _: Option<u64>,
-        ) -> Result<Vec<Entry>, ApiError> {
-            Ok(vec![])
-        }
-        async fn item_versions(
-            &self,
-            _: &str,
-            _: &str,
-        ) -> Result<Vec<crate::api::VersionInfo>, ApiError> {
-            Ok(vec![])
-        }
-        async fn refs(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<Vec<crate::api::RefInfo>, ApiError> {
-            Ok(vec![])
-        }
-        async fn buckets(&self, _: &str) -> Result<Vec<crate::api::Bucket>, ApiError> {
-            Ok(vec![])
-        }
-        async fn bucket_owner(&self, _: &str) -> Result<String, ApiError> {
-            Ok(String::new())
-        }
-        async fn bucket_objects(&self, _: &str) -> Result<Vec<crate::api::ObjectInfo>, ApiError> {
-            Ok(vec![])
-        }
-        async fn object_size(&self, _: &str) -> Result<u64, ApiError> {
-            Ok(0)
-        }
-        async fn read(&self, _: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
-            self.reads.lock().unwrap().push((offset, len));
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            Ok((offset..offset + len)
-                .map(|p| (p % 251) as u8)
-                .collect::<Vec<_>>()
-                .into())
-        }
-    }
-
+    /// The bytes `offset..offset + len` of the object.
     pub(crate) fn expect(offset: u64, len: u64) -> Vec<u8> {
-        (offset..offset + len).map(|p| (p % 251) as u8).collect()
+        pattern(offset, len)
     }
 
-    fn file(size: u64, budget: u64) -> (Arc<Counting>, OpenFile<Counting>) {
-        let remote = Arc::new(Counting::default());
+    fn file(size: u64, budget: u64) -> (Arc<MemoryRemote>, OpenFile<MemoryRemote>) {
+        let remote = counting(size);
         let source = Arc::new(ByteSource::new(remote.clone(), None));
         (
             remote,
-            OpenFile::new(source, "urn:x", size, Budget::new(budget)),
+            OpenFile::new(source, STORAGE, size, Budget::new(budget)),
         )
     }
 
@@ -360,7 +306,7 @@ pub(super) mod tests {
             assert_eq!(&b[..], &expect(pos, b.len() as u64)[..], "at {pos}");
             pos += b.len() as u64;
         }
-        let reads = remote.reads.lock().unwrap().clone();
+        let reads = remote.reads_of(STORAGE);
         assert!(
             reads.len() < 40,
             "{} requests for 800 kernel reads",
@@ -371,7 +317,7 @@ pub(super) mod tests {
             "the window grew to full parts"
         );
         assert!(
-            remote.max_in_flight.load(Ordering::SeqCst) > 1,
+            remote.max_in_flight(Op::Read) > 1,
             "parts are fetched in parallel"
         );
         assert!(f.read(size, 10).await.unwrap().is_empty());
@@ -389,7 +335,7 @@ pub(super) mod tests {
                 assert!(b[..] == expect(pos, 1 << 20)[..], "at {pos}");
             }
         }
-        let fetched: u64 = remote.reads.lock().unwrap().iter().map(|r| r.1).sum();
+        let fetched: u64 = remote.reads_of(STORAGE).iter().map(|r| r.1).sum();
         assert!(
             fetched <= size + (1 << 20),
             "{fetched} bytes fetched for {size}: parts were dropped and fetched again"
@@ -401,7 +347,7 @@ pub(super) mod tests {
         let (remote, f) = file(4285, 512 << 20);
         assert_eq!(f.read(0, 8192).await.unwrap().len(), 4285);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert_eq!(remote.reads.lock().unwrap().len(), 1);
+        assert_eq!(remote.reads_of(STORAGE).len(), 1);
     }
 
     #[tokio::test]
@@ -411,7 +357,7 @@ pub(super) mod tests {
             let b = f.read(off, 4096).await.unwrap();
             assert_eq!(&b[..], &expect(off, 4096)[..]);
         }
-        let reads = remote.reads.lock().unwrap().clone();
+        let reads = remote.reads_of(STORAGE);
         assert!(reads.iter().skip(1).all(|r| r.1 == 4096), "{reads:?}");
     }
 
@@ -432,9 +378,9 @@ pub(super) mod tests {
     #[tokio::test]
     async fn the_budget_is_returned_when_files_close() {
         let budget = Budget::new(64 << 20);
-        let remote = Arc::new(Counting::default());
+        let remote = counting(200 << 20);
         let source = Arc::new(ByteSource::new(remote.clone(), None));
-        let f = OpenFile::new(source, "urn:x", 200 << 20, budget.clone());
+        let f = OpenFile::new(source, STORAGE, 200 << 20, budget.clone());
         for i in 0..8u64 {
             f.read(i * (128 << 10), 128 << 10).await.unwrap();
         }

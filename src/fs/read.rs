@@ -162,16 +162,16 @@ fn keep_blocks(
 mod tests {
     use super::*;
     use crate::cache::pins::Pin;
-    use crate::fs::prefetch::tests::{expect, Counting};
+    use crate::fs::prefetch::tests::{counting, expect, STORAGE};
 
     #[tokio::test]
     async fn only_missing_blocks_are_fetched_and_pinned_reads_fill_whole_blocks() {
         let d = tempfile::tempdir().unwrap();
         let disk = Arc::new(DiskCache::open(d.path(), 1 << 30).unwrap());
-        let remote = Arc::new(Counting::default());
-        let source = ByteSource::new(remote.clone(), Some(disk.clone()));
         let size = 3 * BLOCK + 100;
-        let reads = || remote.reads.lock().unwrap().clone();
+        let remote = counting(size);
+        let source = ByteSource::new(remote.clone(), Some(disk.clone()));
+        let reads = || remote.reads_of(STORAGE);
 
         // Unpinned, a read inside a block is fetched exactly, and caches nothing.
         let b = source.read("urn:x", size, 10, 4096).await.unwrap();

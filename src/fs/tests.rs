@@ -1,207 +1,22 @@
 //! The filesystem logic against an in-memory remote: no server, no mount.
 
+use super::error::Op as FsOp;
 use super::*;
-use crate::api::ApiError;
-use crate::api::{
-    Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, VersionInfo,
-};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::SystemTime;
+use crate::api::{ApiError, Bucket, ItemInfo, Meta, RefInfo};
+use crate::testing::memory::{folder_info, time as t, version, TOP};
+use crate::testing::{MemoryRemote, Op};
 
 /// The errno a result answers `op` with, if it failed.
-fn errno<T>(r: Result<T, Error>, op: Op) -> Option<i32> {
+fn errno<T>(r: Result<T, Error>, op: FsOp) -> Option<i32> {
     r.err().map(|e| e.errno(op))
 }
 
-/// An in-memory account: one hub, one project, folders by id, and object bytes by storage id.
-#[derive(Default)]
-struct Mock {
-    /// `lastModifiedTimeRollup` the top folder reports.
-    top_rollup: Mutex<Option<String>>,
-    folders: Mutex<HashMap<String, Result<Vec<Entry>, ApiError>>>,
-    objects: Mutex<HashMap<String, Vec<u8>>>,
-    /// Every version of an item, newest first.
-    versions: Mutex<HashMap<String, Vec<VersionInfo>>>,
-    /// Refs by (kind, id).
-    refs: Mutex<HashMap<(String, String), Vec<RefInfo>>>,
-    /// Objects by bucket.
-    buckets: Mutex<HashMap<String, Vec<ObjectInfo>>>,
-    listings: AtomicUsize,
-    reads: AtomicUsize,
-    sizes: AtomicUsize,
-    ref_requests: AtomicUsize,
-    bucket_lists: AtomicUsize,
-}
-
-fn t(s: u64) -> Option<SystemTime> {
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s))
-}
-
-fn version(
-    item: &str,
-    n: u32,
-    name: &str,
-    size: Option<u64>,
-    storage: Option<&str>,
-) -> VersionInfo {
-    VersionInfo {
-        id: format!("{item}?version={n}"),
-        number: n,
-        name: name.into(),
-        size,
-        storage: storage.map(String::from),
-        created: t(u64::from(n)),
-        modified: t(u64::from(n) + 10),
-        deleted: false,
-        meta: Meta::default(),
-    }
-}
-
-fn file(id: &str, name: &str, bytes: &[u8], mock: &Mock) -> Entry {
-    let storage = format!("urn:adsk.objects:os.object:wip.dm.prod/{id}");
-    mock.objects
-        .lock()
-        .unwrap()
-        .insert(storage.clone(), bytes.to_vec());
-    Entry::Item(ItemInfo {
-        id: id.into(),
-        display_name: name.into(),
-        hidden: false,
-        tip: Some(version(
-            id,
-            1,
-            name,
-            Some(bytes.len() as u64),
-            Some(&storage),
-        )),
-        meta: Meta::default(),
-    })
-}
-
-fn folder(id: &str, name: &str) -> Entry {
-    Entry::Folder(FolderInfo {
-        id: id.into(),
-        name: name.into(),
-        hidden: false,
-        created: t(0),
-        modified: t(1),
-        rollup: None,
-        object_count: None,
-        meta: Meta::default(),
-    })
-}
-
-impl Remote for Mock {
-    async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
-        Ok(vec![Hub {
-            id: "h".into(),
-            name: "Hub".into(),
-            meta: Meta::default(),
-        }])
-    }
-    async fn projects(&self, _hub: &str) -> Result<Vec<Project>, ApiError> {
-        Ok(vec![Project {
-            id: "p".into(),
-            name: "Proj".into(),
-            meta: Meta::default(),
-        }])
-    }
-    async fn top_folders(&self, _hub: &str, _project: &str) -> Result<Vec<FolderInfo>, ApiError> {
-        Ok(vec![FolderInfo {
-            id: "top".into(),
-            name: "Project Files".into(),
-            hidden: false,
-            created: t(0),
-            modified: t(0),
-            rollup: self.top_rollup.lock().unwrap().clone(),
-            object_count: None,
-            meta: Meta::default(),
-        }])
-    }
-    async fn folder_contents(
-        &self,
-        _project: &str,
-        folder: &str,
-        _expected: Option<u64>,
-    ) -> Result<Vec<Entry>, ApiError> {
-        self.listings.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        self.folders
-            .lock()
-            .unwrap()
-            .get(folder)
-            .cloned()
-            .unwrap_or_else(|| Err(ApiError::NotFound(folder.into())))
-    }
-    async fn item_versions(
-        &self,
-        _project: &str,
-        item: &str,
-    ) -> Result<Vec<VersionInfo>, ApiError> {
-        self.versions
-            .lock()
-            .unwrap()
-            .get(item)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(item.into()))
-    }
-    async fn refs(&self, _project: &str, kind: &str, id: &str) -> Result<Vec<RefInfo>, ApiError> {
-        self.ref_requests.fetch_add(1, Ordering::SeqCst);
-        let refs = self.refs.lock().unwrap();
-        Ok(refs
-            .get(&(kind.into(), id.into()))
-            .cloned()
-            .unwrap_or_default())
-    }
-    async fn buckets(&self, _region: &str) -> Result<Vec<Bucket>, ApiError> {
-        let mut keys: Vec<String> = self.buckets.lock().unwrap().keys().cloned().collect();
-        keys.sort();
-        Ok(keys
-            .into_iter()
-            .map(|key| Bucket {
-                key,
-                policy: "persistent".into(),
-                created: t(5),
-            })
-            .collect())
-    }
-    async fn bucket_owner(&self, _bucket: &str) -> Result<String, ApiError> {
-        Ok("the-app".into())
-    }
-    async fn bucket_objects(&self, bucket: &str) -> Result<Vec<ObjectInfo>, ApiError> {
-        self.bucket_lists.fetch_add(1, Ordering::SeqCst);
-        self.buckets
-            .lock()
-            .unwrap()
-            .get(bucket)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(bucket.into()))
-    }
-    async fn object_size(&self, storage: &str) -> Result<u64, ApiError> {
-        self.sizes.fetch_add(1, Ordering::SeqCst);
-        self.objects
-            .lock()
-            .unwrap()
-            .get(storage)
-            .map(|b| b.len() as u64)
-            .ok_or_else(|| ApiError::NotFound(storage.into()))
-    }
-    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        let o = self.objects.lock().unwrap();
-        let b = o
-            .get(storage)
-            .ok_or_else(|| ApiError::NotFound(storage.into()))?;
-        assert!(
-            offset + len <= b.len() as u64,
-            "reads stay inside the object"
-        );
-        Ok(Bytes::copy_from_slice(
-            &b[offset as usize..(offset + len) as usize],
-        ))
-    }
+/// The account most tests mount: one hub, one project, its top folder. Listings take a few
+/// milliseconds, so concurrent lookups really do wait for the same listing.
+fn account() -> MemoryRemote {
+    let m = MemoryRemote::with_project();
+    m.set_latency(Op::FolderContents, Duration::from_millis(5));
+    m
 }
 
 fn config(ttl: Duration) -> FsConfig {
@@ -217,7 +32,7 @@ fn config(ttl: Duration) -> FsConfig {
     }
 }
 
-fn project_fs(mock: Mock, ttl: Duration) -> (Arc<Mock>, Fs<Mock>) {
+fn project_fs(mock: MemoryRemote, ttl: Duration) -> (Arc<MemoryRemote>, Fs<MemoryRemote>) {
     let m = Arc::new(mock);
     let fs = Fs::new(
         m.clone(),
@@ -230,7 +45,7 @@ fn project_fs(mock: Mock, ttl: Duration) -> (Arc<Mock>, Fs<Mock>) {
     (m, fs)
 }
 
-async fn path(fs: &Fs<Mock>, parts: &[&str]) -> Result<Attr, Error> {
+async fn path(fs: &Fs<MemoryRemote>, parts: &[&str]) -> Result<Attr, Error> {
     let mut ino = ROOT;
     let mut attr = fs.getattr(ROOT).await?.0;
     for p in parts {
@@ -242,21 +57,11 @@ async fn path(fs: &Fs<Mock>, parts: &[&str]) -> Result<Attr, Error> {
 
 #[tokio::test]
 async fn lists_reads_and_names() {
-    let mock = Mock::default();
-    let entries = vec![
-        folder("sub", "Sub"),
-        file("i1", "a.txt", b"hello world", &mock),
-        file("i2", "a/b.txt", b"slash", &mock),
-        file("i3", "a.txt", b"second", &mock),
-    ];
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("top".into(), Ok(entries));
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("sub".into(), Ok(vec![]));
+    let mock = account();
+    mock.add_folder(TOP, folder_info("sub", "Sub"));
+    mock.add_file(TOP, "i1", "a.txt", b"hello world");
+    mock.add_file(TOP, "i2", "a/b.txt", b"slash");
+    mock.add_file(TOP, "i3", "a.txt", b"second");
     let (m, fs) = project_fs(mock, Duration::from_secs(60));
     let a = path(&fs, &["Project Files", "a.txt"]).await.unwrap();
     assert_eq!((a.size, a.perm, a.is_dir, a.uid), (11, 0o444, false, 1000));
@@ -288,17 +93,17 @@ async fn lists_reads_and_names() {
     assert!(fs.read(f, 11, 10).await.unwrap().is_empty());
     assert!(fs.read(f, 1000, 10).await.unwrap().is_empty());
     fs.release(f);
-    assert_eq!(errno(fs.read(f, 0, 1).await, Op::Read), Some(libc::EBADF));
+    assert_eq!(errno(fs.read(f, 0, 1).await, FsOp::Read), Some(libc::EBADF));
     assert_eq!(
-        errno(fs.open(a.ino, true).await, Op::Open),
+        errno(fs.open(a.ino, true).await, FsOp::Open),
         Some(libc::EROFS)
     );
     assert_eq!(
-        errno(fs.lookup(top.ino, "missing").await, Op::Lookup),
+        errno(fs.lookup(top.ino, "missing").await, FsOp::Lookup),
         Some(libc::ENOENT)
     );
     assert_eq!(
-        m.listings.load(Ordering::SeqCst),
+        m.requests(Op::FolderContents),
         1,
         "one listing served every lookup"
     );
@@ -306,14 +111,10 @@ async fn lists_reads_and_names() {
 
 #[tokio::test]
 async fn concurrent_lookups_share_one_listing() {
-    let mock = Mock::default();
-    let entries: Vec<Entry> = (0..50)
-        .map(|i| file(&format!("i{i}"), &format!("f{i}"), b"x", &mock))
-        .collect();
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("top".into(), Ok(entries));
+    let mock = account();
+    for i in 0..50 {
+        mock.add_file(TOP, &format!("i{i}"), &format!("f{i}"), b"x");
+    }
     let (m, fs) = project_fs(mock, Duration::from_secs(60));
     let fs = Arc::new(fs);
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
@@ -326,33 +127,18 @@ async fn concurrent_lookups_share_one_listing() {
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap(), 1);
     }
-    assert_eq!(m.listings.load(Ordering::SeqCst), 1);
+    assert_eq!(m.requests(Op::FolderContents), 1);
 }
 
 #[tokio::test]
 async fn ttl_expiry_shows_new_versions_and_open_files_keep_theirs() {
-    let mock = Mock::default();
-    mock.folders.lock().unwrap().insert(
-        "top".into(),
-        Ok(vec![file("i1", "doc.txt", b"version one", &mock)]),
-    );
+    let mock = account();
+    mock.add_file(TOP, "i1", "doc.txt", b"version one");
     let (m, fs) = project_fs(mock, Duration::from_millis(100));
     let a = path(&fs, &["Project Files", "doc.txt"]).await.unwrap();
     let fh = fs.open(a.ino, false).await.unwrap();
     // Version 2 appears remotely.
-    let storage = "urn:adsk.objects:os.object:wip.dm.prod/i1-v2".to_string();
-    m.objects
-        .lock()
-        .unwrap()
-        .insert(storage.clone(), b"the second version".to_vec());
-    let v2 = Entry::Item(ItemInfo {
-        id: "i1".into(),
-        display_name: "doc.txt".into(),
-        hidden: false,
-        tip: Some(version("i1", 2, "doc.txt", Some(18), Some(&storage))),
-        meta: Meta::default(),
-    });
-    m.folders.lock().unwrap().insert("top".into(), Ok(vec![v2]));
+    m.upload("i1", b"the second version");
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
     assert_eq!(
         fs.lookup(top, "doc.txt").await.unwrap().0.size,
@@ -378,42 +164,25 @@ async fn ttl_expiry_shows_new_versions_and_open_files_keep_theirs() {
 
 #[tokio::test]
 async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
-    let mock = Mock::default();
-    let mut hidden = file("h", "hidden.txt", b"x", &mock);
-    if let Entry::Item(i) = &mut hidden {
-        i.hidden = true;
-    }
-    let mut tomb = file("d", "deleted.txt", b"x", &mock);
-    if let Entry::Item(i) = &mut tomb {
-        let tip = i.tip.as_mut().unwrap();
-        tip.deleted = true;
-        tip.storage = None;
-    }
-    let design = Entry::Item(ItemInfo {
-        id: "design".into(),
-        display_name: "Design.f3d".into(),
-        hidden: false,
-        tip: Some(version("design", 1, "Design.f3d", None, None)),
-        meta: Meta::default(),
-    });
-    let mut nosize = file("n", "nosize.pdf", b"0123456789", &mock);
-    if let Entry::Item(i) = &mut nosize {
-        i.tip.as_mut().unwrap().size = None;
-    }
-    mock.folders.lock().unwrap().insert(
-        "top".into(),
-        Ok(vec![
-            hidden,
-            tomb,
-            design,
-            nosize,
-            folder("secret", "Restricted"),
-        ]),
+    let mock = account();
+    mock.add_file(TOP, "h", "hidden.txt", b"x");
+    mock.set_hidden("h", true);
+    mock.add_file(TOP, "d", "deleted.txt", b"x");
+    mock.tombstone("d");
+    mock.add_item(
+        TOP,
+        ItemInfo {
+            id: "design".into(),
+            display_name: "Design.f3d".into(),
+            hidden: false,
+            tip: Some(version("design", 1, "Design.f3d", None, None)),
+            meta: Meta::default(),
+        },
     );
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("secret".into(), Err(ApiError::Forbidden("no".into())));
+    mock.add_file(TOP, "n", "nosize.pdf", b"0123456789");
+    mock.set_size_listed("n", false);
+    mock.add_folder(TOP, folder_info("secret", "Restricted"));
+    mock.forbid("secret");
     let (m, fs) = project_fs(mock, Duration::from_secs(60));
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
     let fh = fs.opendir(top).await.unwrap();
@@ -427,11 +196,7 @@ async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
     let n = fs.lookup(top, "nosize.pdf").await.unwrap().0;
     assert_eq!(n.size, 10);
     assert_eq!(fs.getattr(n.ino).await.unwrap().0.size, 10);
-    assert_eq!(
-        m.sizes.load(Ordering::SeqCst),
-        1,
-        "the size is fetched once"
-    );
+    assert_eq!(m.requests(Op::ObjectSize), 1, "the size is fetched once");
     let r = fs.lookup(top, "Restricted").await.unwrap().0;
     let rfh = fs.opendir(r.ino).await.unwrap();
     assert_eq!(fs.readdir(r.ino, rfh, 0).unwrap().len(), 2, "only . and ..");
@@ -444,57 +209,52 @@ async fn policy_hides_unreadable_entries_and_fills_missing_sizes() {
 
 #[tokio::test]
 async fn errors_become_errno() {
-    let mock = Mock::default();
-    mock.folders.lock().unwrap().insert(
-        "top".into(),
-        Err(ApiError::Server {
+    let mock = account();
+    mock.set_listing_error(
+        TOP,
+        Some(ApiError::Server {
             status: 503,
             detail: "down".into(),
         }),
     );
     let (_m, fs) = project_fs(mock, Duration::from_secs(60));
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
-    assert_eq!(errno(fs.opendir(top).await, Op::Opendir), Some(libc::EIO));
+    assert_eq!(errno(fs.opendir(top).await, FsOp::Opendir), Some(libc::EIO));
     assert_eq!(
-        errno(fs.getattr(987_654).await, Op::Getattr),
+        errno(fs.getattr(987_654).await, FsOp::Getattr),
         Some(libc::ENOENT)
     );
 }
 
 #[tokio::test]
 async fn unchanged_rollups_confirm_whole_subtrees_without_requests() {
-    let mock = Mock::default();
-    *mock.top_rollup.lock().unwrap() = Some("r1".into());
-    let mut sub = folder("sub", "Sub");
-    if let Entry::Folder(f) = &mut sub {
-        f.rollup = Some("s1".into());
-    }
-    let top = vec![sub, file("i1", "a.txt", b"a", &mock)];
-    mock.folders.lock().unwrap().insert("top".into(), Ok(top));
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("sub".into(), Ok(vec![file("i2", "b.txt", b"b", &mock)]));
+    let mock = account();
+    mock.set_rollup(TOP, Some("r1"));
+    let mut sub = folder_info("sub", "Sub");
+    sub.rollup = Some("s1".into());
+    mock.add_folder(TOP, sub);
+    mock.add_file(TOP, "i1", "a.txt", b"a");
+    mock.add_file("sub", "i2", "b.txt", b"b");
     let (m, fs) = project_fs(mock, Duration::from_millis(100));
     path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
-    assert_eq!(m.listings.load(Ordering::SeqCst), 2);
+    assert_eq!(m.requests(Op::FolderContents), 2);
 
     // After the TTL, the project's listing (top folders) says nothing changed below.
     tokio::time::sleep(Duration::from_millis(120)).await;
     path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
     assert_eq!(
-        m.listings.load(Ordering::SeqCst),
+        m.requests(Op::FolderContents),
         2,
         "whole subtree confirmed for free"
     );
 
     // Something changed in the top folder only: it is listed again, Sub is confirmed by its
     // own unchanged rollup.
-    *m.top_rollup.lock().unwrap() = Some("r2".into());
+    m.set_rollup(TOP, Some("r2"));
     tokio::time::sleep(Duration::from_millis(120)).await;
     path(&fs, &["Project Files", "Sub", "b.txt"]).await.unwrap();
     assert_eq!(
-        m.listings.load(Ordering::SeqCst),
+        m.requests(Op::FolderContents),
         3,
         "only the changed folder was listed"
     );
@@ -502,19 +262,14 @@ async fn unchanged_rollups_confirm_whole_subtrees_without_requests() {
 
 #[tokio::test]
 async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
-    let mock = Mock::default();
-    let files = |p: &str| {
-        (0..3)
-            .map(|i| file(&format!("{p}{i}"), &format!("{p}{i}.txt"), b"xyz", &mock))
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (files("a"), files("b"));
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("top".into(), Ok(vec![folder("fa", "A"), folder("fb", "B")]));
-    mock.folders.lock().unwrap().insert("fa".into(), Ok(a));
-    mock.folders.lock().unwrap().insert("fb".into(), Ok(b));
+    let mock = account();
+    mock.add_folder(TOP, folder_info("fa", "A"));
+    mock.add_folder(TOP, folder_info("fb", "B"));
+    for (folder, p) in [("fa", "a"), ("fb", "b")] {
+        for i in 0..3 {
+            mock.add_file(folder, &format!("{p}{i}"), &format!("{p}{i}.txt"), b"xyz");
+        }
+    }
     let m = Arc::new(mock);
     let mut cfg = config(Duration::from_secs(60));
     cfg.max_entries = 4;
@@ -531,23 +286,23 @@ async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
     fs.forget(a0.ino, 1);
     path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
     assert_eq!(
-        errno(fs.getattr(a0.ino).await, Op::Getattr),
+        errno(fs.getattr(a0.ino).await, FsOp::Getattr),
         Some(libc::ENOENT),
         "dropped"
     );
-    let before = m.listings.load(Ordering::SeqCst);
+    let before = m.requests(Op::FolderContents);
     // Looked up again, it comes back with the same inode number.
     let again = path(&fs, &["Project Files", "A", "a0.txt"]).await.unwrap();
     assert_eq!(again.ino, a0.ino);
     assert_eq!(again.size, 3);
-    assert!(m.listings.load(Ordering::SeqCst) > before, "A listed again");
+    assert!(m.requests(Op::FolderContents) > before, "A listed again");
     // Inodes the kernel still holds are never dropped.
     let b0 = path(&fs, &["Project Files", "B", "b0.txt"]).await.unwrap();
     path(&fs, &["Project Files", "A", "a1.txt"]).await.unwrap();
     assert_eq!(fs.getattr(b0.ino).await.unwrap().0.size, 3);
 }
 
-async fn names_in(fs: &Fs<Mock>, dir: u64) -> Vec<String> {
+async fn names_in(fs: &Fs<MemoryRemote>, dir: u64) -> Vec<String> {
     let fh = fs.opendir(dir).await.unwrap();
     let names = fs
         .readdir(dir, fh, 2)
@@ -559,7 +314,7 @@ async fn names_in(fs: &Fs<Mock>, dir: u64) -> Vec<String> {
     names
 }
 
-async fn read_all(fs: &Fs<Mock>, ino: u64) -> Vec<u8> {
+async fn read_all(fs: &Fs<MemoryRemote>, ino: u64) -> Vec<u8> {
     let fh = fs.open(ino, false).await.unwrap();
     let data = fs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
     fs.release(fh);
@@ -567,9 +322,9 @@ async fn read_all(fs: &Fs<Mock>, ino: u64) -> Vec<u8> {
 }
 
 /// Three versions of one item: the tip in the folder, all three under `.versions`.
-fn three_versions(mock: &Mock) {
+fn three_versions(mock: &MemoryRemote) {
     let mut all = Vec::new();
-    for n in [3u32, 2, 1] {
+    for n in [1u32, 2, 3] {
         let storage = format!("urn:adsk.objects:os.object:wip.dm.prod/v{n}");
         let bytes = format!("version {n} ").repeat(n as usize).into_bytes();
         let mut v = version(
@@ -580,20 +335,15 @@ fn three_versions(mock: &Mock) {
             Some(&storage),
         );
         v.meta.created_by = Some(Arc::from(format!("user {n}").as_str()));
-        mock.objects.lock().unwrap().insert(storage, bytes);
+        mock.put_object(&storage, &bytes);
         all.push(v);
     }
-    let mut tomb = version("i1", 4, "model.rvt", None, None);
-    tomb.deleted = true;
-    mock.versions
-        .lock()
-        .unwrap()
-        .insert("i1".into(), all.clone());
-    let item = Entry::Item(ItemInfo {
+    let mut all = all.into_iter();
+    let item = ItemInfo {
         id: "i1".into(),
         display_name: "model.rvt".into(),
         hidden: false,
-        tip: Some(all[0].clone()),
+        tip: all.next(),
         meta: Meta {
             ext_type: Some(Arc::from("items:autodesk.core:File")),
             reserved: Some(Box::new(crate::api::types::Reserved {
@@ -602,20 +352,18 @@ fn three_versions(mock: &Mock) {
             })),
             ..Meta::default()
         },
-    });
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("top".into(), Ok(vec![item, folder("sub", "Sub")]));
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("sub".into(), Ok(vec![]));
+    };
+    // Version 1 comes with the item; 2 and 3 are uploaded after it.
+    mock.add_item(TOP, item);
+    for v in all {
+        mock.add_version("i1", v);
+    }
+    mock.add_folder(TOP, folder_info("sub", "Sub"));
 }
 
 #[tokio::test]
 async fn older_versions_are_reached_by_name_but_never_listed() {
-    let mock = Mock::default();
+    let mock = account();
     three_versions(&mock);
     let (_m, fs) = project_fs(mock, Duration::from_secs(60));
     let top = path(&fs, &["Project Files"]).await.unwrap().ino;
@@ -650,12 +398,12 @@ async fn older_versions_are_reached_by_name_but_never_listed() {
     assert_eq!(
         errno(
             path(&fs, &["Project Files", ".versions", "nope.rvt"]).await,
-            Op::Lookup
+            FsOp::Lookup
         ),
         Some(libc::ENOENT)
     );
     assert_eq!(
-        errno(path(&fs, &[".versions"]).await, Op::Lookup),
+        errno(path(&fs, &[".versions"]).await, FsOp::Lookup),
         Some(libc::ENOENT),
         "only folders have it"
     );
@@ -663,18 +411,19 @@ async fn older_versions_are_reached_by_name_but_never_listed() {
 
 #[tokio::test]
 async fn attributes_come_from_listings_and_refs_on_demand() {
-    let mock = Mock::default();
+    let mock = account();
     three_versions(&mock);
-    mock.refs.lock().unwrap().insert(
-        ("items".into(), "i1".into()),
-        vec![RefInfo {
+    mock.add_ref(
+        "items",
+        "i1",
+        RefInfo {
             ref_type: "xrefs".into(),
             direction: "from".into(),
             other_type: "versions".into(),
             other_id: "i1?version=3".into(),
             other_name: Some("model.rvt".into()),
             other_item: Some("i1".into()),
-        }],
+        },
     );
     let (m, fs) = project_fs(mock, Duration::from_secs(60));
     let tip = path(&fs, &["Project Files", "model.rvt"]).await.unwrap();
@@ -684,11 +433,7 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
         .split_terminator('\0')
         .collect();
     assert!(names.contains(&"user.aps.refs"), "{names:?}");
-    assert_eq!(
-        m.ref_requests.load(Ordering::SeqCst),
-        0,
-        "listing costs nothing"
-    );
+    assert_eq!(m.requests(Op::Refs), 0, "listing costs nothing");
     let get = |name: &'static str| {
         let fs = &fs;
         async move { String::from_utf8(fs.getxattr(tip.ino, name).await.unwrap()).unwrap() }
@@ -707,20 +452,19 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
         get("user.aps.refs").await,
         "xrefs from /Project Files/model.rvt versions:i1?version=3\n"
     );
-    let asked = m.ref_requests.load(Ordering::SeqCst);
+    let asked = m.requests(Op::Refs);
     assert_eq!(asked, 2, "the item's refs and its version's");
     get("user.aps.refs").await;
+    assert_eq!(m.requests(Op::Refs), asked, "kept for the TTL");
     assert_eq!(
-        m.ref_requests.load(Ordering::SeqCst),
-        asked,
-        "kept for the TTL"
-    );
-    assert_eq!(
-        errno(fs.getxattr(tip.ino, "user.other").await, Op::Getxattr),
+        errno(fs.getxattr(tip.ino, "user.other").await, FsOp::Getxattr),
         Some(libc::ENODATA)
     );
     assert_eq!(
-        errno(fs.getxattr(tip.ino, "security.selinux").await, Op::Getxattr),
+        errno(
+            fs.getxattr(tip.ino, "security.selinux").await,
+            FsOp::Getxattr
+        ),
         Some(libc::EOPNOTSUPP),
         "other namespaces are not supported, so `ls -l` stops asking"
     );
@@ -731,21 +475,18 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
 
 #[tokio::test]
 async fn buckets_become_folders_of_keys() {
-    let mock = Mock::default();
-    let mut objects = Vec::new();
+    let mock = account();
+    mock.add_bucket(
+        Bucket {
+            key: "bk".into(),
+            policy: "persistent".into(),
+            created: t(5),
+        },
+        "the-app",
+    );
     for key in ["a/b/deep.txt", "a/top.txt", "root.txt"] {
-        let storage = crate::fs::buckets::storage_urn("bk", key);
-        mock.objects
-            .lock()
-            .unwrap()
-            .insert(storage, key.as_bytes().to_vec());
-        objects.push(ObjectInfo {
-            key: key.into(),
-            size: key.len() as u64,
-            sha1: Some(format!("sha-{key}")),
-        });
+        mock.put_bucket_object("bk", key, key.as_bytes(), Some(&format!("sha-{key}")));
     }
-    mock.buckets.lock().unwrap().insert("bk".into(), objects);
     let m = Arc::new(mock);
     let mut cfg = config(Duration::from_secs(60));
     cfg.buckets = Some("US".into());
@@ -758,7 +499,7 @@ async fn buckets_become_folders_of_keys() {
         .unwrap();
     assert_eq!(read_all(&fs, deep.ino).await, b"a/b/deep.txt");
     assert_eq!(
-        m.bucket_lists.load(Ordering::SeqCst),
+        m.requests(Op::BucketObjects),
         1,
         "one object list serves every folder of the bucket"
     );
@@ -782,16 +523,12 @@ async fn buckets_become_folders_of_keys() {
 
 #[tokio::test]
 async fn an_unreachable_service_serves_stale_listings_but_its_errors_are_believed() {
-    let mock = Mock::default();
-    let entries = vec![file("i1", "a.txt", b"hello", &mock)];
-    mock.folders
-        .lock()
-        .unwrap()
-        .insert("top".into(), Ok(entries));
+    let mock = account();
+    mock.add_file(TOP, "i1", "a.txt", b"hello");
     let (m, fs) = project_fs(mock, Duration::from_millis(20));
     let a = ["Project Files", "a.txt"];
     path(&fs, &a).await.unwrap();
-    let fail = |e: ApiError| m.folders.lock().unwrap().insert("top".into(), Err(e));
+    let fail = |e: ApiError| m.set_listing_error(TOP, Some(e));
 
     // The service answers with an error: that is the answer.
     tokio::time::sleep(Duration::from_millis(30)).await;
@@ -799,16 +536,16 @@ async fn an_unreachable_service_serves_stale_listings_but_its_errors_are_believe
         status: 503,
         detail: String::new(),
     });
-    assert_eq!(errno(path(&fs, &a).await, Op::Lookup), Some(libc::EIO));
+    assert_eq!(errno(path(&fs, &a).await, FsOp::Lookup), Some(libc::EIO));
 
     // The service cannot be reached: the stale listing answers, and for a while it does so
     // without asking again.
     fail(ApiError::Network("connection refused".into()));
-    let before = m.listings.load(Ordering::SeqCst);
+    let before = m.requests(Op::FolderContents);
     assert_eq!(path(&fs, &a).await.unwrap().size, 5);
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(path(&fs, &a).await.unwrap().size, 5);
-    assert_eq!(m.listings.load(Ordering::SeqCst), before + 1);
+    assert_eq!(m.requests(Op::FolderContents), before + 1);
 }
 
 #[tokio::test]
@@ -829,7 +566,7 @@ async fn status_is_paged_below_the_xattr_size_limit() {
     }
     let mut cfg = config(Duration::from_secs(60));
     cfg.disk = Some(disk);
-    let fs = Fs::new(Arc::new(Mock::default()), Scope::All, cfg);
+    let fs = Fs::new(Arc::new(MemoryRemote::new()), Scope::All, cfg);
     assert!(fs.pins.control_xattr(&fs.ns, ROOT, "user.other").is_none());
     let mut name = XATTR_STATUS.to_string();
     let mut paths = Vec::new();

@@ -1,0 +1,54 @@
+//! The operations of the `Remote` seam by name, so request counters, added latency and
+//! injected failures can each say which operation they are about.
+
+/// One operation of the `Remote` trait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `hubs`.
+    Hubs,
+    /// `projects`.
+    Projects,
+    /// `top_folders`.
+    TopFolders,
+    /// `folder_contents`: a folder listing.
+    FolderContents,
+    /// `item_versions`.
+    ItemVersions,
+    /// `refs`.
+    Refs,
+    /// `buckets`: the bucket list.
+    Buckets,
+    /// `bucket_owner`.
+    BucketOwner,
+    /// `bucket_objects`: one bucket's object list.
+    BucketObjects,
+    /// `object_size`.
+    ObjectSize,
+    /// `prepare` (getting a signed URL ready).
+    Prepare,
+    /// `read`: a range of an object's bytes.
+    Read,
+}
+
+impl Op {
+    /// Every operation, so per-operation tables can be plain arrays.
+    pub const ALL: [Op; 12] = [
+        Op::Hubs,
+        Op::Projects,
+        Op::TopFolders,
+        Op::FolderContents,
+        Op::ItemVersions,
+        Op::Refs,
+        Op::Buckets,
+        Op::BucketOwner,
+        Op::BucketObjects,
+        Op::ObjectSize,
+        Op::Prepare,
+        Op::Read,
+    ];
+
+    /// Position in `ALL`, the index of per-operation tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
