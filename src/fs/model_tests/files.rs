@@ -37,6 +37,20 @@ impl<R: Remote> Run<R> {
         Ok(())
     }
 
+    /// One of the open files (index and size of its version), opening one first when none
+    /// is; `None` when there is nothing to open.
+    async fn some_open(&mut self, handle: usize) -> Result<Option<(usize, u64)>, TestCaseError> {
+        if self.files.is_empty() {
+            self.open(handle).await?;
+        }
+        if self.files.is_empty() {
+            return Ok(None);
+        }
+        let h = handle % self.files.len();
+        let size = self.model.versions[self.files[h].version].bytes.len() as u64;
+        Ok(Some((h, size)))
+    }
+
     /// Reads `len` bytes at `at` / 65535 of an open file's size (and a little beyond),
     /// opening one first when none is.
     pub(super) async fn read_at(
@@ -45,14 +59,9 @@ impl<R: Remote> Run<R> {
         at: u16,
         len: u32,
     ) -> Result<(), TestCaseError> {
-        if self.files.is_empty() {
-            self.open(handle).await?;
-        }
-        if self.files.is_empty() {
+        let Some((h, size)) = self.some_open(handle).await? else {
             return Ok(());
-        }
-        let h = handle % self.files.len();
-        let size = self.model.versions[self.files[h].version].bytes.len() as u64;
+        };
         let offset = (size + 4096) * u64::from(at) / u64::from(u16::MAX);
         self.read(h, offset, len).await?;
         Ok(())
@@ -65,14 +74,9 @@ impl<R: Remote> Run<R> {
         handle: usize,
         chunk: u32,
     ) -> Result<(), TestCaseError> {
-        if self.files.is_empty() {
-            self.open(handle).await?;
-        }
-        if self.files.is_empty() {
+        let Some((h, size)) = self.some_open(handle).await? else {
             return Ok(());
-        }
-        let h = handle % self.files.len();
-        let size = self.model.versions[self.files[h].version].bytes.len() as u64;
+        };
         let mut offset = 0;
         while offset <= size {
             if !self.read(h, offset, chunk).await? {
