@@ -9,9 +9,10 @@ use crate::support::http::enc;
 use crate::support::mount::Mount;
 use crate::support::process::run;
 use crate::support::runtime::rt;
+use crate::support::walk::walk;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::{DirEntryExt, FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 const AWKWARD: &str = "Hub 1/Project 1/Project Files/Awkward";
@@ -421,41 +422,26 @@ struct Stat {
     mtime: i64,
 }
 
-fn walk(root: &Path) -> BTreeMap<String, Stat> {
-    fn go(root: &Path, rel: &str, out: &mut BTreeMap<String, Stat>) {
-        let dir = if rel.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(rel)
-        };
-        for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let e = e.expect("entry");
-            let name = e.file_name().into_string().expect("utf-8");
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let md = std::fs::symlink_metadata(e.path())
-                .unwrap_or_else(|err| panic!("stat {child:?}: {err}"));
-            assert_eq!(e.ino(), md.ino(), "readdir d_ino == st_ino for {child:?}");
-            out.insert(
-                child.clone(),
-                Stat {
-                    ino: md.ino(),
-                    dir: md.is_dir(),
-                    size: md.len(),
-                    mtime: md.mtime(),
-                },
+/// `Stat` of every entry below `root`, checking on the way that readdir and stat agree on each
+/// inode number.
+fn stats(root: &Path) -> BTreeMap<String, Stat> {
+    walk(root)
+        .map(|e| {
+            let child = &e.rel;
+            assert_eq!(
+                e.readdir_ino,
+                e.meta.ino(),
+                "readdir d_ino == st_ino for {child:?}"
             );
-            if md.is_dir() {
-                go(root, &child, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    go(root, "", &mut out);
-    out
+            let stat = Stat {
+                ino: e.meta.ino(),
+                dir: e.meta.is_dir(),
+                size: e.meta.len(),
+                mtime: e.meta.mtime(),
+            };
+            (e.rel, stat)
+        })
+        .collect()
 }
 
 /// Hubs and projects carry no times in the API, so their directories' times are not compared.
@@ -473,7 +459,7 @@ fn remount_gives_identical_names_and_inodes() {
     let emu = awkward_emulator();
     let first = {
         let m = Mount::start(&emu.base, &[]);
-        walk(&m.path())
+        stats(&m.path())
     };
     assert!(first.len() > 100, "{} entries", first.len());
     assert!(first.contains_key(&format!("{AWKWARD}/Three Versions.rvt")));
@@ -482,7 +468,7 @@ fn remount_gives_identical_names_and_inodes() {
 
     let second = {
         let m = Mount::start(&emu.base, &[]);
-        walk(&m.path())
+        stats(&m.path())
     };
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
@@ -501,7 +487,7 @@ fn remount_gives_identical_names_and_inodes() {
     let emu2 = awkward_emulator();
     let third = {
         let m = Mount::start(&emu2.base, &[]);
-        walk(&m.path())
+        stats(&m.path())
     };
     assert_eq!(
         comparable(first),
@@ -515,29 +501,12 @@ fn remount_gives_identical_names_and_inodes() {
 
 /// Relative path → Some(size) for files, None for directories.
 fn tree(root: &Path) -> BTreeMap<String, Option<u64>> {
-    walk_plain(root, "")
-}
-
-fn walk_plain(root: &Path, rel: &str) -> BTreeMap<String, Option<u64>> {
-    let mut out = BTreeMap::new();
-    let dir = root.join(rel);
-    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let e = e.unwrap();
-        let name = e.file_name().into_string().unwrap();
-        let child = if rel.is_empty() {
-            name
-        } else {
-            format!("{rel}/{name}")
-        };
-        let md = std::fs::symlink_metadata(e.path()).unwrap();
-        if md.is_dir() {
-            out.insert(child.clone(), None);
-            out.extend(walk_plain(root, &child));
-        } else {
-            out.insert(child, Some(md.len()));
-        }
-    }
-    out
+    walk(root)
+        .map(|e| {
+            let size = (!e.meta.is_dir()).then_some(e.meta.len());
+            (e.rel, size)
+        })
+        .collect()
 }
 
 #[test]

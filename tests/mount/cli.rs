@@ -5,6 +5,7 @@ use crate::support::emulator::Emulator;
 use crate::support::mount::{is_mounted, mountpoint, Foreground, Mount, Stderr, UnmountGuard};
 use crate::support::process::{run, run_apsfs, s};
 use crate::support::runtime::rt;
+use crate::support::walk::walk;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,20 +51,12 @@ fn no_process_within(needle: &str, limit: Duration) -> Result<(), Vec<(u32, Stri
     }
 }
 
-/// Some file below `dir` (depth-first), with its size.
+/// The first non-empty file below `dir` (the walk's order: files before folders, by name),
+/// with its size.
 fn first_file(dir: &Path) -> Option<(PathBuf, u64)> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in &entries {
-        let md = e.metadata().ok()?;
-        if md.is_file() && md.len() > 0 {
-            return Some((e.path(), md.len()));
-        }
-    }
-    entries
-        .iter()
-        .filter(|e| e.path().is_dir())
-        .find_map(|e| first_file(&e.path()))
+    walk(dir)
+        .find(|e| e.meta.is_file() && e.meta.len() > 0)
+        .map(|e| (e.path, e.meta.len()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ mod support {
     pub mod remote_changes;
     pub mod runtime;
     pub mod upload;
+    pub mod walk;
 }
 
 mod awkward;

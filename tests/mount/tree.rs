@@ -6,6 +6,7 @@ use crate::support::files::{seed_file, set_mtime};
 use crate::support::mount::Mount;
 use crate::support::process::run;
 use crate::support::runtime::rt;
+use crate::support::walk::walk;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -22,19 +23,26 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Sets whole-second mtimes and read-only modes bottom-up, as the mount will show them.
-fn settle(dir: &Path, t: u64) {
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let p = entry.expect("entry").path();
-        if p.is_dir() {
-            settle(&p, t + 7);
+/// Sets whole-second mtimes and read-only modes bottom-up, as the mount will show them: a
+/// folder `d` levels below `root` gets `t + 7d`, a file its folder's time plus whole hours.
+fn settle(root: &Path, t: u64) {
+    // Backwards, so every folder comes after what it holds.
+    let entries: Vec<_> = walk(root).collect();
+    for e in entries.iter().rev() {
+        if e.meta.is_dir() {
+            set_mtime(&e.path, t + 7 * e.depth as u64);
+            std::fs::set_permissions(&e.path, std::fs::Permissions::from_mode(0o555))
+                .expect("chmod dir");
         } else {
-            set_mtime(&p, t + (p.to_string_lossy().len() as u64 % 1000) * 3600);
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+            let folder_t = t + 7 * (e.depth as u64 - 1);
+            let hours = e.path.to_string_lossy().len() as u64 % 1000;
+            set_mtime(&e.path, folder_t + hours * 3600);
+            std::fs::set_permissions(&e.path, std::fs::Permissions::from_mode(0o444))
+                .expect("chmod");
         }
     }
-    set_mtime(dir, t);
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
+    set_mtime(root, t);
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
 }
 
 fn seed_tree() -> tempfile::TempDir {
@@ -94,13 +102,9 @@ fn seed_tree() -> tempfile::TempDir {
     d
 }
 
+/// Folders below `dir`, at any depth.
 fn folders_in(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_dir())
-        .map(|p| 1 + folders_in(&p))
-        .sum()
+    walk(dir).filter(|e| e.meta.is_dir()).count()
 }
 
 #[test]
