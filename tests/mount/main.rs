@@ -1,0 +1,36 @@
+//! `apsfs` through real FUSE mounts of the emulator, and the commands around them (`mount`,
+//! `unmount`, `login`, `pin`, `status`), one module per concern. Every test starts its own
+//! emulator and mounts in temporary directories of its own, so tests running in parallel share
+//! nothing but this code; every mount is unmounted when its test ends, pass or fail.
+
+// Each test binary lists the support files it uses instead of the whole directory, so the
+// compiler still reports any helper that no test in the binary uses.
+#[path = "../support"]
+mod support {
+    pub mod binary;
+    pub mod control;
+    pub mod digest;
+    pub mod dm;
+    pub mod emulator;
+    pub mod files;
+    pub mod generated;
+    pub mod http;
+    pub mod mount;
+    pub mod process;
+    pub mod remote_changes;
+    pub mod runtime;
+    pub mod upload;
+    pub mod walk;
+}
+
+mod awkward;
+mod backup;
+mod cli;
+mod faults;
+mod login;
+mod metadata;
+mod pin;
+mod process;
+mod reads;
+mod tree;
+mod versions;
