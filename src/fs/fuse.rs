@@ -230,15 +230,19 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     ) {
         match self.fs.readdirplus(ino.0, fh.0, offset) {
             Ok(entries) => {
-                for (e, a, ttl) in entries {
-                    if reply.add(
+                let mut entries = entries.into_iter();
+                while let Some((e, a, ttl)) = entries.next() {
+                    let full = reply.add(
                         INodeNo(e.ino),
                         e.next,
                         &e.name,
                         &ttl,
                         &file_attr(&a),
                         Generation(0),
-                    ) {
+                    );
+                    if full {
+                        let rest = entries.map(|(e, _, _)| e);
+                        self.fs.not_sent(std::iter::once(e).chain(rest));
                         break;
                     }
                 }

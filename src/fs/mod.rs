@@ -47,6 +47,14 @@ pub struct DirEntry {
     pub name: String,
 }
 
+impl DirEntry {
+    /// Whether handing the entry over with its attributes counts as a lookup the kernel will
+    /// later forget (`.` and `..` do not).
+    fn counts_as_lookup(&self) -> bool {
+        self.name != "." && self.name != ".."
+    }
+}
+
 /// The filesystem over a remote.
 pub struct Fs<R: Remote> {
     ns: Namespace<R>,
@@ -172,11 +180,9 @@ impl<R: Remote> Fs<R> {
     ) -> Result<Vec<(DirEntry, Attr, Duration)>, Error> {
         let entries = self.readdir(ino, fh, offset)?;
         let ttl = self.ns.remaining(&*self.handles.dir(fh)?);
-        let attrs = self.ns.attrs_remembered(
-            entries
-                .iter()
-                .map(|e| (e.ino, e.name != "." && e.name != "..")),
-        )?;
+        let attrs = self
+            .ns
+            .attrs_remembered(entries.iter().map(|e| (e.ino, e.counts_as_lookup())))?;
         Ok(entries
             .into_iter()
             .zip(attrs)
@@ -185,6 +191,14 @@ impl<R: Remote> Fs<R> {
                 Some((e, attr, if known { ttl } else { Duration::ZERO }))
             })
             .collect())
+    }
+
+    /// Entries `readdirplus` gave that the kernel never received (its reply buffer was full):
+    /// the lookups counted for them are given back, as the kernel will never forget them.
+    pub fn not_sent(&self, entries: impl IntoIterator<Item = DirEntry>) {
+        for e in entries.into_iter().filter(DirEntry::counts_as_lookup) {
+            self.ns.forget(e.ino, 1);
+        }
     }
 
     /// `releasedir`.

@@ -113,8 +113,9 @@ impl<R: Remote> Namespace<R> {
     }
 
     /// Attributes of each `(inode, counts as a lookup)`, with whether its size is known;
-    /// `None` for an inode no longer known. Entries handed to the kernel with attributes count
-    /// as lookups, counted in the same step as the attributes are read.
+    /// `None` (and no lookup counted) for an inode no longer known. Entries handed to the
+    /// kernel with attributes count as lookups, counted in the same step as the attributes are
+    /// read.
     pub fn attrs_remembered(
         &self,
         inos: impl Iterator<Item = (u64, bool)>,
@@ -122,12 +123,13 @@ impl<R: Remote> Namespace<R> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         Ok(inos
             .map(|(ino, remember)| {
+                let node = inodes.get(ino)?;
+                let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
+                let attr = attr::of(ino, node, self.uid, self.gid);
                 if remember {
                     inodes.remember(ino);
                 }
-                let node = inodes.get(ino)?;
-                let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
-                Some((attr::of(ino, node, self.uid, self.gid), known))
+                Some((attr, known))
             })
             .collect())
     }

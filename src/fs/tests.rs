@@ -590,3 +590,41 @@ async fn status_is_paged_below_the_xattr_size_limit() {
         "sorted by path, none twice"
     );
 }
+
+#[tokio::test]
+async fn entries_the_kernel_never_received_are_not_counted_as_lookups() {
+    let mock = account();
+    for i in 0..4 {
+        mock.add_file(TOP, &format!("i{i}"), &format!("f{i}.txt"), b"x");
+    }
+    let (_m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let fh = fs.opendir(top).await.unwrap();
+    let entries: Vec<DirEntry> = fs
+        .readdirplus(top, fh, 0)
+        .unwrap()
+        .into_iter()
+        .map(|(e, _, _)| e)
+        .collect();
+    assert_eq!(entries.len(), 6, ". and .. and four files");
+    let held = |ino| fs.ns.read(|i| i.known_to_kernel(ino)).unwrap();
+    assert!(
+        entries[2..].iter().all(|e| held(e.ino)),
+        "handed over, counted"
+    );
+    // The kernel's buffer took `.`, `..` and two files; the other two never reached it.
+    fs.not_sent(entries[4..].iter().cloned());
+    assert!(
+        entries[2..4].iter().all(|e| held(e.ino)),
+        "received: still held"
+    );
+    assert!(
+        entries[4..].iter().all(|e| !held(e.ino)),
+        "not received: given back"
+    );
+    // `.` and `..` are never counted, so giving them back takes nothing from the directory
+    // (held once, by the lookup that found it).
+    fs.not_sent(entries[..2].iter().cloned());
+    assert!(held(top), "`.` given back took nothing");
+    fs.releasedir(fh);
+}
