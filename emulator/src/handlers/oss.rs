@@ -28,7 +28,8 @@ const CHUNKED_PART: u64 = 5 << 20;
 /// Upload sessions expire 24 hours after they start.
 const UPLOAD_TTL_MS: i64 = 24 * 3600 * 1000;
 
-fn bad(reason: impl Into<String>) -> ApiError {
+/// 400 in the OSS error shape.
+pub(super) fn bad(reason: impl Into<String>) -> ApiError {
     ApiError::oss(StatusCode::BAD_REQUEST, reason)
 }
 
@@ -42,7 +43,8 @@ fn list_limit(req: &Req) -> Result<usize, ApiError> {
     }
 }
 
-fn minutes(req: &Req) -> Result<i64, ApiError> {
+/// `minutesExpiration` of a signing request: 1–60, 2 when omitted.
+pub(super) fn minutes(req: &Req) -> Result<i64, ApiError> {
     match req.q("minutesExpiration") {
         None => Ok(2),
         Some(s) => match s.parse::<i64>() {
@@ -320,27 +322,46 @@ pub async fn list_objects(app: &App, req: &Req, bucket: &str) -> Answer {
     Ok(oss_json(StatusCode::OK, body))
 }
 
-fn readable_object(
-    app: &App,
-    req: &Req,
-    bucket: &str,
-    key: &str,
-) -> Result<(Content, i64, String, bool), ApiError> {
-    check_object_access(app, req, bucket)?;
+/// An object whose bytes have been uploaded, as the signing and details routes need it.
+pub(super) struct Stored {
+    content: Content,
+    created_ms: i64,
+    content_type: String,
+    /// An unmerged resumable upload (`signeds3download` answers `chunked`).
+    chunked: bool,
+}
+
+/// The uploaded object `bucket/key`, or the 404 the single-object routes answer.
+pub(super) fn stored_object(app: &App, bucket: &str, key: &str) -> Result<Stored, ApiError> {
     let store = read(app)?;
     let o = store
         .object(bucket, key)
         .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Object not found"))?;
-    let c = o
+    let content = o
         .content
         .clone()
         .ok_or_else(|| ApiError::oss(StatusCode::NOT_FOUND, "Object has not been uploaded yet"))?;
-    Ok((c, o.created_ms, o.content_type.clone(), o.chunked))
+    Ok(Stored {
+        content,
+        created_ms: o.created_ms,
+        content_type: o.content_type.clone(),
+        chunked: o.chunked,
+    })
+}
+
+fn readable_object(app: &App, req: &Req, bucket: &str, key: &str) -> Result<Stored, ApiError> {
+    check_object_access(app, req, bucket)?;
+    stored_object(app, bucket, key)
 }
 
 /// `GET …/objects/:k/details`, with `with=` extras and `If-Modified-Since` → 304.
 pub async fn object_details(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
-    let (content, created_ms, ctype, _) = readable_object(app, req, bucket, key)?;
+    let Stored {
+        content,
+        created_ms,
+        content_type: ctype,
+        ..
+    } = readable_object(app, req, bucket, key)?;
     if let Some(since) = req
         .header("if-modified-since")
         .and_then(crate::clock::parse_http_date)
@@ -379,10 +400,10 @@ pub async fn object_details(app: &App, req: &Req, bucket: &str, key: &str) -> An
 /// `If-None-Match` with the object's `ETag` or `If-Modified-Since` → 304 without a body.
 pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
     let mins = minutes(req)?;
-    let (content, created_ms, ctype, chunked) = readable_object(app, req, bucket, key)?;
+    let stored = readable_object(app, req, bucket, key)?;
     if req.header("if-none-match").is_some() || req.header("if-modified-since").is_some() {
-        let tag = object_etag(app, bucket, key, &content, created_ms).await;
-        if not_modified(req, &tag, created_ms) {
+        let tag = object_etag(app, bucket, key, &stored.content, stored.created_ms).await;
+        if not_modified(req, &tag, stored.created_ms) {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
             if let Ok(v) = HeaderValue::from_str(&tag) {
                 r.headers_mut().insert(header::ETAG, v);
@@ -390,7 +411,23 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
             return Ok(r);
         }
     }
-    let size = content.size();
+    Ok(oss_json(
+        StatusCode::OK,
+        download_body(app, req, bucket, key, &stored, mins).await,
+    ))
+}
+
+/// The `signeds3download` answer for one object (`status`, `url` or `urls`, `params`, `size`,
+/// `sha1`), shared by the single and the batch call so both sign alike.
+pub(super) async fn download_body(
+    app: &App,
+    req: &Req,
+    bucket: &str,
+    key: &str,
+    stored: &Stored,
+    mins: i64,
+) -> Value {
+    let size = stored.content.size();
     let ttl = match app.faults.get().url_ttl_secs {
         0 => mins * 60,
         cap => (mins * 60).min(i64::try_from(cap).unwrap_or(i64::MAX)),
@@ -400,7 +437,7 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
     let ctype = req
         .q("response-content-type")
         .map(String::from)
-        .unwrap_or(ctype);
+        .unwrap_or_else(|| stored.content_type.clone());
     let disposition = req
         .q("response-content-disposition")
         .map(String::from)
@@ -416,10 +453,10 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
         "params": { "content-type": ctype, "content-disposition": disposition },
         "size": size,
     });
-    if let Some(s) = sha1_of(app, bucket, key, &content).await {
+    if let Some(s) = sha1_of(app, bucket, key, &stored.content).await {
         body["sha1"] = json!(s);
     }
-    if chunked && req.q("public-resource-fallback") != Some("true") {
+    if stored.chunked && req.q("public-resource-fallback") != Some("true") {
         let mut urls = serde_json::Map::new();
         let mut a = 0;
         while a < size {
@@ -440,7 +477,11 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
         body["status"] = json!("chunked");
         body["urls"] = Value::Object(urls);
     } else {
-        body["status"] = json!(if chunked { "fallback" } else { "complete" });
+        body["status"] = json!(if stored.chunked {
+            "fallback"
+        } else {
+            "complete"
+        });
         body["url"] = json!(signed_download_url(
             app,
             bucket,
@@ -450,7 +491,7 @@ pub async fn signed_download(app: &App, req: &Req, bucket: &str, key: &str) -> A
             &response_params
         ));
     }
-    Ok(oss_json(StatusCode::OK, body))
+    body
 }
 
 /// The Data Management bucket accepts uploads only to placeholders made by `POST storage`;
