@@ -225,6 +225,9 @@ struct EmulatorArgs {
     /// the middle of a file.
     #[arg(long, default_value_t = 0)]
     url_ttl: u64,
+    /// Answer batchsigneds3download with 403, so clients fall back to single signed downloads.
+    #[arg(long)]
+    refuse_batch: bool,
     /// Lifetime of access tokens in seconds (expires_in).
     #[arg(long, default_value_t = 3599)]
     token_ttl: u64,
@@ -330,6 +333,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
         drop_rate: args.drop_rate,
         url_ttl_secs: args.url_ttl,
         stall_rate: args.stall_rate,
+        refuse_batch: args.refuse_batch,
     };
     faults.validate()?;
     let mut store = Store::new();

@@ -1,5 +1,5 @@
 //! Fault injection: added latency, a bandwidth cap, 5xx answers, 429 answers and byte bodies
-//! cut off mid-transfer, each independently and changeable at run time
+//! cut off mid-transfer and refused batch calls, each independently and changeable at run time
 //! (`PUT /__emulator/faults`).
 
 use bytes::Bytes;
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The fault knobs; all zero means a well-behaved server.
+/// The fault knobs; all zero (and false) means a well-behaved server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
@@ -30,6 +30,9 @@ pub struct FaultConfig {
     /// Signed download URLs live at most this many seconds, whatever was asked (0 = as asked):
     /// URLs that expire in the middle of reading a file.
     pub url_ttl_secs: u64,
+    /// `batchsigneds3download` answers 403 (whether Data Management storage accepts batch
+    /// calls is unconfirmed): clients must fall back to one `signeds3download` per object.
+    pub refuse_batch: bool,
 }
 
 impl FaultConfig {

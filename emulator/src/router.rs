@@ -133,6 +133,10 @@ pub enum Route {
         bucket: String,
         key: String,
     },
+    /// `POST …/objects/batchsigneds3download`: signed URLs for up to 25 objects.
+    BatchSignedDownload {
+        bucket: String,
+    },
     SignedUploadStart {
         bucket: String,
         key: String,
@@ -258,6 +262,7 @@ impl Route {
             Objects { .. } => "objects",
             ObjectDetails { .. } => "object_details",
             SignedDownload { .. } => "signeds3download",
+            BatchSignedDownload { .. } => "batchsigneds3download",
             SignedGet { .. } => "signed_get",
             CreateStorage { .. }
             | CreateItem { .. }
@@ -322,6 +327,7 @@ impl Route {
             | Objects { .. }
             | ObjectDetails { .. }
             | SignedDownload { .. }
+            | BatchSignedDownload { .. }
             | SignedUploadStart { .. }
             | SignedUploadComplete { .. }
             | ObjectGet { .. }
@@ -452,6 +458,10 @@ fn object_route(m: &Method, bucket: String, rest: &[&str]) -> Route {
     };
     let key_of = |parts: &[&str]| parts.join("/");
     match last {
+        // Only a POST straight under `objects/`: a GET of an object named so is still that object.
+        "batchsigneds3download" if m == Method::POST && init.is_empty() => {
+            BatchSignedDownload { bucket }
+        }
         "details" if get && !init.is_empty() => ObjectDetails {
             bucket,
             key: key_of(init),
@@ -519,6 +529,28 @@ mod tests {
             "signeds3download"
         );
         assert_eq!(get("/nope"), Route::Unknown);
+    }
+
+    #[test]
+    fn batch_download_is_one_oss_request_of_its_own() {
+        let batch = Route::parse(
+            &Method::POST,
+            "/oss/v2/buckets/bk/objects/batchsigneds3download",
+        );
+        assert_eq!(
+            batch,
+            Route::BatchSignedDownload {
+                bucket: "bk".into()
+            }
+        );
+        assert_eq!(batch.name(), "batchsigneds3download");
+        assert_eq!(batch.rate_limit(), Some(("oss", 1000)));
+        assert_eq!(batch.scopes(), &["data:read"]);
+        assert!(batch.needs_token());
+        assert!(matches!(
+            get("/oss/v2/buckets/bk/objects/batchsigneds3download"),
+            Route::ObjectGet { .. }
+        ));
         assert_eq!(get("/data/v1/projects/p/folders/%FF"), Route::Unknown);
     }
 }

@@ -294,9 +294,9 @@ async fn faults_change_at_run_time() {
     let defaults = get_faults(&emu).await;
     assert_eq!(
         defaults,
-        json!({"latency_ms": 0, "bandwidth_mib": 0.0, "error_rate": 0.0, "throttle_rate": 0.0, "drop_rate": 0.0, "stall_rate": 0.0, "url_ttl_secs": 0})
+        json!({"latency_ms": 0, "bandwidth_mib": 0.0, "error_rate": 0.0, "throttle_rate": 0.0, "drop_rate": 0.0, "stall_rate": 0.0, "url_ttl_secs": 0, "refuse_batch": false})
     );
-    let set = json!({"latency_ms": 0, "bandwidth_mib": 3.5, "error_rate": 0.0, "throttle_rate": 1.0, "drop_rate": 0.25, "stall_rate": 0.0, "url_ttl_secs": 30});
+    let set = json!({"latency_ms": 0, "bandwidth_mib": 3.5, "error_rate": 0.0, "throttle_rate": 1.0, "drop_rate": 0.25, "stall_rate": 0.0, "url_ttl_secs": 30, "refuse_batch": true});
     let (s, echoed) = emu.put_faults(&set).await;
     assert_eq!(s, 200);
     assert_eq!(echoed, set);

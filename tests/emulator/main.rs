@@ -22,6 +22,7 @@ mod support {
 }
 
 mod auth;
+mod batch;
 mod bytes;
 mod faults;
 mod navigation;

@@ -1,6 +1,7 @@
 //! Request handlers, one file per service family.
 
 mod admin;
+mod batch;
 mod bytes;
 mod data;
 mod oauth;
@@ -59,6 +60,7 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         Objects { bucket } => oss::list_objects(app, req, bucket).await,
         ObjectDetails { bucket, key } => oss::object_details(app, req, bucket, key).await,
         SignedDownload { bucket, key } => oss::signed_download(app, req, bucket, key).await,
+        BatchSignedDownload { bucket } => batch::batch_signed_download(app, req, bucket).await,
         SignedUploadStart { bucket, key } => oss::upload_start(app, req, bucket, key),
         SignedUploadComplete { bucket, key } => oss::upload_complete(app, req, bucket, key),
         ObjectGet { bucket, key } => bytes::legacy_get(app, req, bucket, key).await,
