@@ -32,18 +32,20 @@
 //! unreachable service makes `Fs` serve stale listings on purpose (see `offline.rs`).
 //!
 //! `account.rs` holds the model and the changes made to both sides, `steps.rs` the steps and
-//! their generation, `run.rs` a case and its checks, `dirs.rs` and `files.rs` the checks of
-//! listings and of reads.
+//! their generation, `case.rs` one case from start to end, `run.rs` its state and checks,
+//! `dirs.rs` and `files.rs` the checks of listings and of reads.
 
 mod account;
+mod case;
 mod dirs;
 mod files;
 mod run;
 mod steps;
 
+use case::run;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use run::{run, Setup};
+use run::Setup;
 use steps::{setup, step, Step};
 
 /// Cases of each property per run (`PROPTEST_CASES` overrides).

@@ -1,26 +1,24 @@
 //! One case: the mount over its account, the model beside it, what the "kernel" holds, and the
 //! checks every answer goes through.
 
-use super::account::{account, child, folder_id, item_id, listing, Id, Model, Node, Shown};
-use super::steps::Step;
-use crate::api::{ApiError, Remote};
+use super::account::{child, folder_id, item_id, listing, Id, Model, Node, Shown};
+use crate::api::Remote;
 use crate::fs::attr::Attr;
 use crate::fs::inode::ROOT;
-use crate::fs::{Error, Fs, FsConfig, Scope};
-use crate::testing::faulty::{Faulty, Rule};
-use crate::testing::memory::{HUB, PROJECT};
-use crate::testing::{MemoryRemote, Op};
+use crate::fs::{Error, Fs};
+use crate::testing::faulty::Faulty;
+use crate::testing::MemoryRemote;
 use proptest::test_runner::TestCaseError;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The TTL of loose runs: short, so expiring it costs little time.
-const SHORT_TTL: Duration = Duration::from_millis(20);
+pub(super) const SHORT_TTL: Duration = Duration::from_millis(20);
 /// How long `Expire` sleeps: past the TTL, so every listing fetched before it is stale.
 pub(super) const EXPIRE_AFTER: Duration = SHORT_TTL.saturating_add(Duration::from_millis(5));
 /// The TTL of exact runs: longer than any run, so listings never expire.
-const LONG_TTL: Duration = Duration::from_secs(3600);
+pub(super) const LONG_TTL: Duration = Duration::from_secs(3600);
 
 /// The integer errno of an error of `Fs`: the one place that knows how it is spelled. The
 /// steps only look names up, list and read, and none of the failures they can meet maps
@@ -363,104 +361,4 @@ impl<R: Remote> Run<R> {
         }
         Ok(())
     }
-}
-
-/// Runs one case to its end, then closes what is open.
-pub(super) async fn run(setup: Setup, steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let (remote, model) = account(setup.rollups);
-    let config = FsConfig {
-        ttl: if setup.exact { LONG_TTL } else { SHORT_TTL },
-        prefetch_memory: 64 << 20,
-        disk: None,
-        max_dirs: setup.max_dirs,
-        max_entries: setup.max_entries,
-        uid: 1000,
-        gid: 1000,
-        buckets: None,
-    };
-    let scope = Scope::Project {
-        hub: HUB.into(),
-        project: PROJECT.into(),
-    };
-    match setup.faults {
-        None => {
-            let fs = Fs::new(remote.clone(), scope, config);
-            drive(fs, remote, None, setup, model, &steps).await
-        }
-        Some((seed, p)) => {
-            let faulty = Arc::new(Faulty::new(remote.clone(), seed));
-            let server = ApiError::Server {
-                status: 503,
-                detail: "injected".into(),
-            };
-            faulty.add(Rule::chance(Op::FolderContents, p, server));
-            faulty.add(Rule::chance(
-                Op::TopFolders,
-                p,
-                ApiError::Throttled { retry_after: None },
-            ));
-            faulty.add(Rule::chance(
-                Op::ObjectSize,
-                p,
-                ApiError::Timeout("injected".into()),
-            ));
-            faulty.add(Rule::chance(
-                Op::Read,
-                p,
-                ApiError::Network("injected".into()),
-            ));
-            faulty.add(Rule::chance(
-                Op::Read,
-                p / 2.0,
-                ApiError::ShortBody {
-                    expected: 1,
-                    got: 0,
-                },
-            ));
-            let fs = Fs::new(faulty.clone(), scope, config);
-            drive(fs, remote, Some(faulty), setup, model, &steps).await
-        }
-    }
-}
-
-async fn drive<R: Remote>(
-    fs: Fs<R>,
-    remote: Arc<MemoryRemote>,
-    faults: Option<Arc<Faulty<MemoryRemote>>>,
-    setup: Setup,
-    model: Model,
-    steps: &[Step],
-) -> Result<(), TestCaseError> {
-    let mut run = Run {
-        fs,
-        remote,
-        faults,
-        setup,
-        model,
-        views: HashMap::new(),
-        touched: HashMap::new(),
-        floor: 0,
-        kernel: HashMap::new(),
-        parent_of: HashMap::new(),
-        ino_of: HashMap::new(),
-        key_of: HashMap::new(),
-        files: Vec::new(),
-        dirs: Vec::new(),
-    };
-    let t0 = std::time::Instant::now();
-    for (k, step) in steps.iter().enumerate() {
-        if let Err(e) = run.step(step).await {
-            return fail(format!("step {k} ({step:?}): {e}"));
-        }
-    }
-    eprintln!("STATS exact={} faults={} steps={} epochs={} views={:?} held={} files={} dirs={} injected={} listings={} reads={} sizes={} ms={}",
-        run.setup.exact, run.setup.faults.is_some(), steps.len(), run.model.now(), run.views.iter().map(|(d,v)| (*d, v.len())).collect::<Vec<_>>(), run.kernel.len(), run.files.len(), run.dirs.len(), run.injections(),
-        run.remote.requests(Op::FolderContents), run.remote.requests(Op::Read), run.remote.requests(Op::ObjectSize), t0.elapsed().as_millis());
-    for f in std::mem::take(&mut run.files) {
-        run.fs.release(f.fh);
-    }
-    for d in std::mem::take(&mut run.dirs) {
-        run.fs.releasedir(d.fh);
-    }
-    Ok(())
 }
