@@ -58,6 +58,16 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
         }
     }
 
+    /// Whether a fetch of `key` is under way (or callers wait for one), so a caller that would
+    /// fetch it some other way can leave it to that fetch.
+    pub fn is_busy<Q>(&self, key: &Q) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.gates.lock().is_ok_and(|g| g.contains_key(key))
+    }
+
     /// Keys with a fetch under way or callers waiting (for tests and counters).
     pub fn in_flight(&self) -> usize {
         self.gates.lock().map(|g| g.len()).unwrap_or(0)
@@ -110,10 +120,19 @@ mod tests {
                 )
                 .await
         };
-        let all = futures_util::future::join_all((0..10).map(|_| one())).await;
+        let watch = async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(flights.is_busy("k"), "busy while fetching");
+            assert!(!flights.is_busy("other"));
+        };
+        let (all, ()) = tokio::join!(
+            futures_util::future::join_all((0..10).map(|_| one())),
+            watch
+        );
         assert!(all.iter().all(|r| *r == Ok(7)));
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         assert_eq!(flights.in_flight(), 0);
+        assert!(!flights.is_busy("k"), "not busy once done");
     }
 
     #[tokio::test]

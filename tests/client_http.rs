@@ -98,6 +98,144 @@ async fn refused_signed_urls_are_replaced_a_few_times_then_reported() {
     emu.stop().await.unwrap();
 }
 
+// --- Batch signing -----------------------------------------------------------------------------
+
+/// Files in the generated "Flat" folder of the batch tests: more than two batches of 25.
+const FLAT: usize = 60;
+
+/// An emulator serving a generated "Flat" folder of `FLAT` small files (all in one bucket).
+async fn flat_emulator() -> emulator::Running {
+    let mut store = emulator::Store::new();
+    emulator::generate(
+        &mut store,
+        &GenSpec::parse(&format!("seed=5,folders=0,items=0,size=1KiB,flat={FLAT}")).unwrap(),
+    );
+    emulator(store, false).await
+}
+
+/// The (storage URN, size) of every file in the "Flat" folder.
+async fn flat_files(client: &ApsClient) -> Vec<(String, u64)> {
+    let hub = client.hubs().await.unwrap().remove(0);
+    let project = client.projects(&hub.id).await.unwrap().remove(0);
+    let mut files = Vec::new();
+    for top in client.top_folders(&hub.id, &project.id).await.unwrap() {
+        for e in client
+            .folder_contents(&project.id, &top.id, None)
+            .await
+            .unwrap()
+        {
+            let Entry::Folder(f) = e else { continue };
+            if f.name != "Flat" {
+                continue;
+            }
+            for e in client
+                .folder_contents(&project.id, &f.id, None)
+                .await
+                .unwrap()
+            {
+                if let Entry::Item(i) = e {
+                    let tip = i.tip.expect("tip");
+                    files.push((tip.storage.expect("storage"), tip.size.expect("size")));
+                }
+            }
+        }
+    }
+    assert_eq!(files.len(), FLAT, "the Flat folder is listed whole");
+    files
+}
+
+/// Requests the emulator answered on `route` since its stats were reset.
+fn count(emu: &emulator::Running, route: &str) -> u64 {
+    emu.stats()["requests"][route].as_u64().unwrap_or(0)
+}
+
+/// Reads every file whole and checks its bytes against the generated ones.
+async fn read_all(client: &ApsClient, files: &[(String, u64)]) {
+    for (storage, size) in files {
+        let got = client.read(storage, 0, *size).await.unwrap();
+        let (_, key) = apsfs::api::oss::split_storage(storage).unwrap();
+        let mut want = vec![0; usize::try_from(*size).unwrap()];
+        emulator::testing::generated_fill(emulator::testing::seed_for_key(key), 0, &mut want);
+        assert_eq!(got.as_ref(), want.as_slice(), "{storage}");
+    }
+}
+
+/// `prepare_many` signs 60 objects of one bucket in 3 batch requests (a missing object among them
+/// costs nothing extra and signs nothing), after which reading them all signs nothing more.
+#[tokio::test]
+async fn prepare_many_signs_in_batches_of_25_and_reads_then_sign_nothing() {
+    let emu = flat_emulator().await;
+    let client = app_client(&emu.base_url()).await;
+    let files = flat_files(&client).await;
+    let (bucket, _) = apsfs::api::oss::split_storage(&files[0].0).unwrap();
+    let missing = format!(
+        "{}{bucket}/no-such-object.bin",
+        apsfs::api::oss::OBJECT_URN_PREFIX
+    );
+    let mut storages: Vec<String> = files.iter().map(|(s, _)| s.clone()).collect();
+    storages.insert(30, missing.clone());
+
+    emu.reset_stats();
+    client.prepare_many(&storages).await;
+    assert_eq!(count(&emu, "batchsigneds3download"), 3, "ceil(61 / 25)");
+    assert_eq!(count(&emu, "signeds3download"), 0);
+
+    read_all(&client, &files).await;
+    assert_eq!(
+        count(&emu, "signeds3download"),
+        0,
+        "every URL came from a batch"
+    );
+    assert_eq!(count(&emu, "batchsigneds3download"), 3);
+
+    // The missing object was left to its read, which reports it.
+    let got = client.read(&missing, 0, 1).await;
+    assert!(matches!(got, Err(ApiError::NotFound(_))), "{got:?}");
+    assert_eq!(count(&emu, "signeds3download"), 1);
+
+    // Everything is signed now: preparing again asks for nothing.
+    client.prepare_many(&storages[..FLAT / 2]).await;
+    assert_eq!(count(&emu, "batchsigneds3download"), 3);
+    emu.stop().await.unwrap();
+}
+
+/// A service that refuses batch requests is asked once per client: `prepare_many` then signs
+/// each object on its own, and later calls go straight to single signing.
+#[tokio::test]
+async fn a_refused_batch_is_remembered_and_objects_are_signed_one_by_one() {
+    let emu = flat_emulator().await;
+    let client = app_client(&emu.base_url()).await;
+    let files = flat_files(&client).await;
+    let storages: Vec<String> = files.iter().map(|(s, _)| s.clone()).collect();
+    emu.set_faults(FaultConfig {
+        refuse_batch: true,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+
+    emu.reset_stats();
+    let (first, second) = storages.split_at(FLAT / 2);
+    client.prepare_many(first).await;
+    assert_eq!(count(&emu, "batchsigneds3download"), 1, "refused once");
+    assert_eq!(count(&emu, "signeds3download"), first.len() as u64);
+
+    client.prepare_many(second).await;
+    assert_eq!(
+        count(&emu, "batchsigneds3download"),
+        1,
+        "the refusal is remembered"
+    );
+    assert_eq!(count(&emu, "signeds3download"), FLAT as u64);
+
+    read_all(&client, &files).await;
+    assert_eq!(
+        count(&emu, "signeds3download"),
+        FLAT as u64,
+        "reads use the prepared URLs"
+    );
+    emu.stop().await.unwrap();
+}
+
 // --- User tokens -------------------------------------------------------------------------------
 
 /// A fresh user login from the emulator (authorize, then the code exchange), already due

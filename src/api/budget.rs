@@ -107,6 +107,11 @@ mod tests {
             class_of("/oss/v2/buckets/b/objects/k/signeds3download"),
             Some(("oss", 1000))
         );
+        assert_eq!(
+            class_of("/oss/v2/buckets/b/objects/batchsigneds3download"),
+            Some(("oss", 1000)),
+            "a batch is one OSS request"
+        );
         assert_eq!(class_of("/__s3/b/k"), None);
     }
 

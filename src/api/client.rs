@@ -2,15 +2,16 @@
 //! and object bytes through signed URLs.
 
 use super::error::ApiError;
-use super::oss::{object_path, seg, UrlCache, URL_MINUTES};
+use super::oss::{self, object_path, seg, UrlCache, URL_MINUTES};
 use super::transport::Transport;
 use super::types::{
     self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
 };
-use super::Remote;
+use super::{Remote, PREPARE_PARALLEL};
 use crate::single_flight::SingleFlight;
 use bytes::Bytes;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The service's default (and largest) page size.
@@ -28,12 +29,18 @@ const MAX_PAGES: usize = 10_000;
 /// backoff. Refused this many times in a row, the refusal is real.
 const URL_REFRESHES: usize = 4;
 
+/// Batch signing requests `prepare_many` sends at once, after the first one (sent alone, so a
+/// service that refuses batches is told so once).
+const PARALLEL_BATCHES: usize = 4;
+
 /// The real client (also used against the emulator).
 pub struct ApsClient {
     http: Transport,
     urls: UrlCache,
     /// One signed-URL request per object at a time: readers of one file share it.
     url_fetches: SingleFlight<String>,
+    /// The service refused a batch signing request: `prepare_many` signs one object at a time.
+    batch_refused: AtomicBool,
 }
 
 impl ApsClient {
@@ -43,6 +50,7 @@ impl ApsClient {
             http,
             urls: UrlCache::default(),
             url_fetches: SingleFlight::default(),
+            batch_refused: AtomicBool::new(false),
         }
     }
 
@@ -150,6 +158,67 @@ impl ApsClient {
                 || self.fetch_signed_url(storage),
             )
             .await
+    }
+
+    /// Signs one batch of objects with `batchsigneds3download` and caches each URL it returns.
+    /// Objects it leaves unsigned (per-object errors, chunked uploads) and objects of a batch
+    /// that fails are signed on their own when read. A refusal of the batch route as such is
+    /// remembered, so `prepare_many` signs one at a time from then on.
+    async fn sign_batch(&self, batch: oss::Batch<'_>) {
+        if self.batch_refused.load(Ordering::Relaxed) {
+            return;
+        }
+        let fetched = Instant::now();
+        let url = self.http.url(&format!(
+            "/oss/v2/buckets/{}/objects/batchsigneds3download?minutesExpiration={URL_MINUTES}",
+            seg(batch.bucket)
+        ));
+        let requests: Vec<Value> = batch
+            .objects
+            .iter()
+            .map(|(_, key)| serde_json::json!({ "objectKey": key }))
+            .collect();
+        let body = serde_json::json!({ "requests": requests });
+        let answer = self
+            .http
+            .post_json(&url, &body)
+            .await
+            .and_then(|doc| types::batch_download_urls(&doc).map_err(ApiError::Decode));
+        match answer {
+            Ok(urls) => {
+                let mut unsigned = 0;
+                for (storage, key) in &batch.objects {
+                    match urls.get(*key) {
+                        Some(u) => self.urls.put(storage, u.clone(), fetched, URL_MINUTES),
+                        None => unsigned += 1,
+                    }
+                }
+                if unsigned > 0 {
+                    tracing::debug!(
+                        bucket = batch.bucket,
+                        unsigned,
+                        "batch signing left objects without a URL; they are signed when read"
+                    );
+                }
+            }
+            Err(e) if refuses_batches(&e) => {
+                if !self.batch_refused.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        bucket = batch.bucket,
+                        error = %e,
+                        "batch signing refused; signing one object at a time"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::debug!(
+                    bucket = batch.bucket,
+                    objects = batch.objects.len(),
+                    error = %e,
+                    "batch signing failed; the objects are signed when read"
+                );
+            }
+        }
     }
 
     async fn fetch_signed_url(&self, storage: &str) -> Result<String, ApiError> {
@@ -318,6 +387,35 @@ impl Remote for ApsClient {
         }
     }
 
+    /// Signs the objects without a cached URL in batches of up to 25 per bucket (one OSS
+    /// request each; the first alone, the rest a few at a time), skipping objects a reader is
+    /// signing right now. Once the service has refused a batch, objects are signed one by one,
+    /// [`PREPARE_PARALLEL`] at a time, shared with readers as `prepare` is.
+    async fn prepare_many(&self, storages: &[String]) {
+        use futures_util::stream::{self, StreamExt};
+        let todo: Vec<&str> = storages
+            .iter()
+            .map(String::as_str)
+            .filter(|s| self.urls.get(s).is_none() && !self.url_fetches.is_busy(*s))
+            .collect();
+        if !self.batch_refused.load(Ordering::Relaxed) {
+            let mut batches = oss::batches(todo.iter().copied()).into_iter();
+            if let Some(first) = batches.next() {
+                self.sign_batch(first).await;
+            }
+            stream::iter(batches)
+                .for_each_concurrent(PARALLEL_BATCHES, |b| self.sign_batch(b))
+                .await;
+            if !self.batch_refused.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        // Objects a batch signed before the refusal are cached, so `prepare` costs nothing.
+        stream::iter(todo)
+            .for_each_concurrent(PREPARE_PARALLEL, |s| self.prepare(s))
+            .await;
+    }
+
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
         let mut url = self.signed_url(storage).await?;
         let mut fresh = 0;
@@ -334,4 +432,19 @@ impl Remote for ApsClient {
             }
         }
     }
+}
+
+/// Whether a failed batch signing request means the service does not take batch requests here
+/// (rather than a passing failure, which the retry policy has already tried again): 403, 404,
+/// 405 or 400 for the route as a whole.
+fn refuses_batches(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Forbidden(_)
+            | ApiError::NotFound(_)
+            | ApiError::Refused {
+                status: 400 | 404 | 405,
+                ..
+            }
+    )
 }

@@ -20,6 +20,9 @@ pub use types::{
 use bytes::Bytes;
 use std::future::Future;
 
+/// Objects `prepare_many` gets ready at once when it prepares them one by one.
+pub const PREPARE_PARALLEL: usize = 8;
+
 /// The remote operations a read-only filesystem needs.
 pub trait Remote: Send + Sync + 'static {
     /// All hubs the credentials can see.
@@ -68,6 +71,17 @@ pub trait Remote: Send + Sync + 'static {
     /// trip. Failures are left for the read itself to report.
     fn prepare(&self, _storage: &str) -> impl Future<Output = ()> + Send {
         async {}
+    }
+    /// Gets ready to read each of `storages` (fetches their signed URLs), for files that are
+    /// about to be read one after another. Failures are left for the reads to report. By
+    /// default `prepare` for each, [`PREPARE_PARALLEL`] at a time.
+    fn prepare_many(&self, storages: &[String]) -> impl Future<Output = ()> + Send {
+        async move {
+            use futures_util::stream::{self, StreamExt};
+            stream::iter(storages)
+                .for_each_concurrent(PREPARE_PARALLEL, |s| self.prepare(s))
+                .await
+        }
     }
     /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
     fn read(

@@ -47,6 +47,51 @@ pub fn object_path(urn: &str) -> Result<String, ApiError> {
     ))
 }
 
+/// Most objects one `batchsigneds3download` request may name (aps-api.md §7.8).
+pub const BATCH_MAX: usize = 25;
+
+/// One batch signing request: a bucket and at most [`BATCH_MAX`] of its objects.
+#[derive(Debug, PartialEq)]
+pub struct Batch<'a> {
+    /// The bucket every object is in.
+    pub bucket: &'a str,
+    /// `(storage URN, object key)` of each object.
+    pub objects: Vec<(&'a str, &'a str)>,
+}
+
+/// Groups storage URNs into batch signing requests: by bucket (buckets in the order they first
+/// appear, objects in the order given, each object once), each bucket's objects split into
+/// batches of at most [`BATCH_MAX`]. URNs that are not storage objects are left out: a read of
+/// one reports the error.
+pub fn batches<'a>(storages: impl IntoIterator<Item = &'a str>) -> Vec<Batch<'a>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut by_bucket: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
+    for urn in storages {
+        let Ok((bucket, key)) = split_storage(urn) else {
+            continue;
+        };
+        if !seen.insert(urn) {
+            continue;
+        }
+        match by_bucket.iter_mut().find(|(b, _)| *b == bucket) {
+            Some((_, objects)) => objects.push((urn, key)),
+            None => by_bucket.push((bucket, vec![(urn, key)])),
+        }
+    }
+    by_bucket
+        .into_iter()
+        .flat_map(|(bucket, objects)| {
+            objects
+                .chunks(BATCH_MAX)
+                .map(|c| Batch {
+                    bucket,
+                    objects: c.to_vec(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Signed URLs by storage URN.
 #[derive(Default)]
 pub struct UrlCache {
@@ -102,6 +147,27 @@ mod tests {
             "/oss/v2/buckets/wip.dm.prod/objects/a%2Fb%20c.rvt"
         );
         assert!(split_storage("urn:adsk.objects:os.object:nokey").is_err());
+    }
+
+    #[test]
+    fn batches_group_by_bucket_and_hold_at_most_25() {
+        let urn = |b: &str, k: usize| format!("{OBJECT_URN_PREFIX}{b}/dir/k{k}");
+        let mut urns: Vec<String> = (0..60).map(|i| urn("one", i)).collect();
+        urns.insert(10, urn("two", 0));
+        urns.push(urn("one", 3));
+        urns.push("not a storage id".into());
+        urns.push(urn("two", 1));
+        let got = batches(urns.iter().map(String::as_str));
+        let shape: Vec<(&str, usize)> = got.iter().map(|b| (b.bucket, b.objects.len())).collect();
+        assert_eq!(
+            shape,
+            [("one", 25), ("one", 25), ("one", 10), ("two", 2)],
+            "one bucket per batch, each object once, bad ids left out"
+        );
+        assert_eq!(got[0].objects[0], (urns[0].as_str(), "dir/k0"));
+        assert_eq!(got[1].objects[0].1, "dir/k25", "order kept");
+        assert_eq!(got[3].objects[1].1, "dir/k1");
+        assert!(batches([]).is_empty());
     }
 
     #[test]

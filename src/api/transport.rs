@@ -1,4 +1,4 @@
-//! HTTP for the API client: authenticated JSON GETs and ranged GETs of signed URLs, each
+//! HTTP for the API client: authenticated JSON GETs (and POSTs) and ranged GETs of signed URLs, each
 //! through the retry policy, with a refused token refreshed once. The only place that looks at
 //! HTTP status codes.
 
@@ -101,12 +101,23 @@ impl Transport {
 
     /// GET of an API URL returning a JSON document.
     pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
+        self.json(url, None).await
+    }
+
+    /// POST of a JSON `body` to an API URL returning a JSON document. Only for requests that
+    /// change nothing (batch signing), since a failed attempt is sent again.
+    pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
+        self.json(url, Some(body)).await
+    }
+
+    /// A JSON request (a GET, or a POST of `body`) through the retry policy.
+    async fn json(&self, url: &str, body: Option<&Value>) -> Result<Value, ApiError> {
         if !self.same_origin(url) {
             tracing::warn!(url = %redact_url(url), "refusing to send the token to another host");
             return Err(ApiError::OffHost(redact_url(url)));
         }
         self.policy
-            .run("api", || self.get_json_once(url))
+            .run("api", || self.json_once(url, body))
             .await
             .map_err(|e| {
                 tracing::debug!(url = %redact_url(url), error = %e, "API request failed");
@@ -114,7 +125,7 @@ impl Transport {
             })
     }
 
-    async fn get_json_once(&self, url: &str) -> Result<Value, ApiError> {
+    async fn json_once(&self, url: &str, body: Option<&Value>) -> Result<Value, ApiError> {
         let mut refreshed = false;
         let path = reqwest::Url::parse(url)
             .map(|u| u.path().to_string())
@@ -122,9 +133,11 @@ impl Transport {
         loop {
             self.budget.acquire(&path).await;
             let token = self.tokens.token().await?;
-            let mut req = self
-                .http
-                .get(url)
+            let req = match body {
+                Some(b) => self.http.post(url).json(b),
+                None => self.http.get(url),
+            };
+            let mut req = req
                 .bearer_auth(&token)
                 .header(ACCEPT, "application/vnd.api+json, application/json");
             if let Some(u) = &self.user_id {

@@ -459,6 +459,33 @@ pub fn next_link(doc: &Value) -> Option<&str> {
     doc.pointer("/links/next/href").and_then(Value::as_str)
 }
 
+/// The signed URLs of a `batchsigneds3download` answer, by object key: only results that carry a
+/// usable single `url` (status `complete`, `fallback`, or none given, as for the single call).
+/// Anything else (a per-object error, whose shape is unconfirmed, or `chunked` with only
+/// per-chunk `urls`) is left out, for the object to be signed on its own. An answer without a
+/// `results` map is an error.
+pub fn batch_download_urls(
+    doc: &Value,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let results = doc
+        .get("results")
+        .and_then(Value::as_object)
+        .ok_or("batch signing answer has no results map")?;
+    Ok(results
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r.get("status").map(Value::as_str),
+                None | Some(Some("complete" | "fallback"))
+            )
+        })
+        .filter_map(|(key, r)| {
+            let url = r.get("url")?.as_str().filter(|u| !u.is_empty())?;
+            Some((key.clone(), url.to_string()))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,5 +606,28 @@ mod tests {
             meta(&json!({"attributes": {"reserved": "yes"}})).reserved,
             None
         );
+    }
+
+    #[test]
+    fn batch_answers_keep_only_usable_urls() {
+        let doc = json!({"results": {
+            "a": {"status": "complete", "url": "https://s3/a", "size": 1},
+            "b": {"status": "error", "reason": "Object not found"},
+            "c": {"status": "chunked", "urls": {"0-9": "https://s3/c0"}},
+            "d": {"status": "fallback", "url": "https://oss/d"},
+            "e": {"url": "https://s3/e"},
+            "f": {"status": "complete"},
+            "g": {"status": "complete", "url": 7},
+            "h": "nonsense"
+        }});
+        let urls = batch_download_urls(&doc).unwrap();
+        let mut keys: Vec<&str> = urls.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["a", "d", "e"]);
+        assert_eq!(urls["a"], "https://s3/a");
+        assert!(batch_download_urls(&json!({"reason": "x"})).is_err());
+        assert!(batch_download_urls(&json!({"results": {}}))
+            .unwrap()
+            .is_empty());
     }
 }

@@ -268,6 +268,11 @@ impl<R: Remote> Remote for Faulty<R> {
         self.inner.prepare(storage).await
     }
 
+    async fn prepare_many(&self, storages: &[String]) {
+        // Like `prepare`: it cannot fail, so it only passes through.
+        self.inner.prepare_many(storages).await
+    }
+
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
         self.check(Op::Read, || format!("read {storage} {offset}+{len}"))?;
         self.inner.read(storage, offset, len).await
@@ -345,5 +350,18 @@ mod tests {
         assert_eq!(a, outcome(1, true).await, "same seed, same failures");
         assert_ne!(a, outcome(2, false).await, "another seed, other failures");
         assert!((30..90).contains(&a.len()), "about 30% of 200: {}", a.len());
+    }
+
+    #[tokio::test]
+    async fn preparing_passes_through_as_one_request() {
+        let m = Arc::new(MemoryRemote::new());
+        let f = Faulty::new(m.clone(), 1);
+        f.add(Rule::every(Op::PrepareMany, 1, server()));
+        f.add(Rule::every(Op::Prepare, 1, server()));
+        f.prepare_many(&["urn:a".into(), "urn:b".into()]).await;
+        f.prepare("urn:a").await;
+        assert_eq!(m.requests(Op::PrepareMany), 1, "one call for all objects");
+        assert_eq!(m.requests(Op::Prepare), 1);
+        assert_eq!(f.injected_count(), 0, "preparing cannot fail");
     }
 }

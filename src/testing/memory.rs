@@ -682,6 +682,11 @@ impl Remote for MemoryRemote {
         let _r = self.begin(Op::Prepare).await;
     }
 
+    /// One request for all of them, as a batch signing request is.
+    async fn prepare_many(&self, _storages: &[String]) {
+        let _r = self.begin(Op::PrepareMany).await;
+    }
+
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
         let _r = self.begin(Op::Read).await;
         let mut s = self.state();

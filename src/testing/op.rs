@@ -26,13 +26,15 @@ pub enum Op {
     ObjectSize,
     /// `prepare` (getting a signed URL ready).
     Prepare,
+    /// `prepare_many` (getting many signed URLs ready at once), one per call.
+    PrepareMany,
     /// `read`: a range of an object's bytes.
     Read,
 }
 
 impl Op {
     /// Every operation, so per-operation tables can be plain arrays.
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 13] = [
         Op::Hubs,
         Op::Projects,
         Op::TopFolders,
@@ -44,6 +46,7 @@ impl Op {
         Op::BucketObjects,
         Op::ObjectSize,
         Op::Prepare,
+        Op::PrepareMany,
         Op::Read,
     ];
 
