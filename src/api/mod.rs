@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod buffers;
 pub mod client;
 pub mod error;
 pub mod oss;

@@ -3,11 +3,13 @@
 //! HTTP status codes.
 
 use super::auth::TokenSource;
+use super::buffers::BufferPool;
 use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_RANGE, RANGE};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connection set-up limit: a dead host fails fast.
@@ -26,6 +28,8 @@ pub struct Transport {
     user_id: Option<String>,
     policy: RetryPolicy,
     budget: super::budget::RequestBudget,
+    /// Receive buffers of range reads, used again rather than mapped fresh for every part.
+    buffers: Arc<BufferPool>,
 }
 
 /// A reqwest client with the timeouts every APS call uses.
@@ -56,6 +60,7 @@ impl Transport {
             user_id,
             policy,
             budget,
+            buffers: Arc::default(),
         }
     }
 
@@ -170,15 +175,14 @@ impl Transport {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        let received = tokio::sync::Mutex::new(bytes::BytesMut::with_capacity(
-            usize::try_from(len).unwrap_or(0),
-        ));
+        let received =
+            tokio::sync::Mutex::new(self.buffers.take(usize::try_from(len).unwrap_or(0)));
         self.policy
             .run("range read", || {
                 self.get_range_once(url, offset, len, &received)
             })
             .await?;
-        let body = received.into_inner().freeze();
+        let body = self.buffers.share(received.into_inner());
         exact(body, len)
     }
 
@@ -189,7 +193,7 @@ impl Transport {
         url: &str,
         offset: u64,
         len: u64,
-        received: &tokio::sync::Mutex<bytes::BytesMut>,
+        received: &tokio::sync::Mutex<Vec<u8>>,
     ) -> Result<(), ApiError> {
         let mut buf = received.lock().await;
         let have = buf.len() as u64;
