@@ -7,7 +7,7 @@ use super::transport::Transport;
 use super::types::{
     self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
 };
-use super::{Remote, PREPARE_PARALLEL};
+use super::{prepare_each, Remote};
 use crate::single_flight::SingleFlight;
 use bytes::Bytes;
 use serde_json::Value;
@@ -390,7 +390,7 @@ impl Remote for ApsClient {
     /// Signs the objects without a cached URL in batches of up to 25 per bucket (one OSS
     /// request each; the first alone, the rest a few at a time), skipping objects a reader is
     /// signing right now. Once the service has refused a batch, objects are signed one by one,
-    /// [`PREPARE_PARALLEL`] at a time, shared with readers as `prepare` is.
+    /// [`super::PREPARE_PARALLEL`] at a time, shared with readers as `prepare` is.
     async fn prepare_many(&self, storages: &[String]) {
         use futures_util::stream::{self, StreamExt};
         let todo: Vec<&str> = storages
@@ -411,9 +411,7 @@ impl Remote for ApsClient {
             }
         }
         // Objects a batch signed before the refusal are cached, so `prepare` costs nothing.
-        stream::iter(todo)
-            .for_each_concurrent(PREPARE_PARALLEL, |s| self.prepare(s))
-            .await;
+        prepare_each(self, todo).await;
     }
 
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {

@@ -24,6 +24,18 @@ use std::future::Future;
 /// Objects `prepare_many` gets ready at once when it prepares them one by one.
 pub const PREPARE_PARALLEL: usize = 8;
 
+/// `prepare` for each of `storages`, [`PREPARE_PARALLEL`] at a time: `prepare_many` for a
+/// remote that cannot sign many objects in one request, or has been told not to.
+pub async fn prepare_each<'a, R: Remote + ?Sized>(
+    remote: &R,
+    storages: impl IntoIterator<Item = &'a str>,
+) {
+    use futures_util::stream::{self, StreamExt};
+    stream::iter(storages)
+        .for_each_concurrent(PREPARE_PARALLEL, |s| remote.prepare(s))
+        .await
+}
+
 /// The remote operations a read-only filesystem needs.
 pub trait Remote: Send + Sync + 'static {
     /// All hubs the credentials can see.
@@ -77,12 +89,7 @@ pub trait Remote: Send + Sync + 'static {
     /// about to be read one after another. Failures are left for the reads to report. By
     /// default `prepare` for each, [`PREPARE_PARALLEL`] at a time.
     fn prepare_many(&self, storages: &[String]) -> impl Future<Output = ()> + Send {
-        async move {
-            use futures_util::stream::{self, StreamExt};
-            stream::iter(storages)
-                .for_each_concurrent(PREPARE_PARALLEL, |s| self.prepare(s))
-                .await
-        }
+        prepare_each(self, storages.iter().map(String::as_str))
     }
     /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
     fn read(

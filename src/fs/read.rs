@@ -19,11 +19,6 @@ impl<R: Remote> ByteSource<R> {
         ByteSource { remote, disk }
     }
 
-    /// The remote (for warming signed URLs).
-    pub fn remote(&self) -> &Arc<R> {
-        &self.remote
-    }
-
     /// Whether bytes read are kept on disk.
     pub fn caches_on_disk(&self) -> bool {
         self.disk.is_some()
