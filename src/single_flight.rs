@@ -68,9 +68,37 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
         self.gates.lock().is_ok_and(|g| g.contains_key(key))
     }
 
+    /// Takes the gates of those `keys` nobody is fetching, for a caller about to fetch them all
+    /// in one request: until the claims are dropped, callers of `get` for those keys wait, then
+    /// find that request's answer instead of sending their own. Keys being fetched already are
+    /// left out; the claims say which keys were taken.
+    pub fn claim(&self, keys: impl IntoIterator<Item = K>) -> Vec<Claim<'_, K>> {
+        keys.into_iter()
+            .filter_map(|key| {
+                let entry = self.enter(key);
+                let turn = entry.gate.clone().try_lock_owned().ok()?;
+                Some(Claim { _turn: turn, entry })
+            })
+            .collect()
+    }
+
     /// Keys with a fetch under way or callers waiting (for tests and counters).
     pub fn in_flight(&self) -> usize {
         self.gates.lock().map(|g| g.len()).unwrap_or(0)
+    }
+}
+
+/// A key taken by [`SingleFlight::claim`]; dropping it lets the waiting callers in.
+pub struct Claim<'a, K: Eq + Hash> {
+    // Declared first so it is dropped first: the entry's drop counts the gate's holders.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+    entry: Entry<'a, K>,
+}
+
+impl<K: Eq + Hash> Claim<'_, K> {
+    /// The key claimed.
+    pub fn key(&self) -> &K {
+        &self.entry.key
     }
 }
 
@@ -133,6 +161,33 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         assert_eq!(flights.in_flight(), 0);
         assert!(!flights.is_busy("k"), "not busy once done");
+    }
+
+    #[tokio::test]
+    async fn a_claim_makes_callers_wait_for_the_claimant_and_skips_busy_keys() {
+        let flights = SingleFlight::default();
+        let store: Mutex<Option<u32>> = Mutex::default();
+        let fetches = AtomicUsize::new(0);
+        let claims = flights.claim(["a", "b"]);
+        assert_eq!(claims.len(), 2);
+        assert!(flights.claim(["a", "c"]).iter().all(|c| *c.key() == "c"));
+        let reader = flights.get(
+            "a",
+            || *store.lock().unwrap(),
+            || async {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(1)
+            },
+        );
+        let claimant = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            *store.lock().unwrap() = Some(9);
+            drop(claims);
+        };
+        let (got, ()) = tokio::join!(reader, claimant);
+        assert_eq!(got, Ok(9), "the reader took the claimant's answer");
+        assert_eq!(fetches.load(Ordering::SeqCst), 0);
+        assert_eq!(flights.in_flight(), 0);
     }
 
     #[tokio::test]

@@ -399,19 +399,28 @@ impl Remote for ApsClient {
             .filter(|s| self.urls.get(s).is_none() && !self.url_fetches.is_busy(*s))
             .collect();
         if !self.batch_refused.load(Ordering::Relaxed) {
-            let mut batches = oss::batches(todo.iter().copied()).into_iter();
+            // Claimed while the batches are out, so a reader of one of these objects waits for
+            // its batch instead of signing it alone.
+            let claims = self.url_fetches.claim(todo.iter().map(|s| s.to_string()));
+            let claimed = claims.iter().map(|c| c.key().as_str());
+            let mut batches = oss::batches(claimed).into_iter();
             if let Some(first) = batches.next() {
                 self.sign_batch(first).await;
             }
             stream::iter(batches)
                 .for_each_concurrent(PARALLEL_BATCHES, |b| self.sign_batch(b))
                 .await;
+            drop(claims);
             if !self.batch_refused.load(Ordering::Relaxed) {
                 return;
             }
         }
         // Objects a batch signed before the refusal are cached, so `prepare` costs nothing.
         prepare_each(self, todo).await;
+    }
+
+    fn signs_in_batches(&self) -> bool {
+        !self.batch_refused.load(Ordering::Relaxed)
     }
 
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {

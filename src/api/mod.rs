@@ -91,6 +91,11 @@ pub trait Remote: Send + Sync + 'static {
     fn prepare_many(&self, storages: &[String]) -> impl Future<Output = ()> + Send {
         prepare_each(self, storages.iter().map(String::as_str))
     }
+    /// Whether `prepare_many` signs many objects in one request, so signing files before they
+    /// are known to be wanted costs no more requests than signing them when they are.
+    fn signs_in_batches(&self) -> bool {
+        false
+    }
     /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
     fn read(
         &self,

@@ -5,6 +5,7 @@
 //!
 //! Locks belong to the parts and are declared there with their order; `Fs` itself holds none.
 
+pub mod ahead;
 pub mod attr;
 pub mod buckets;
 pub mod config;
@@ -26,6 +27,7 @@ pub use error::{Error, Op};
 pub use listing::{BUCKETS_DIR, VERSIONS_DIR};
 
 use crate::api::Remote;
+use crate::cache;
 use attr::Attr;
 use bytes::Bytes;
 use handles::{Handle, Handles};
@@ -61,6 +63,7 @@ pub struct Fs<R: Remote> {
     handles: Handles<R>,
     source: Arc<read::ByteSource<R>>,
     budget: prefetch::Budget,
+    ahead: Arc<ahead::Ahead<R>>,
     xattrs: xattr::Xattrs,
     pins: pins::Pins,
 }
@@ -68,11 +71,14 @@ pub struct Fs<R: Remote> {
 impl<R: Remote> Fs<R> {
     /// A filesystem showing `scope` of `remote`.
     pub fn new(remote: Arc<R>, scope: Scope, config: FsConfig) -> Fs<R> {
+        let source = Arc::new(read::ByteSource::new(remote.clone(), config.disk.clone()));
+        let budget = prefetch::Budget::new(config.prefetch_memory);
         Fs {
             ns: Namespace::new(remote.clone(), scope, &config),
             handles: Handles::default(),
-            source: Arc::new(read::ByteSource::new(remote, config.disk.clone())),
-            budget: prefetch::Budget::new(config.prefetch_memory),
+            ahead: Arc::new(ahead::Ahead::new(remote, source.clone(), budget.clone())),
+            source,
+            budget,
             xattrs: xattr::Xattrs::new(config.ttl),
             pins: pins::Pins::new(config.disk),
         }
@@ -208,18 +214,30 @@ impl<R: Remote> Fs<R> {
         }
     }
 
-    /// `open`: keeps the version current now, so later versions never mix in, and starts
-    /// fetching its signed URL so the first read is one round trip.
+    /// `open`: keeps the version current now, so later versions never mix in, gets its signed
+    /// URL (with those of the files after it) so the first read is one round trip, and tells
+    /// read-ahead across files, which may have fetched its start already.
     pub async fn open(&self, ino: u64, write: bool) -> Result<u64, Error> {
         if write {
             self.may_change(Op::Open)?;
         }
         self.ns.ensure_size(ino).await?;
-        let Kind::File { version } = self.ns.node(ino)?.kind else {
+        let node = self.ns.node(ino)?;
+        let Kind::File { version } = node.kind else {
             return Err(Error::IsDir);
         };
         let size = version.size.unwrap_or(0);
-        if size > 0 && !self.source.starts_cached(&version.storage) {
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(size == 0));
+        let opened = match self.ns.listed(node.parent) {
+            Some(listing) => {
+                let files = |l: &cache::metadata::Listing| self.ns.files_for_ahead(l);
+                (self.ahead)
+                    .opened(node.parent, ino, listing, ended.clone(), files)
+                    .await
+            }
+            None => ahead::Opened::default(),
+        };
+        if size > 0 && !opened.signed && !self.source.starts_cached(&version.storage) {
             let (remote, storage) = (self.ns.remote().clone(), version.storage.clone());
             tokio::spawn(async move { remote.prepare(&storage).await });
         }
@@ -228,6 +246,8 @@ impl<R: Remote> Fs<R> {
             &version.storage,
             size,
             self.budget.clone(),
+            opened.head,
+            ended,
         );
         self.handles.insert(Handle::File(Arc::new(file)))
     }
@@ -298,6 +318,8 @@ impl<R: Remote> Fs<R> {
     }
 }
 
+#[cfg(test)]
+mod ahead_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

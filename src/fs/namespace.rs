@@ -3,6 +3,7 @@
 //! request when a folder's rollup says nothing below it changed, served stale while the service
 //! is unreachable, and dropped (with the nodes only they named) under memory pressure.
 
+use super::ahead::FileRef;
 use super::attr::{self, Attr};
 use super::buckets::ObjectLists;
 use super::config::{FsConfig, Scope};
@@ -152,6 +153,32 @@ impl<R: Remote> Namespace<R> {
     /// Whether nothing is known (never: the root always is).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The listing of directory `dir` as last fetched, fresh or not, without a request.
+    pub fn listed(&self, dir: u64) -> Option<Arc<Listing>> {
+        self.cache.peek(dir)
+    }
+
+    /// The files `listing` names, in its order, as read-ahead across files needs them.
+    pub fn files_for_ahead(&self, listing: &Listing) -> Vec<FileRef> {
+        let Ok(inodes) = self.inodes.read() else {
+            return Vec::new();
+        };
+        listing
+            .entries
+            .iter()
+            .filter(|(_, _, is_dir)| !is_dir)
+            .filter_map(|(name, ino, _)| match &inodes.get(*ino)?.kind {
+                Kind::File { version } => Some(FileRef {
+                    ino: *ino,
+                    name: name.clone(),
+                    storage: version.storage.as_str().into(),
+                    size: version.size,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The listing of directory `dir`, fetched at most once per TTL however many callers ask.

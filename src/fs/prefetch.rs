@@ -10,18 +10,19 @@ use crate::cache::disk::BLOCK;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Read-ahead after the first sequential read: one round trip's worth on a fast link without
 /// wasting much on files that are only sniffed (file managers read the first few KiB).
-const FIRST_WINDOW: u64 = 2 << 20;
+pub(super) const FIRST_WINDOW: u64 = 2 << 20;
 /// Largest read-ahead per file: at 20 ms round trips this keeps ~3 GiB/s in flight, beyond
 /// anything one file needs, while eight readers stay within the default budget.
 const MAX_WINDOW: u64 = 64 << 20;
 /// Parts fetched per request, at most: large enough to amortise a round trip, small enough
 /// that a full window is split over 16 connections and the next part arrives soon.
-const MAX_PART: u64 = 4 << 20;
+pub(super) const MAX_PART: u64 = 4 << 20;
 /// A read this far behind the furthest one so far still counts as sequential: readers that
 /// re-read a header, and the kernel, which splits one large read into 1 MiB requests and
 /// sends them in whatever order they come (a 4 MiB read plus its read-ahead was seen arriving 2 MiB
@@ -43,7 +44,8 @@ impl Budget {
         Budget(Arc::new(Semaphore::new(permits)))
     }
 
-    fn try_take(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+    /// A reservation of `bytes`, or `None` when the budget has not that much left.
+    pub fn try_take(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
         self.0
             .clone()
             .try_acquire_many_owned(u32::try_from(bytes).ok()?)
@@ -59,12 +61,51 @@ impl Budget {
 type PartData = Shared<BoxFuture<'static, Result<Bytes, ApiError>>>;
 
 /// A range fetched ahead; its memory reservation lasts as long as it does.
-struct Part {
+pub struct Part {
     start: u64,
     end: u64,
     data: PartData,
     abort: tokio::task::AbortHandle,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Part {
+    /// Starts fetching `start..end` of `storage` (an object of `size` bytes) once `after` is
+    /// done, holding `permit` of the read-ahead budget while the part is kept.
+    pub fn fetch<R: Remote>(
+        source: Arc<ByteSource<R>>,
+        storage: Arc<str>,
+        size: u64,
+        (start, end): (u64, u64),
+        after: Option<Shared<BoxFuture<'static, ()>>>,
+        permit: OwnedSemaphorePermit,
+    ) -> Part {
+        let task = tokio::spawn(async move {
+            if let Some(after) = after {
+                after.await;
+            }
+            source.read(&storage, size, start, end - start).await
+        });
+        let abort = task.abort_handle();
+        let data = task
+            .map(|r| {
+                r.unwrap_or_else(|e| Err(ApiError::Network(format!("read-ahead task ended: {e}"))))
+            })
+            .boxed()
+            .shared();
+        Part {
+            start,
+            end,
+            data,
+            abort,
+            _permit: permit,
+        }
+    }
+
+    /// Bytes it holds (or will).
+    pub fn bytes(&self) -> u64 {
+        self.end - self.start
+    }
 }
 
 impl Drop for Part {
@@ -92,22 +133,36 @@ pub struct OpenFile<R: Remote> {
     size: u64,
     budget: Budget,
     state: tokio::sync::Mutex<State>,
+    /// Set once a read reaches the end (shared with read-ahead across files, which asks it of
+    /// the file opened before the next one, after it is closed).
+    ended: Arc<AtomicBool>,
 }
 
 impl<R: Remote> OpenFile<R> {
-    /// An open file of `size` bytes stored at `storage`.
+    /// An open file of `size` bytes stored at `storage`; `head`, fetched before it was opened,
+    /// is the start of its read-ahead.
     pub fn new(
         source: Arc<ByteSource<R>>,
         storage: &str,
         size: u64,
         budget: Budget,
+        head: Option<Part>,
+        ended: Arc<AtomicBool>,
     ) -> OpenFile<R> {
+        let mut state = State::default();
+        if let Some(head) = head.filter(|p| p.start == 0 && p.end <= size) {
+            // As if the first read had started read-ahead: the next one is served from it.
+            state.window = FIRST_WINDOW;
+            state.scheduled = head.end;
+            state.parts.push_back(head);
+        }
         OpenFile {
             source,
             storage: storage.into(),
             size,
             budget,
-            state: tokio::sync::Mutex::default(),
+            state: tokio::sync::Mutex::new(state),
+            ended,
         }
     }
 
@@ -122,6 +177,9 @@ impl<R: Remote> OpenFile<R> {
             return Ok(Bytes::new());
         }
         let end = self.size.min(offset.saturating_add(len));
+        if end == self.size {
+            self.ended.store(true, Ordering::Relaxed);
+        }
         let mut st = self.state.lock().await;
         let sequential = (offset == 0 && st.next == 0)
             || (offset + BACKWARD_SLACK >= st.next
@@ -188,25 +246,14 @@ impl<R: Remote> OpenFile<R> {
                 );
                 break;
             };
-            let (source, storage, size) = (self.source.clone(), self.storage.clone(), self.size);
-            let task =
-                tokio::spawn(async move { source.read(&storage, size, start, stop - start).await });
-            let abort = task.abort_handle();
-            let data = task
-                .map(|r| {
-                    r.unwrap_or_else(|e| {
-                        Err(ApiError::Network(format!("read-ahead task ended: {e}")))
-                    })
-                })
-                .boxed()
-                .shared();
-            st.parts.push_back(Part {
-                start,
-                end: stop,
-                data,
-                abort,
-                _permit: permit,
-            });
+            st.parts.push_back(Part::fetch(
+                self.source.clone(),
+                self.storage.clone(),
+                self.size,
+                (start, stop),
+                None,
+                permit,
+            ));
             start = stop;
         }
         st.scheduled = st.scheduled.max(start);
@@ -292,7 +339,14 @@ pub(super) mod tests {
         let source = Arc::new(ByteSource::new(remote.clone(), None));
         (
             remote,
-            OpenFile::new(source, STORAGE, size, Budget::new(budget)),
+            OpenFile::new(
+                source,
+                STORAGE,
+                size,
+                Budget::new(budget),
+                None,
+                Arc::default(),
+            ),
         )
     }
 
@@ -380,7 +434,14 @@ pub(super) mod tests {
         let budget = Budget::new(64 << 20);
         let remote = counting(200 << 20);
         let source = Arc::new(ByteSource::new(remote.clone(), None));
-        let f = OpenFile::new(source, STORAGE, 200 << 20, budget.clone());
+        let f = OpenFile::new(
+            source,
+            STORAGE,
+            200 << 20,
+            budget.clone(),
+            None,
+            Arc::default(),
+        );
         for i in 0..8u64 {
             f.read(i * (128 << 10), 128 << 10).await.unwrap();
         }

@@ -13,7 +13,7 @@ fn errno<T>(r: Result<T, Error>, op: FsOp) -> Option<i32> {
 
 /// The account most tests mount: one hub, one project, its top folder. Listings take a few
 /// milliseconds, so concurrent lookups really do wait for the same listing.
-fn account() -> MemoryRemote {
+pub(super) fn account() -> MemoryRemote {
     let m = MemoryRemote::with_project();
     m.set_latency(Op::FolderContents, Duration::from_millis(5));
     m
@@ -32,7 +32,10 @@ fn config(ttl: Duration) -> FsConfig {
     }
 }
 
-fn project_fs(mock: MemoryRemote, ttl: Duration) -> (Arc<MemoryRemote>, Fs<MemoryRemote>) {
+pub(super) fn project_fs(
+    mock: MemoryRemote,
+    ttl: Duration,
+) -> (Arc<MemoryRemote>, Fs<MemoryRemote>) {
     let m = Arc::new(mock);
     let fs = Fs::new(
         m.clone(),
@@ -45,7 +48,7 @@ fn project_fs(mock: MemoryRemote, ttl: Duration) -> (Arc<MemoryRemote>, Fs<Memor
     (m, fs)
 }
 
-async fn path(fs: &Fs<MemoryRemote>, parts: &[&str]) -> Result<Attr, Error> {
+pub(super) async fn path(fs: &Fs<MemoryRemote>, parts: &[&str]) -> Result<Attr, Error> {
     let mut ino = ROOT;
     let mut attr = fs.getattr(ROOT).await?.0;
     for p in parts {
@@ -302,7 +305,7 @@ async fn bounded_listings_drop_forgotten_inodes_and_bring_them_back() {
     assert_eq!(fs.getattr(b0.ino).await.unwrap().0.size, 3);
 }
 
-async fn names_in(fs: &Fs<MemoryRemote>, dir: u64) -> Vec<String> {
+pub(super) async fn names_in(fs: &Fs<MemoryRemote>, dir: u64) -> Vec<String> {
     let fh = fs.opendir(dir).await.unwrap();
     let names = fs
         .readdir(dir, fh, 2)

@@ -273,6 +273,10 @@ impl<R: Remote> Remote for Faulty<R> {
         self.inner.prepare_many(storages).await
     }
 
+    fn signs_in_batches(&self) -> bool {
+        self.inner.signs_in_batches()
+    }
+
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
         self.check(Op::Read, || format!("read {storage} {offset}+{len}"))?;
         self.inner.read(storage, offset, len).await

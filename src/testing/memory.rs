@@ -143,6 +143,10 @@ struct State {
     objects: HashMap<String, Object>,
     /// Every read as `(storage, offset, len)`, in the order they arrived.
     reads: Vec<(String, u64, u64)>,
+    /// Every `prepare` and `prepare_many` as the storages it named, in the order they arrived.
+    prepared: Vec<Vec<String>>,
+    /// Whether `prepare_many` is one request (a service that signs in batches).
+    single_signing: bool,
     latency: [Duration; Op::ALL.len()],
     /// Whether every change moves the rollups of the folders above it.
     track_rollups: bool,
@@ -562,6 +566,21 @@ impl MemoryRemote {
         self.max_in_flight[op.index()].load(Ordering::SeqCst)
     }
 
+    /// Makes `prepare_many` sign one object at a time, as after the service refused a batch.
+    pub fn sign_singly(&self) {
+        self.state().single_signing = true;
+    }
+
+    /// The storages each `prepare` or `prepare_many` named, in the order they arrived.
+    pub fn prepared(&self) -> Vec<Vec<String>> {
+        self.state().prepared.clone()
+    }
+
+    /// Every range read as `(storage, offset, len)`, in the order asked.
+    pub fn reads(&self) -> Vec<(String, u64, u64)> {
+        self.state().reads.clone()
+    }
+
     /// Every range read of `storage` as `(offset, len)`, in the order asked.
     pub fn reads_of(&self, storage: &str) -> Vec<(u64, u64)> {
         self.state()
@@ -678,13 +697,23 @@ impl Remote for MemoryRemote {
             .ok_or_else(|| not_found(storage))
     }
 
-    async fn prepare(&self, _storage: &str) {
+    async fn prepare(&self, storage: &str) {
+        self.state().prepared.push(vec![storage.to_string()]);
         let _r = self.begin(Op::Prepare).await;
     }
 
-    /// One request for all of them, as a batch signing request is.
-    async fn prepare_many(&self, _storages: &[String]) {
+    /// One request for all of them, as a batch signing request is; `prepare` for each when
+    /// told to sign one at a time.
+    async fn prepare_many(&self, storages: &[String]) {
+        if !self.signs_in_batches() {
+            return crate::api::prepare_each(self, storages.iter().map(String::as_str)).await;
+        }
+        self.state().prepared.push(storages.to_vec());
         let _r = self.begin(Op::PrepareMany).await;
+    }
+
+    fn signs_in_batches(&self) -> bool {
+        !self.state().single_signing
     }
 
     async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {

@@ -45,7 +45,8 @@ fn repeated_rsync_downloads_only_what_changed() {
 
     rsync();
     let first = rt.block_on(emu.stats());
-    assert_eq!(first["requests"]["signeds3download"], 300, "{first}");
+    assert_eq!(first["requests"]["signed_get"], 300, "{first}");
+    assert_eq!(count(&first, "signeds3download"), 0, "{first}");
 
     // Inside the TTL: nothing at all.
     rt.block_on(emu.reset_stats());
@@ -88,7 +89,7 @@ fn repeated_rsync_downloads_only_what_changed() {
     rt.block_on(emu.reset_stats());
     rsync();
     let fourth = rt.block_on(emu.stats());
-    assert_eq!(fourth["requests"]["signeds3download"], 5, "{fourth}");
+    assert_eq!(fourth["requests"]["signed_get"], 5, "{fourth}");
     let changed =
         std::fs::read(dest.path().join("Hub/Project/Files/f03/doc-0003.txt")).expect("copied");
     assert_eq!(changed, b"changed\n");
@@ -137,6 +138,111 @@ fn big_folders_list_completely_and_offsets_replay() {
     "#;
     let (code, out, err) = run("perl", &["-e", script, flat.to_str().expect("utf-8")]);
     assert_eq!((code, out.trim()), (0, "same"), "{err}");
+}
+
+fn count(stats: &serde_json::Value, route: &str) -> u64 {
+    stats["requests"][route].as_u64().unwrap_or(0)
+}
+
+/// OSS requests of any kind (signing and bytes).
+fn oss_requests(stats: &serde_json::Value) -> u64 {
+    [
+        "signeds3download",
+        "batchsigneds3download",
+        "signed_get",
+        "object_details",
+    ]
+    .iter()
+    .map(|r| count(stats, r))
+    .sum()
+}
+
+/// Bytes of every file under `dir`, by path relative to it.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    crate::support::walk::walk(dir)
+        .filter(|e| e.meta.is_file())
+        .map(|e| (e.rel, std::fs::read(&e.path).expect("read")))
+        .collect()
+}
+
+#[test]
+fn a_backup_of_one_folder_is_signed_in_batches_and_fetched_ahead() {
+    let seed = seed(300, 1);
+    let want = tree(seed.path());
+    for refuse in [false, true] {
+        let extra: &[&str] = if refuse { &["--refuse-batch"] } else { &[] };
+        let emu = Emulator::seeded(seed.path(), extra);
+        let mnt = Mount::start(&emu.base, &[]);
+        let rt = rt();
+
+        // Walking the tree lists it and costs no OSS request.
+        let (code, out, err) = run("ls", &["-lR", mnt.path().to_str().expect("utf-8")]);
+        assert_eq!(code, 0, "ls -lR: {err}");
+        assert!(out.contains("doc-0299.txt"));
+        assert_eq!(oss_requests(&rt.block_on(emu.stats())), 0);
+
+        rt.block_on(emu.reset_stats());
+        let dest = tempfile::tempdir().expect("dest");
+        let src = format!("{}/", mnt.path().display());
+        let (code, _, err) = run(
+            "rsync",
+            &["-a", &src, &format!("{}/", dest.path().display())],
+        );
+        assert_eq!(code, 0, "rsync: {err}");
+        assert!(
+            tree(dest.path()) == want,
+            "refused {refuse}: the copy differs"
+        );
+        let stats = rt.block_on(emu.stats());
+        assert_eq!(count(&stats, "signed_get"), 300, "each file once: {stats}");
+        if refuse {
+            assert_eq!(
+                count(&stats, "batchsigneds3download"),
+                1,
+                "asked once: {stats}"
+            );
+            assert_eq!(count(&stats, "signeds3download"), 300, "{stats}");
+        } else {
+            assert!(
+                count(&stats, "batchsigneds3download") <= 300 / 25 + 2,
+                "{stats}"
+            );
+            assert_eq!(count(&stats, "signeds3download"), 0, "{stats}");
+        }
+        let size: usize = want.values().map(Vec::len).sum();
+        assert_eq!(stats["bytes_served"].as_u64(), Some(size as u64), "{stats}");
+    }
+}
+
+#[test]
+fn a_reader_that_stops_half_way_leaves_no_fetch_running() {
+    let seed = seed(300, 1);
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let rt = rt();
+    let folder = mnt.join("Hub/Project/Files/f00");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    rt.block_on(emu.reset_stats());
+    let mut read = 0;
+    for name in &names[..150] {
+        read += std::fs::read(folder.join(name)).expect("read").len();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let stopped = rt.block_on(emu.stats());
+    std::thread::sleep(Duration::from_secs(1));
+    let later = rt.block_on(emu.stats());
+    assert_eq!(total_requests(&later), total_requests(&stopped), "{later}");
+    let wasted = stopped["bytes_served"].as_u64().unwrap_or(0) - read as u64;
+    // At most the 32 files fetched ahead, of at most 50 lines of 14 bytes each.
+    assert!(
+        wasted <= 32 * 50 * 14,
+        "{wasted} bytes fetched and never read"
+    );
+    assert!(count(&stopped, "signed_get") <= 150 + 32, "{stopped}");
 }
 
 fn common_total(stats: &serde_json::Value) -> u64 {

@@ -1,0 +1,411 @@
+//! Read-ahead across files. Backups and copies (rsync, tar, `cp -r`, restic) open the files of
+//! a folder one after another, in the folder's order or by name, and read each to its end; on
+//! its own every file would cost a signing round trip and then a download round trip, in
+//! series. Each open signs the files that follow it in one batch request (no more requests
+//! than signing the opened file alone); once the files are seen opened in order, each read to
+//! its end, the next files' bytes (the first part of large ones) are fetched before they are
+//! opened, more of them while the pattern holds, within the global read-ahead budget. The first
+//! open out of order drops what was fetched, and what nobody opens is dropped soon after.
+
+use super::prefetch::{Budget, Part, FIRST_WINDOW, MAX_PART};
+use super::read::ByteSource;
+use crate::api::oss::BATCH_MAX;
+use crate::api::Remote;
+use crate::cache::metadata::Listing;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// Files signed ahead of the one opened: one batch request.
+const SIGN_AHEAD: usize = BATCH_MAX;
+/// The next batch is signed when fewer signed files than this are left beyond those fetched
+/// ahead, so it is back before the fetches get there.
+const SIGN_LOW: usize = BATCH_MAX / 2;
+/// Files fetched ahead at most. The window starts at 4 files and doubles with every file
+/// opened in order; 32 files of a few KiB keep a 20 ms link busy for a reader that spends a
+/// millisecond on each.
+const MAX_FILES: usize = 32;
+/// Bytes one folder's read-ahead holds at most, so a reader that stops wastes little.
+const MAX_BYTES: u64 = 16 << 20;
+/// Files fetched ahead and not opened within this long are dropped.
+const IDLE: Duration = Duration::from_secs(10);
+/// A reader that finished a folder keeps its pace into the first file of another only if it
+/// opens it this soon: a backup moves on at once, while a file opened later is a new reader.
+const NEXT_FOLDER_WITHIN: Duration = Duration::from_secs(2);
+/// Folders followed at once; the one used least recently is dropped first.
+const MAX_FOLDERS: usize = 16;
+
+/// A file of a listing, as read-ahead needs it.
+pub struct FileRef {
+    /// Its inode.
+    pub ino: u64,
+    /// Its name in the listing (for the by-name order).
+    pub name: String,
+    /// Storage object of its version.
+    pub storage: Arc<str>,
+    /// Size, when listed.
+    pub size: Option<u64>,
+}
+
+/// The orders readers walk a folder in: the listing's (readdir: tar, find, `cp -r`) and by name
+/// (rsync and restic sort each folder).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Order {
+    Listing,
+    Name,
+}
+
+/// The files of one listing, in both orders.
+struct Files {
+    listing: Arc<Listing>,
+    files: Vec<FileRef>,
+    by_ino: HashMap<u64, usize>,
+    /// Indices into `files` sorted by name (bytewise, as `strcmp`).
+    by_name: Vec<usize>,
+    /// Position of each file in `by_name`.
+    name_pos: Vec<usize>,
+}
+
+impl Files {
+    fn new(listing: Arc<Listing>, files: Vec<FileRef>) -> Files {
+        let by_ino = files.iter().enumerate().map(|(i, f)| (f.ino, i)).collect();
+        let mut by_name: Vec<usize> = (0..files.len()).collect();
+        by_name.sort_by(|&a, &b| files[a].name.as_bytes().cmp(files[b].name.as_bytes()));
+        let mut name_pos = vec![0; files.len()];
+        for (pos, &i) in by_name.iter().enumerate() {
+            name_pos[i] = pos;
+        }
+        Files {
+            listing,
+            files,
+            by_ino,
+            by_name,
+            name_pos,
+        }
+    }
+
+    /// Position of file `i` in `order`.
+    fn pos(&self, order: Order, i: usize) -> usize {
+        match order {
+            Order::Listing => i,
+            Order::Name => self.name_pos[i],
+        }
+    }
+
+    /// The file at `pos` in `order`.
+    fn at(&self, order: Order, pos: usize) -> &FileRef {
+        match order {
+            Order::Listing => &self.files[pos],
+            Order::Name => &self.files[self.by_name[pos]],
+        }
+    }
+}
+
+/// What is known of the reader of one folder.
+struct Stream {
+    files: Arc<Files>,
+    order: Order,
+    /// The file opened last, and whether it has been read to its end.
+    last: Option<(usize, Arc<AtomicBool>)>,
+    /// Files opened in order so far, each after the one before was read to its end.
+    run: usize,
+    /// Positions in `order` whose URLs were asked for.
+    signed: Option<(Order, std::ops::Range<usize>)>,
+    /// Files fetched ahead, by index.
+    parts: HashMap<usize, Part>,
+    used: Instant,
+}
+
+impl Stream {
+    fn new(files: Arc<Files>) -> Stream {
+        Stream {
+            files,
+            order: Order::Listing,
+            last: None,
+            run: 0,
+            signed: None,
+            parts: HashMap::new(),
+            used: Instant::now(),
+        }
+    }
+}
+
+/// Where the previous open was, so a reader moving on to the next folder keeps its pace.
+struct Last {
+    folder: u64,
+    run: usize,
+    /// The file was the last of its folder in the order it was read in.
+    at_end: bool,
+    ended: Arc<AtomicBool>,
+    opened: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    streams: HashMap<u64, Stream>,
+    last: Option<Last>,
+    /// A task is waiting to drop what nobody opened.
+    sweeping: bool,
+}
+
+/// What an open gets from read-ahead across files.
+#[derive(Default)]
+pub struct Opened {
+    /// The start of the file, fetched before it was opened.
+    pub head: Option<Part>,
+    /// Its URL has been asked for (or is not needed): the open need not sign it.
+    pub signed: bool,
+}
+
+/// Read-ahead across the files of the folders being read.
+pub struct Ahead<R: Remote> {
+    remote: Arc<R>,
+    source: Arc<ByteSource<R>>,
+    budget: Budget,
+    state: Mutex<State>,
+}
+
+impl<R: Remote> Ahead<R> {
+    /// Read-ahead over `source`, taking memory from `budget`.
+    pub fn new(remote: Arc<R>, source: Arc<ByteSource<R>>, budget: Budget) -> Ahead<R> {
+        Ahead {
+            remote,
+            source,
+            budget,
+            state: Mutex::default(),
+        }
+    }
+
+    /// File `ino` of `folder`, whose current listing is `listing`, is being opened; `ended`
+    /// will say whether it was read to its end. `files` lists the files of a listing and is
+    /// called only for a listing not seen before. Signs ahead, starts fetching ahead, and
+    /// returns what was fetched of this file; returns once this file's URL is signed when it
+    /// is signed here, so the first read does not sign it again on its own.
+    pub async fn opened(
+        self: &Arc<Self>,
+        folder: u64,
+        ino: u64,
+        listing: Arc<Listing>,
+        ended: Arc<AtomicBool>,
+        files: impl FnOnce(&Listing) -> Vec<FileRef>,
+    ) -> Opened {
+        let (opened, signing, wait) = {
+            let Ok(mut st) = self.state.lock() else {
+                return Opened::default();
+            };
+            self.plan(&mut st, folder, ino, listing, ended, files)
+        };
+        if wait {
+            if let Some(signing) = signing {
+                signing.await;
+            }
+        }
+        opened
+    }
+
+    /// The bookkeeping of `opened`, under the lock: what to sign and fetch, and whether the
+    /// open waits for the signing.
+    fn plan(
+        self: &Arc<Self>,
+        st: &mut State,
+        folder: u64,
+        ino: u64,
+        listing: Arc<Listing>,
+        ended: Arc<AtomicBool>,
+        files: impl FnOnce(&Listing) -> Vec<FileRef>,
+    ) -> (Opened, Option<Shared<BoxFuture<'static, ()>>>, bool) {
+        let now = Instant::now();
+        st.streams.retain(|_, s| now.duration_since(s.used) < IDLE);
+        if !st.streams.contains_key(&folder) && st.streams.len() >= MAX_FOLDERS {
+            let oldest = st
+                .streams
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| *k);
+            oldest.map(|k| st.streams.remove(&k));
+        }
+        let last = st.last.take();
+        let known = st
+            .streams
+            .get(&folder)
+            .is_some_and(|s| Arc::ptr_eq(&s.files.listing, &listing));
+        if !known {
+            // New, or listed again: positions in an older listing mean nothing now.
+            let f = files(&listing);
+            let stream = Stream::new(Arc::new(Files::new(listing, f)));
+            st.streams.insert(folder, stream);
+        }
+        let Some(stream) = st.streams.get_mut(&folder) else {
+            return (Opened::default(), None, false);
+        };
+        stream.used = now;
+        let files = stream.files.clone();
+        let Some(&idx) = files.by_ino.get(&ino) else {
+            return (Opened::default(), None, false);
+        };
+        let head = stream.parts.remove(&idx);
+
+        // Does this open continue the pattern, and in which order?
+        let follows = |o: Order| {
+            stream.last.as_ref().is_some_and(|(prev, done)| {
+                done.load(Ordering::Relaxed) && files.pos(o, idx) == files.pos(o, *prev) + 1
+            })
+        };
+        let next_folder = |o: Order| {
+            stream.last.is_none()
+                && files.pos(o, idx) == 0
+                && last.as_ref().is_some_and(|l| {
+                    l.folder != folder
+                        && l.at_end
+                        && l.run > 0
+                        && l.ended.load(Ordering::Relaxed)
+                        && now.duration_since(l.opened) < NEXT_FOLDER_WITHIN
+                })
+        };
+        let other = match stream.order {
+            Order::Listing => Order::Name,
+            Order::Name => Order::Listing,
+        };
+        if let Some(o) = [stream.order, other].into_iter().find(|&o| follows(o)) {
+            stream.run += 1;
+            stream.order = o;
+        } else if let Some(o) = [stream.order, other].into_iter().find(|&o| next_folder(o)) {
+            stream.run = last.as_ref().map_or(0, |l| l.run) + 1;
+            stream.order = o;
+        } else {
+            if stream.run > 0 {
+                tracing::debug!(folder, "files no longer opened in order; read-ahead stops");
+            }
+            stream.run = 0;
+            stream.parts.clear();
+        }
+        let order = stream.order;
+        let pos = files.pos(order, idx);
+        // Files passed over will not be opened by this reader.
+        stream.parts.retain(|&i, _| files.pos(order, i) > pos);
+        stream.last = Some((idx, ended.clone()));
+        st.last = Some(Last {
+            folder,
+            run: stream.run,
+            at_end: pos + 1 == files.files.len(),
+            ended,
+            opened: now,
+        });
+
+        // Files fetched ahead from here: more while the pattern holds.
+        let depth = match stream.run {
+            0 => 0,
+            run => (2usize << run.min(8)).min(MAX_FILES),
+        };
+        let horizon = files.files.len().min(pos + 1 + depth);
+
+        // Sign the next batches when the signed files ahead run low, so that every file
+        // fetched ahead is in a batch (a fetch of an unsigned file would sign it alone).
+        let mut sign = Vec::new();
+        let mut signed_here = false;
+        if self.remote.signs_in_batches() {
+            let from = match &stream.signed {
+                Some((o, r)) if *o == order && r.contains(&pos) => {
+                    (r.end < horizon + SIGN_LOW).then_some((r.start, r.end))
+                }
+                _ => Some((pos, pos)),
+            };
+            if let Some((start, from)) = from {
+                let want = horizon.saturating_sub(from).max(1);
+                let to = (from + want.div_ceil(SIGN_AHEAD) * SIGN_AHEAD).min(files.files.len());
+                sign = (from..to)
+                    .map(|p| files.at(order, p))
+                    .filter(|f| f.size != Some(0) && !self.source.starts_cached(&f.storage))
+                    .map(|f| f.storage.to_string())
+                    .collect();
+                signed_here = from == pos;
+                stream.signed = Some((order, start..to));
+            }
+        }
+        let signing = (!sign.is_empty()).then(|| {
+            let remote = self.remote.clone();
+            tokio::spawn(async move { remote.prepare_many(&sign).await })
+                .map(|_| ())
+                .boxed()
+                .shared()
+        });
+
+        // Fetch the next files while the pattern holds.
+        if depth > 0 {
+            let mut held: u64 = stream.parts.values().map(Part::bytes).sum();
+            for p in pos + 1..horizon {
+                let i = match order {
+                    Order::Listing => p,
+                    Order::Name => files.by_name[p],
+                };
+                let f = &files.files[i];
+                let Some(size) = f.size.filter(|&s| s > 0) else {
+                    continue;
+                };
+                if stream.parts.contains_key(&i) || self.source.starts_cached(&f.storage) {
+                    continue;
+                }
+                let len = if size <= MAX_PART { size } else { FIRST_WINDOW };
+                if held + len > MAX_BYTES {
+                    break;
+                }
+                let Some(permit) = self.budget.try_take(len) else {
+                    break;
+                };
+                held += len;
+                let part = Part::fetch(
+                    self.source.clone(),
+                    f.storage.clone(),
+                    size,
+                    (0, len),
+                    signing.clone(),
+                    permit,
+                );
+                stream.parts.insert(i, part);
+            }
+            if !stream.parts.is_empty() && !st.sweeping {
+                st.sweeping = true;
+                self.sweep_later();
+            }
+        }
+        let asked = stream
+            .signed
+            .as_ref()
+            .is_some_and(|(o, r)| *o == order && r.contains(&pos));
+        let signed = head.is_some() || asked;
+        (Opened { head, signed }, signing, signed_here)
+    }
+
+    /// Drops, a while from now, what folders nobody reads any more hold; again while some
+    /// folder still holds files fetched ahead.
+    fn sweep_later(self: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(IDLE).await;
+                let Some(ahead) = weak.upgrade() else { return };
+                let Ok(mut st) = ahead.state.lock() else {
+                    return;
+                };
+                let now = Instant::now();
+                st.streams.retain(|_, s| now.duration_since(s.used) < IDLE);
+                if st.streams.values().all(|s| s.parts.is_empty()) {
+                    st.sweeping = false;
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Files fetched ahead and not opened yet, and their bytes (for tests and logs).
+    pub fn held(&self) -> (usize, u64) {
+        self.state.lock().map_or((0, 0), |st| {
+            st.streams
+                .values()
+                .flat_map(|s| s.parts.values())
+                .fold((0, 0), |(n, b), p| (n + 1, b + p.bytes()))
+        })
+    }
+}
