@@ -199,6 +199,32 @@ async fn prepare_many_signs_in_batches_of_25_and_reads_then_sign_nothing() {
     emu.stop().await.unwrap();
 }
 
+/// Reads that start while a batch naming their objects is out wait for it and sign nothing on
+/// their own (with 200 ms of latency, each would otherwise have time to).
+#[tokio::test]
+async fn reads_during_a_batch_wait_for_it() {
+    let emu = flat_emulator().await;
+    let client = app_client(&emu.base_url()).await;
+    let files = flat_files(&client).await;
+    let storages: Vec<String> = files.iter().map(|(s, _)| s.clone()).collect();
+    emu.set_faults(FaultConfig {
+        latency_ms: 200,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    emu.reset_stats();
+    let batch = client.prepare_many(&storages[..25]);
+    let reads = async {
+        // Started after the batch went out, before its answer is back.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        read_all(&client, &files[..25]).await;
+    };
+    tokio::join!(batch, reads);
+    assert_eq!(count(&emu, "batchsigneds3download"), 1);
+    assert_eq!(count(&emu, "signeds3download"), 0, "no read signed alone");
+    emu.stop().await.unwrap();
+}
+
 /// A service that refuses batch requests is asked once per client: `prepare_many` then signs
 /// each object on its own, and later calls go straight to single signing.
 #[tokio::test]

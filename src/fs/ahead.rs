@@ -276,7 +276,11 @@ impl<R: Remote> Ahead<R> {
             stream.order = o;
         } else {
             if stream.run > 0 {
-                tracing::debug!(folder, "files no longer opened in order; read-ahead stops");
+                tracing::debug!(
+                    folder,
+                    dropped = stream.parts.len(),
+                    "files no longer opened in order; read-ahead across files stops"
+                );
             }
             stream.run = 0;
             stream.parts.clear();
@@ -399,7 +403,8 @@ impl<R: Remote> Ahead<R> {
         });
     }
 
-    /// Files fetched ahead and not opened yet, and their bytes (for tests and logs).
+    /// Files fetched ahead and not opened yet, and their bytes.
+    #[cfg(test)]
     pub fn held(&self) -> (usize, u64) {
         self.state.lock().map_or((0, 0), |st| {
             st.streams
