@@ -115,7 +115,14 @@ impl UrlCache {
                 let now = Instant::now();
                 urls.retain(|_, (_, t)| *t > now);
                 if urls.len() >= URL_CACHE_MAX {
-                    urls.clear();
+                    // The quarter that expires first goes: the oldest, which readers have most
+                    // likely finished with, while a batch signed for the files about to be
+                    // read stays whole.
+                    let mut untils: Vec<Instant> = urls.values().map(|(_, t)| *t).collect();
+                    let cut = untils.len() / 4;
+                    untils.select_nth_unstable(cut);
+                    let oldest = untils[cut];
+                    urls.retain(|_, (_, t)| *t > oldest);
                 }
             }
             urls.insert(storage.to_string(), (url, until));
@@ -168,6 +175,24 @@ mod tests {
         assert_eq!(got[1].objects[0].1, "dir/k25", "order kept");
         assert_eq!(got[3].objects[1].1, "dir/k1");
         assert!(batches([]).is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_drops_its_oldest_quarter() {
+        let c = UrlCache::default();
+        let t0 = Instant::now();
+        for i in 0..URL_CACHE_MAX + 1 {
+            let fetched = t0 + Duration::from_millis(i as u64);
+            c.put(&format!("s{i}"), "u".into(), fetched, 60);
+        }
+        let kept = c.urls.lock().unwrap().len();
+        assert!(
+            (URL_CACHE_MAX * 3 / 4 - 1..URL_CACHE_MAX).contains(&kept),
+            "{kept}"
+        );
+        assert!(c.get("s0").is_none(), "the oldest went");
+        assert!(c.get(&format!("s{}", URL_CACHE_MAX - 1)).is_some());
+        assert!(c.get(&format!("s{URL_CACHE_MAX}")).is_some());
     }
 
     #[test]

@@ -113,6 +113,10 @@ struct Stream {
     run: usize,
     /// Positions in `order` whose URLs were asked for.
     signed: Option<(Order, std::ops::Range<usize>)>,
+    /// Signing requests not known to be done, with the end of the positions each covers: a
+    /// fetch of a file waits for the one covering it, since a fetch that starts first would
+    /// sign its file alone (a batch claims its files only once its task runs).
+    signing: Vec<(usize, Signing)>,
     /// Files fetched ahead, by index.
     parts: HashMap<usize, Part>,
     used: Instant,
@@ -126,11 +130,15 @@ impl Stream {
             last: None,
             run: 0,
             signed: None,
+            signing: Vec::new(),
             parts: HashMap::new(),
             used: Instant::now(),
         }
     }
 }
+
+/// A signing request under way, awaited by every fetch of a file it names.
+type Signing = Shared<BoxFuture<'static, ()>>;
 
 /// Where the previous open was, so a reader moving on to the next folder keeps its pace.
 struct Last {
@@ -181,8 +189,8 @@ impl<R: Remote> Ahead<R> {
     /// File `ino` of `folder`, whose current listing is `listing`, is being opened; `ended`
     /// will say whether it was read to its end. `files` lists the files of a listing and is
     /// called only for a listing not seen before. Signs ahead, starts fetching ahead, and
-    /// returns what was fetched of this file; returns once this file's URL is signed when it
-    /// is signed here, so the first read does not sign it again on its own.
+    /// returns what was fetched of this file; returns once a signing request naming this file
+    /// is done, so the first read does not sign it again on its own.
     pub async fn opened(
         self: &Arc<Self>,
         folder: u64,
@@ -191,22 +199,20 @@ impl<R: Remote> Ahead<R> {
         ended: Arc<AtomicBool>,
         files: impl FnOnce(&Listing) -> Vec<FileRef>,
     ) -> Opened {
-        let (opened, signing, wait) = {
+        let (opened, signing) = {
             let Ok(mut st) = self.state.lock() else {
                 return Opened::default();
             };
             self.plan(&mut st, folder, ino, listing, ended, files)
         };
-        if wait {
-            if let Some(signing) = signing {
-                signing.await;
-            }
+        if let Some(signing) = signing {
+            signing.await;
         }
         opened
     }
 
-    /// The bookkeeping of `opened`, under the lock: what to sign and fetch, and whether the
-    /// open waits for the signing.
+    /// The bookkeeping of `opened`, under the lock: what to sign and fetch, and the signing
+    /// request the open waits for (the one naming the opened file, unless it was fetched).
     fn plan(
         self: &Arc<Self>,
         st: &mut State,
@@ -215,7 +221,7 @@ impl<R: Remote> Ahead<R> {
         listing: Arc<Listing>,
         ended: Arc<AtomicBool>,
         files: impl FnOnce(&Listing) -> Vec<FileRef>,
-    ) -> (Opened, Option<Shared<BoxFuture<'static, ()>>>, bool) {
+    ) -> (Opened, Option<Signing>) {
         let now = Instant::now();
         st.streams.retain(|_, s| now.duration_since(s.used) < IDLE);
         if !st.streams.contains_key(&folder) && st.streams.len() >= MAX_FOLDERS {
@@ -238,12 +244,12 @@ impl<R: Remote> Ahead<R> {
             st.streams.insert(folder, stream);
         }
         let Some(stream) = st.streams.get_mut(&folder) else {
-            return (Opened::default(), None, false);
+            return (Opened::default(), None);
         };
         stream.used = now;
         let files = stream.files.clone();
         let Some(&idx) = files.by_ino.get(&ino) else {
-            return (Opened::default(), None, false);
+            return (Opened::default(), None);
         };
         let head = stream.parts.remove(&idx);
 
@@ -308,7 +314,6 @@ impl<R: Remote> Ahead<R> {
         // Sign the next batches when the signed files ahead run low, so that every file
         // fetched ahead is in a batch (a fetch of an unsigned file would sign it alone).
         let mut sign = Vec::new();
-        let mut signed_here = false;
         if self.remote.signs_in_batches() {
             let from = match &stream.signed {
                 Some((o, r)) if *o == order && r.contains(&pos) => {
@@ -324,7 +329,6 @@ impl<R: Remote> Ahead<R> {
                     .filter(|f| f.size != Some(0) && !self.source.starts_cached(&f.storage))
                     .map(|f| f.storage.to_string())
                     .collect();
-                signed_here = from == pos;
                 stream.signed = Some((order, start..to));
             }
         }
@@ -335,6 +339,10 @@ impl<R: Remote> Ahead<R> {
                 .boxed()
                 .shared()
         });
+        stream.signing.retain(|(_, s)| s.peek().is_none());
+        if let (Some(s), Some((_, r))) = (&signing, &stream.signed) {
+            stream.signing.push((r.end, s.clone()));
+        }
 
         // Fetch the next files while the pattern holds.
         if depth > 0 {
@@ -359,12 +367,14 @@ impl<R: Remote> Ahead<R> {
                     break;
                 };
                 held += len;
+                // Signing requests go out in the order of the positions they cover.
+                let after = stream.signing.iter().find(|(end, _)| p < *end);
                 let part = Part::fetch(
                     self.source.clone(),
                     f.storage.clone(),
                     size,
                     (0, len),
-                    signing.clone(),
+                    after.map(|(_, s)| s.clone()),
                     permit,
                 );
                 stream.parts.insert(i, part);
@@ -379,7 +389,12 @@ impl<R: Remote> Ahead<R> {
             .as_ref()
             .is_some_and(|(o, r)| *o == order && r.contains(&pos));
         let signed = head.is_some() || asked;
-        (Opened { head, signed }, signing, signed_here)
+        let wait = match head {
+            Some(_) => None,
+            None => stream.signing.iter().find(|(end, _)| pos < *end),
+        };
+        let wait = wait.map(|(_, s)| s.clone());
+        (Opened { head, signed }, wait)
     }
 
     /// Drops, a while from now, what folders nobody reads any more hold; again while some
