@@ -13,7 +13,8 @@ use crate::api::oss::BATCH_MAX;
 use crate::api::Remote;
 use crate::cache::metadata::Listing;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ const IDLE: Duration = Duration::from_secs(10);
 /// A reader that finished a folder keeps its pace into the first file of another only if it
 /// opens it this soon: a backup moves on at once, while a file opened later is a new reader.
 const NEXT_FOLDER_WITHIN: Duration = Duration::from_secs(2);
+/// Files remembered as opened before, at most (8 bytes and a little each); past it the memory
+/// starts again, and a file opened long ago may be fetched ahead once more.
+const MAX_SEEN: usize = 1 << 20;
 /// Folders followed at once; the one used least recently is dropped first.
 const MAX_FOLDERS: usize = 16;
 
@@ -112,11 +116,11 @@ struct Stream {
     /// Files opened in order so far, each after the one before was read to its end.
     run: usize,
     /// Positions in `order` whose URLs were asked for.
-    signed: Option<(Order, std::ops::Range<usize>)>,
-    /// Signing requests not known to be done, with the end of the positions each covers: a
-    /// fetch of a file waits for the one covering it, since a fetch that starts first would
-    /// sign its file alone (a batch claims its files only once its task runs).
-    signing: Vec<(usize, Signing)>,
+    signed: Option<(Order, Range<usize>)>,
+    /// Signing requests not known to be done, with the positions each names: a fetch of a
+    /// file waits for the one naming it, since a fetch that starts first would sign its file
+    /// alone (a batch claims its files only once its task runs).
+    signing: Vec<(Order, Range<usize>, Signing)>,
     /// Files fetched ahead, by index.
     parts: HashMap<usize, Part>,
     used: Instant,
@@ -140,6 +144,14 @@ impl Stream {
 /// A signing request under way, awaited by every fetch of a file it names.
 type Signing = Shared<BoxFuture<'static, ()>>;
 
+/// The pending signing request that names position `p` of `order`, if any.
+fn naming(pending: &[(Order, Range<usize>, Signing)], order: Order, p: usize) -> Option<Signing> {
+    pending
+        .iter()
+        .find(|(o, r, _)| *o == order && r.contains(&p))
+        .map(|(_, _, s)| s.clone())
+}
+
 /// Where the previous open was, so a reader moving on to the next folder keeps its pace.
 struct Last {
     folder: u64,
@@ -154,6 +166,10 @@ struct Last {
 struct State {
     streams: HashMap<u64, Stream>,
     last: Option<Last>,
+    /// Files opened before in this mount. They are not fetched ahead: their reader has had
+    /// them (the kernel may still hold their pages), and a repeated backup opens only the
+    /// files that changed, which are new versions and so new inodes.
+    seen: HashSet<u64>,
     /// A task is waiting to drop what nobody opened.
     sweeping: bool,
 }
@@ -233,6 +249,10 @@ impl<R: Remote> Ahead<R> {
             oldest.map(|k| st.streams.remove(&k));
         }
         let last = st.last.take();
+        if st.seen.len() >= MAX_SEEN {
+            st.seen.clear();
+        }
+        st.seen.insert(ino);
         let known = st
             .streams
             .get(&folder)
@@ -314,6 +334,7 @@ impl<R: Remote> Ahead<R> {
         // Sign the next batches when the signed files ahead run low, so that every file
         // fetched ahead is in a batch (a fetch of an unsigned file would sign it alone).
         let mut sign = Vec::new();
+        let mut named = None;
         if self.remote.signs_in_batches() {
             let from = match &stream.signed {
                 Some((o, r)) if *o == order && r.contains(&pos) => {
@@ -330,6 +351,7 @@ impl<R: Remote> Ahead<R> {
                     .map(|f| f.storage.to_string())
                     .collect();
                 stream.signed = Some((order, start..to));
+                named = Some(from..to);
             }
         }
         let signing = (!sign.is_empty()).then(|| {
@@ -339,9 +361,9 @@ impl<R: Remote> Ahead<R> {
                 .boxed()
                 .shared()
         });
-        stream.signing.retain(|(_, s)| s.peek().is_none());
-        if let (Some(s), Some((_, r))) = (&signing, &stream.signed) {
-            stream.signing.push((r.end, s.clone()));
+        stream.signing.retain(|(_, _, s)| s.peek().is_none());
+        if let (Some(s), Some(range)) = (signing, named) {
+            stream.signing.push((order, range, s));
         }
 
         // Fetch the next files while the pattern holds.
@@ -356,7 +378,10 @@ impl<R: Remote> Ahead<R> {
                 let Some(size) = f.size.filter(|&s| s > 0) else {
                     continue;
                 };
-                if stream.parts.contains_key(&i) || self.source.starts_cached(&f.storage) {
+                if stream.parts.contains_key(&i)
+                    || st.seen.contains(&f.ino)
+                    || self.source.starts_cached(&f.storage)
+                {
                     continue;
                 }
                 let len = if size <= MAX_PART { size } else { FIRST_WINDOW };
@@ -367,14 +392,12 @@ impl<R: Remote> Ahead<R> {
                     break;
                 };
                 held += len;
-                // Signing requests go out in the order of the positions they cover.
-                let after = stream.signing.iter().find(|(end, _)| p < *end);
                 let part = Part::fetch(
                     self.source.clone(),
                     f.storage.clone(),
                     size,
                     (0, len),
-                    after.map(|(_, s)| s.clone()),
+                    naming(&stream.signing, order, p),
                     permit,
                 );
                 stream.parts.insert(i, part);
@@ -391,9 +414,8 @@ impl<R: Remote> Ahead<R> {
         let signed = head.is_some() || asked;
         let wait = match head {
             Some(_) => None,
-            None => stream.signing.iter().find(|(end, _)| pos < *end),
+            None => naming(&stream.signing, order, pos),
         };
-        let wait = wait.map(|(_, s)| s.clone());
         (Opened { head, signed }, wait)
     }
 

@@ -155,3 +155,20 @@ async fn signing_one_at_a_time_still_fetches_ahead() {
     assert_eq!(m.reads().len(), FILES);
     assert!(took < Duration::from_millis(300), "{took:?}");
 }
+
+#[tokio::test]
+async fn files_opened_before_are_not_fetched_ahead_again() {
+    let (m, fs) = folder_of_files(1);
+    let order = files(&fs).await;
+    for (ino, name) in &order {
+        copy(&fs, *ino, index(name)).await;
+    }
+    assert_eq!(m.reads().len(), FILES);
+    // A repeated backup opens only the files that changed, here six in a row: their
+    // neighbours, which it skips, are not fetched for it.
+    for (ino, name) in &order[20..26] {
+        copy(&fs, *ino, index(name)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(m.reads().len(), FILES + 6, "only the six files read");
+}
