@@ -137,6 +137,7 @@ fn mount_equals_seed_with_one_listing_per_folder() {
         "item_versions",
         "version",
         "signeds3download",
+        "batchsigneds3download",
         "signed_get",
         "object_details",
     ] {
