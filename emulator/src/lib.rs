@@ -15,6 +15,7 @@
 //! Everything else a test needs goes through HTTP (`/__emulator/*`), except the expected bytes
 //! of generated objects in [`testing`].
 
+mod app;
 mod auth;
 mod clock;
 mod content;

@@ -1,6 +1,7 @@
 //! The emulator's HTTP server and the pipeline every request goes through: count it, add
 //! latency, apply rate limits and injected faults, check the token, answer.
 
+use super::app::App;
 use super::auth::Auth;
 use super::clock::Clock;
 use super::errors::ApiError;
@@ -15,7 +16,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -51,42 +51,6 @@ impl Default for Config {
             single_use_refresh: false,
         }
     }
-}
-
-/// An in-progress `signeds3upload` session.
-pub struct Upload {
-    /// Target bucket.
-    pub bucket: String,
-    /// Target object key.
-    pub key: String,
-    /// Parts received so far, by part number.
-    pub parts: std::collections::BTreeMap<u32, bytes::Bytes>,
-    /// Start time (epoch ms); parts are discarded 24 h later.
-    pub started_ms: i64,
-}
-
-/// Shared state of a running emulator.
-pub struct App {
-    /// The world. Writers are rare (uploads); no lock is held across an await.
-    pub store: RwLock<Store>,
-    /// Tokens, codes, clients.
-    pub auth: Auth,
-    /// Emulator time.
-    pub clock: Clock,
-    /// Request counters.
-    pub stats: Stats,
-    /// Fault settings.
-    pub faults: Faults,
-    /// Documented limits, when enabled.
-    pub limiter: Option<RateLimiter>,
-    /// Public base URL (`http://host:port`) used in every absolute href.
-    pub base: String,
-    /// Key signing download and upload URLs.
-    pub signing_key: [u8; 32],
-    /// Upload sessions by upload key.
-    pub uploads: Mutex<HashMap<String, Upload>>,
-    /// SHA-1 of objects already hashed, by `bucket/key`.
-    pub sha1s: Mutex<HashMap<String, String>>,
 }
 
 /// A started emulator: how to reach it, steer its faults, read its counters and stop it.
@@ -232,7 +196,7 @@ async fn pipeline(
         grant: None,
     };
     if route == Route::Unknown {
-        return unknown_route(&req).into_response();
+        return handlers::unknown_route(&req).into_response();
     }
     if !route.is_control() {
         match app.faults.decide() {
@@ -264,17 +228,6 @@ async fn pipeline(
     match handlers::dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
-}
-
-/// 404 for a path no route matches, in the error shape of the service its prefix names: OSS
-/// clients parse `{"reason"}`, everyone else gets JSON:API `errors[]`.
-pub(crate) fn unknown_route(req: &Req) -> ApiError {
-    let text = format!("No route for {} {}", req.method, req.path);
-    if req.path.starts_with("/oss/") {
-        ApiError::oss(StatusCode::NOT_FOUND, text)
-    } else {
-        ApiError::data(StatusCode::NOT_FOUND, "NOT_FOUND", text)
     }
 }
 

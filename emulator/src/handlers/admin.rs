@@ -1,11 +1,11 @@
 //! `/__emulator/*`: counters, fault settings and the test clock. Not part of the real API.
 
 use super::{oss_json, Answer};
+use crate::app::App;
 use crate::errors::ApiError;
 use crate::faults::FaultConfig;
 use crate::request::Req;
 use crate::router::Route;
-use crate::server::App;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 

@@ -4,9 +4,9 @@
 use super::bytes::check_object_access;
 use super::oss::{bad, download_body, minutes, stored_object};
 use super::{oss_json, Answer};
+use crate::app::App;
 use crate::errors::ApiError;
 use crate::request::Req;
-use crate::server::App;
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 

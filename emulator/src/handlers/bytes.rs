@@ -2,6 +2,7 @@
 //! they take no token, honour `Range` and expire), and the deprecated direct download.
 
 use super::{read, Answer};
+use crate::app::App;
 use crate::clock::{http_date, parse_http_date};
 use crate::content::{parse_range, Content};
 use crate::errors::ApiError;
@@ -9,7 +10,6 @@ use crate::faults;
 use crate::request::Req;
 use crate::router::SIGNED_PREFIX;
 use crate::segment::seg;
-use crate::server::App;
 use crate::store::DM_BUCKET;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};

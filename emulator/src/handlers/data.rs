@@ -1,6 +1,7 @@
 //! Data service reads: folders, contents (the hot path), items, versions, refs.
 
 use super::{jsonapi, read, single, Answer};
+use crate::app::App;
 use crate::clock::{http_date, parse_http_date};
 use crate::errors::ApiError;
 use crate::filter;
@@ -9,7 +10,6 @@ use crate::paging::{self_href, Page};
 use crate::render::{document, Renderer};
 use crate::request::Req;
 use crate::router::Kind;
-use crate::server::App;
 use crate::store::{Folder, Item, Node, Store, Version};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;

@@ -9,10 +9,10 @@ mod oss;
 mod project;
 mod write;
 
+use super::app::App;
 use super::errors::{ApiError, JSONAPI, OSS_JSON};
 use super::request::Req;
 use super::router::Route;
-use super::server::App;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -68,7 +68,7 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key).await,
         SignedPut { upload } => oss::upload_part(app, req, upload),
         Stats | ResetStats | Clock | Faults => admin::control(app, req),
-        Unknown => Err(super::server::unknown_route(req)),
+        Unknown => Err(unknown_route(req)),
     }
 }
 
@@ -117,4 +117,15 @@ pub fn write(app: &App) -> Result<RwLockWriteGuard<'_, super::store::Store>, Api
             "store unavailable",
         )
     })
+}
+
+/// 404 for a path no route matches, in the error shape of the service its prefix names: OSS
+/// clients parse `{"reason"}`, everyone else gets JSON:API `errors[]`.
+pub(crate) fn unknown_route(req: &Req) -> ApiError {
+    let text = format!("No route for {} {}", req.method, req.path);
+    if req.path.starts_with("/oss/") {
+        ApiError::oss(StatusCode::NOT_FOUND, text)
+    } else {
+        ApiError::data(StatusCode::NOT_FOUND, "NOT_FOUND", text)
+    }
 }

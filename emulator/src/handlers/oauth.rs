@@ -1,9 +1,9 @@
 //! Authentication endpoints; the token logic itself lives in `crate::auth`.
 
 use super::{oss_json, Answer};
+use crate::app::App;
 use crate::errors::ApiError;
 use crate::request::Req;
-use crate::server::App;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::json;

@@ -4,6 +4,7 @@ use super::bytes::{
     check_object_access, not_modified, object_etag, sha1_of, signature, signed_download_url,
 };
 use super::{oss_json, read, write, Answer};
+use crate::app::{App, Upload};
 use crate::clock::iso_seconds;
 use crate::content::Content;
 use crate::errors::ApiError;
@@ -11,7 +12,6 @@ use crate::ids::{random_token, OBJECT_PREFIX};
 use crate::request::Req;
 use crate::router::UPLOAD_PREFIX;
 use crate::segment::seg;
-use crate::server::{App, Upload};
 use crate::store::{Access, Bucket, Object, DM_BUCKET};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;

@@ -1,12 +1,12 @@
 //! Project service: hubs, projects, top folders.
 
 use super::{jsonapi, read, single, Answer};
+use crate::app::App;
 use crate::errors::ApiError;
 use crate::filter;
 use crate::paging::{self_href, Page};
 use crate::render::{document, Renderer};
 use crate::request::Req;
-use crate::server::App;
 use crate::store::Store;
 use axum::http::StatusCode;
 use serde_json::{json, Value};

@@ -3,6 +3,7 @@
 
 use super::data::{folder_in, item_in, version_in};
 use super::{jsonapi, write, Answer};
+use crate::app::App;
 use crate::clock::Stamp;
 use crate::errors::ApiError;
 use crate::ids::{
@@ -13,7 +14,6 @@ use crate::render::{document, Renderer};
 use crate::request::Req;
 use crate::router::Kind;
 use crate::seed::object_key;
-use crate::server::App;
 use crate::store::{ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
