@@ -38,8 +38,20 @@ const NEXT_FOLDER_WITHIN: Duration = Duration::from_secs(2);
 /// Files remembered as opened before, at most (8 bytes and a little each); past it the memory
 /// starts again, and a file opened long ago may be fetched ahead once more.
 const MAX_SEEN: usize = 1 << 20;
+/// Folders without files passed over, at most, looking for the next folder a reader by name
+/// opens files in.
+const NEXT_FOLDER_HOPS: usize = 4;
 /// Folders followed at once; the one used least recently is dropped first.
 const MAX_FOLDERS: usize = 16;
+
+/// What read-ahead across files asks of the namespace, answered without a request.
+pub trait Folders {
+    /// The files `listing` names, in its order.
+    fn files(&self, listing: &Listing) -> Vec<FileRef>;
+    /// The folder a walk that reads each folder's files before its subfolders, all by name
+    /// (rsync), comes to after `folder`, with its listing; `None` when not listed yet.
+    fn next_by_name(&self, folder: u64) -> Option<(u64, Arc<Listing>)>;
+}
 
 /// A file of a listing, as read-ahead needs it.
 pub struct FileRef {
@@ -70,6 +82,8 @@ struct Files {
     by_name: Vec<usize>,
     /// Position of each file in `by_name`.
     name_pos: Vec<usize>,
+    /// The listing's order is the order by name.
+    sorted: bool,
 }
 
 impl Files {
@@ -81,12 +95,14 @@ impl Files {
         for (pos, &i) in by_name.iter().enumerate() {
             name_pos[i] = pos;
         }
+        let sorted = by_name.iter().enumerate().all(|(pos, &i)| pos == i);
         Files {
             listing,
             files,
             by_ino,
             by_name,
             name_pos,
+            sorted,
         }
     }
 
@@ -172,6 +188,11 @@ struct State {
     seen: HashSet<u64>,
     /// A task is waiting to drop what nobody opened.
     sweeping: bool,
+    /// The folder a reader by name was expected to move to from the one it was finishing.
+    foreseen: Option<(u64, u64)>,
+    /// The last move to another folder went where it was foreseen: the next folder's files
+    /// are fetched before the reader gets there.
+    moves_foreseen: bool,
 }
 
 /// What an open gets from read-ahead across files.
@@ -203,8 +224,7 @@ impl<R: Remote> Ahead<R> {
     }
 
     /// File `ino` of `folder`, whose current listing is `listing`, is being opened; `ended`
-    /// will say whether it was read to its end. `files` lists the files of a listing and is
-    /// called only for a listing not seen before. Signs ahead, starts fetching ahead, and
+    /// will say whether it was read to its end; `folders` answers for the listings around. Signs ahead, starts fetching ahead, and
     /// returns what was fetched of this file; returns once a signing request naming this file
     /// is done, so the first read does not sign it again on its own.
     pub async fn opened(
@@ -213,13 +233,13 @@ impl<R: Remote> Ahead<R> {
         ino: u64,
         listing: Arc<Listing>,
         ended: Arc<AtomicBool>,
-        files: impl FnOnce(&Listing) -> Vec<FileRef>,
+        folders: &impl Folders,
     ) -> Opened {
         let (opened, signing) = {
             let Ok(mut st) = self.state.lock() else {
                 return Opened::default();
             };
-            self.plan(&mut st, folder, ino, listing, ended, files)
+            self.plan(&mut st, folders, folder, ino, listing, ended)
         };
         if let Some(signing) = signing {
             signing.await;
@@ -232,11 +252,11 @@ impl<R: Remote> Ahead<R> {
     fn plan(
         self: &Arc<Self>,
         st: &mut State,
+        folders: &impl Folders,
         folder: u64,
         ino: u64,
         listing: Arc<Listing>,
         ended: Arc<AtomicBool>,
-        files: impl FnOnce(&Listing) -> Vec<FileRef>,
     ) -> (Opened, Option<Signing>) {
         let now = Instant::now();
         st.streams.retain(|_, s| now.duration_since(s.used) < IDLE);
@@ -259,7 +279,7 @@ impl<R: Remote> Ahead<R> {
             .is_some_and(|s| Arc::ptr_eq(&s.files.listing, &listing));
         if !known {
             // New, or listed again: positions in an older listing mean nothing now.
-            let f = files(&listing);
+            let f = folders.files(&listing);
             let stream = Stream::new(Arc::new(Files::new(listing, f)));
             st.streams.insert(folder, stream);
         }
@@ -300,6 +320,10 @@ impl<R: Remote> Ahead<R> {
         } else if let Some(o) = [stream.order, other].into_iter().find(|&o| next_folder(o)) {
             stream.run = last.as_ref().map_or(0, |l| l.run) + 1;
             stream.order = o;
+            let from = last.as_ref().map(|l| l.folder);
+            st.moves_foreseen = st
+                .foreseen
+                .is_some_and(|f| Some(f) == from.map(|from| (from, folder)));
         } else {
             if stream.run > 0 {
                 tracing::debug!(
@@ -329,12 +353,11 @@ impl<R: Remote> Ahead<R> {
             0 => 0,
             run => (2usize << run.min(8)).min(MAX_FILES),
         };
-        let horizon = files.files.len().min(pos + 1 + depth);
+        let n = files.files.len();
+        let horizon = n.min(pos + 1 + depth);
 
         // Sign the next batches when the signed files ahead run low, so that every file
         // fetched ahead is in a batch (a fetch of an unsigned file would sign it alone).
-        let mut sign = Vec::new();
-        let mut named = None;
         if self.remote.signs_in_batches() {
             let from = match &stream.signed {
                 Some((o, r)) if *o == order && r.contains(&pos) => {
@@ -344,79 +367,152 @@ impl<R: Remote> Ahead<R> {
             };
             if let Some((start, from)) = from {
                 let want = horizon.saturating_sub(from).max(1);
-                let to = (from + want.div_ceil(SIGN_AHEAD) * SIGN_AHEAD).min(files.files.len());
-                sign = (from..to)
-                    .map(|p| files.at(order, p))
-                    .filter(|f| f.size != Some(0) && !self.source.starts_cached(&f.storage))
-                    .map(|f| f.storage.to_string())
-                    .collect();
+                let to = (from + want.div_ceil(SIGN_AHEAD) * SIGN_AHEAD).min(n);
+                self.sign(stream, from..to);
                 stream.signed = Some((order, start..to));
-                named = Some(from..to);
             }
         }
-        let signing = (!sign.is_empty()).then(|| {
-            let remote = self.remote.clone();
-            tokio::spawn(async move { remote.prepare_many(&sign).await })
-                .map(|_| ())
-                .boxed()
-                .shared()
-        });
-        stream.signing.retain(|(_, _, s)| s.peek().is_none());
-        if let (Some(s), Some(range)) = (signing, named) {
-            stream.signing.push((order, range, s));
-        }
-
-        // Fetch the next files while the pattern holds.
         if depth > 0 {
-            let mut held: u64 = stream.parts.values().map(Part::bytes).sum();
-            for p in pos + 1..horizon {
-                let i = match order {
-                    Order::Listing => p,
-                    Order::Name => files.by_name[p],
-                };
-                let f = &files.files[i];
-                let Some(size) = f.size.filter(|&s| s > 0) else {
-                    continue;
-                };
-                if stream.parts.contains_key(&i)
-                    || st.seen.contains(&f.ino)
-                    || self.source.starts_cached(&f.storage)
-                {
-                    continue;
-                }
-                let len = if size <= MAX_PART { size } else { FIRST_WINDOW };
-                if held + len > MAX_BYTES {
-                    break;
-                }
-                let Some(permit) = self.budget.try_take(len) else {
-                    break;
-                };
-                held += len;
-                let part = Part::fetch(
-                    self.source.clone(),
-                    f.storage.clone(),
-                    size,
-                    (0, len),
-                    naming(&stream.signing, order, p),
-                    permit,
-                );
-                stream.parts.insert(i, part);
-            }
-            if !stream.parts.is_empty() && !st.sweeping {
-                st.sweeping = true;
-                self.sweep_later();
-            }
+            self.fetch(stream, pos + 1..horizon, &st.seen);
         }
         let asked = stream
             .signed
             .as_ref()
             .is_some_and(|(o, r)| *o == order && r.contains(&pos));
-        let signed = head.is_some() || asked;
         let wait = match head {
             Some(_) => None,
             None => naming(&stream.signing, order, pos),
         };
-        (Opened { head, signed }, wait)
+        let opened = Opened {
+            signed: head.is_some() || asked,
+            head,
+        };
+
+        // At the end of a folder read by name, the reader moves on to the next folder of a
+        // walk that reads each folder's files before its subfolders (rsync). Once such a move
+        // has been foreseen right, the next folder's first files are fetched too.
+        let spill = depth.saturating_sub(horizon - pos - 1);
+        let by_name = order == Order::Name || files.sorted;
+        let foreseen_here = st.foreseen.is_some_and(|(from, _)| from == folder);
+        if by_name && depth > 0 && horizon == n && !foreseen_here {
+            let next = self.next_with_files(folders, folder);
+            st.foreseen = next.as_ref().map(|(to, _)| (folder, *to));
+            if let Some((to, listing)) = next.filter(|_| st.moves_foreseen && spill > 0) {
+                self.start_folder(st, folders, to, listing, spill);
+            }
+        }
+        if st.streams.values().any(|s| !s.parts.is_empty()) && !st.sweeping {
+            st.sweeping = true;
+            self.sweep_later();
+        }
+        (opened, wait)
+    }
+
+    /// Asks for the URLs of the files at `positions` of the stream's order, in batches.
+    fn sign(&self, stream: &mut Stream, positions: Range<usize>) {
+        let sign: Vec<String> = positions
+            .clone()
+            .map(|p| stream.files.at(stream.order, p))
+            .filter(|f| f.size != Some(0) && !self.source.starts_cached(&f.storage))
+            .map(|f| f.storage.to_string())
+            .collect();
+        stream.signing.retain(|(_, _, s)| s.peek().is_none());
+        if sign.is_empty() {
+            return;
+        }
+        let remote = self.remote.clone();
+        let signing = tokio::spawn(async move { remote.prepare_many(&sign).await })
+            .map(|_| ())
+            .boxed()
+            .shared();
+        stream.signing.push((stream.order, positions, signing));
+    }
+
+    /// Starts fetching the files at `positions` of the stream's order that are not fetched,
+    /// cached or `seen`, as far as the folder's share and the budget allow.
+    fn fetch(&self, stream: &mut Stream, positions: Range<usize>, seen: &HashSet<u64>) {
+        let mut held: u64 = stream.parts.values().map(Part::bytes).sum();
+        for p in positions {
+            let i = match stream.order {
+                Order::Listing => p,
+                Order::Name => stream.files.by_name[p],
+            };
+            let f = &stream.files.files[i];
+            let Some(size) = f.size.filter(|&s| s > 0) else {
+                continue;
+            };
+            if stream.parts.contains_key(&i)
+                || seen.contains(&f.ino)
+                || self.source.starts_cached(&f.storage)
+            {
+                continue;
+            }
+            let len = if size <= MAX_PART { size } else { FIRST_WINDOW };
+            if held + len > MAX_BYTES {
+                break;
+            }
+            let Some(permit) = self.budget.try_take(len) else {
+                break;
+            };
+            held += len;
+            let part = Part::fetch(
+                self.source.clone(),
+                f.storage.clone(),
+                size,
+                (0, len),
+                naming(&stream.signing, stream.order, p),
+                permit,
+            );
+            stream.parts.insert(i, part);
+        }
+    }
+
+    /// The folder after `folder` in rsync's walk that holds files (a few folders on at most),
+    /// with its listing.
+    fn next_with_files(
+        &self,
+        folders: &impl Folders,
+        mut folder: u64,
+    ) -> Option<(u64, Arc<Listing>)> {
+        for _ in 0..NEXT_FOLDER_HOPS {
+            let (next, listing) = folders.next_by_name(folder)?;
+            if listing.entries.iter().any(|(_, _, is_dir)| !is_dir) {
+                return Some((next, listing));
+            }
+            folder = next;
+        }
+        None
+    }
+
+    /// Signs and fetches the first `count` files (by name) of `folder`, which the reader is
+    /// expected to open next, in a stream of its own that its first open takes over.
+    fn start_folder(
+        &self,
+        st: &mut State,
+        folders: &impl Folders,
+        folder: u64,
+        listing: Arc<Listing>,
+        count: usize,
+    ) {
+        if st.streams.contains_key(&folder) {
+            return;
+        }
+        let files = folders.files(&listing);
+        let mut stream = Stream::new(Arc::new(Files::new(listing, files)));
+        stream.order = Order::Name;
+        let n = stream.files.files.len();
+        if self.remote.signs_in_batches() {
+            let to = n.min(count.div_ceil(SIGN_AHEAD).max(1) * SIGN_AHEAD);
+            self.sign(&mut stream, 0..to);
+            stream.signed = Some((Order::Name, 0..to));
+        }
+        self.fetch(&mut stream, 0..n.min(count), &st.seen);
+        tracing::trace!(
+            folder,
+            files = stream.parts.len(),
+            "fetching ahead into the next folder"
+        );
+        st.streams.insert(folder, stream);
     }
 
     /// Drops, a while from now, what folders nobody reads any more hold; again while some

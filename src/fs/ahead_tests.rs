@@ -3,7 +3,7 @@
 
 use super::tests::{account, names_in, path, project_fs};
 use super::*;
-use crate::testing::memory::{pattern, TOP};
+use crate::testing::memory::{folder_info, pattern, TOP};
 use crate::testing::{MemoryRemote, Op};
 
 /// Files in the top folder, named so that the listing's order is not the order by name.
@@ -171,4 +171,52 @@ async fn files_opened_before_are_not_fetched_ahead_again() {
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(m.reads().len(), FILES + 6, "only the six files read");
+}
+
+#[tokio::test]
+async fn a_reader_by_name_finds_the_next_folders_first_files_fetched() {
+    // Project Files/{A, B, C, D}, 6 files each, read as rsync does: each folder's files by
+    // name, the folders by name.
+    let m = account();
+    let mut storages = Vec::new();
+    for f in ["A", "B", "C", "D"] {
+        m.add_folder(TOP, folder_info(f, f));
+        let mut here = Vec::new();
+        for i in 0..6 {
+            let id = format!("{f}{i}");
+            here.push(m.add_file(f, &id, &format!("{id}.txt"), id.as_bytes()));
+        }
+        storages.push(here);
+    }
+    m.set_latency(Op::Read, Duration::from_millis(1));
+    let (m, fs) = project_fs(m, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let mut dirs = Vec::new();
+    for f in ["A", "B", "C", "D"] {
+        let dir = fs.lookup(top, f).await.unwrap().0.ino;
+        let mut inos = Vec::new();
+        for name in names_in(&fs, dir).await {
+            inos.push(fs.lookup(dir, &name).await.unwrap().0.ino);
+        }
+        dirs.push(inos);
+    }
+    for (k, inos) in dirs.iter().enumerate() {
+        if k >= 2 {
+            // Moving from A to B went where foreseen, so C's (and D's) first files were
+            // fetched while the reader finished the folder before.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                !m.reads_of(&storages[k][0]).is_empty(),
+                "folder {k}'s first file was fetched before it was opened"
+            );
+        }
+        for ino in inos {
+            let fh = fs.open(*ino, false).await.unwrap();
+            assert_eq!(fs.read(fh, 0, 4096).await.unwrap().len(), 2);
+            fs.release(fh);
+        }
+    }
+    let total: usize = storages.iter().flatten().map(|s| m.reads_of(s).len()).sum();
+    assert_eq!(total, 24, "each file fetched once");
+    assert_eq!(m.requests(Op::Prepare), 0);
 }

@@ -27,7 +27,6 @@ pub use error::{Error, Op};
 pub use listing::{BUCKETS_DIR, VERSIONS_DIR};
 
 use crate::api::Remote;
-use crate::cache;
 use attr::Attr;
 use bytes::Bytes;
 use handles::{Handle, Handles};
@@ -230,9 +229,8 @@ impl<R: Remote> Fs<R> {
         let ended = Arc::new(std::sync::atomic::AtomicBool::new(size == 0));
         let opened = match self.ns.listed(node.parent) {
             Some(listing) => {
-                let files = |l: &cache::metadata::Listing| self.ns.files_for_ahead(l);
                 (self.ahead)
-                    .opened(node.parent, ino, listing, ended.clone(), files)
+                    .opened(node.parent, ino, listing, ended.clone(), &self.ns)
                     .await
             }
             None => ahead::Opened::default(),

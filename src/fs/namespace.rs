@@ -3,7 +3,7 @@
 //! request when a folder's rollup says nothing below it changed, served stale while the service
 //! is unreachable, and dropped (with the nodes only they named) under memory pressure.
 
-use super::ahead::FileRef;
+use super::ahead::{FileRef, Folders};
 use super::attr::{self, Attr};
 use super::buckets::ObjectLists;
 use super::config::{FsConfig, Scope};
@@ -160,25 +160,35 @@ impl<R: Remote> Namespace<R> {
         self.cache.peek(dir)
     }
 
-    /// The files `listing` names, in its order, as read-ahead across files needs them.
-    pub fn files_for_ahead(&self, listing: &Listing) -> Vec<FileRef> {
-        let Ok(inodes) = self.inodes.read() else {
-            return Vec::new();
+    /// The folder a walk that reads each folder's files before its subfolders, all by name
+    /// (rsync), comes to after `dir`: its first subfolder, else the next folder after it or
+    /// after one of its parents. Only listings already fetched are consulted: `None` when one
+    /// is missing.
+    pub fn next_folder_by_name(&self, dir: u64) -> Option<u64> {
+        let first_after = |listing: &Listing, after: Option<&str>| {
+            listing
+                .entries
+                .iter()
+                .filter(|(name, _, is_dir)| {
+                    *is_dir && after.map_or(true, |a| name.as_bytes() > a.as_bytes())
+                })
+                .min_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()))
+                .map(|(_, ino, _)| *ino)
         };
-        listing
-            .entries
-            .iter()
-            .filter(|(_, _, is_dir)| !is_dir)
-            .filter_map(|(name, ino, _)| match &inodes.get(*ino)?.kind {
-                Kind::File { version } => Some(FileRef {
-                    ino: *ino,
-                    name: name.clone(),
-                    storage: version.storage.as_str().into(),
-                    size: version.size,
-                }),
-                _ => None,
-            })
-            .collect()
+        if let Some(sub) = first_after(&*self.listed(dir)?, None) {
+            return Some(sub);
+        }
+        let mut here = dir;
+        while here != ROOT {
+            let parent = self.node(here).ok()?.parent;
+            let listing = self.listed(parent)?;
+            let (name, _, _) = listing.entries.iter().find(|(_, ino, _)| *ino == here)?;
+            if let Some(next) = first_after(&listing, Some(name)) {
+                return Some(next);
+            }
+            here = parent;
+        }
+        None
     }
 
     /// The listing of directory `dir`, fetched at most once per TTL however many callers ask.
@@ -499,6 +509,33 @@ impl<R: Remote> Namespace<R> {
                 None => ino = node.parent,
             }
         }
+    }
+}
+
+impl<R: Remote> Folders for Namespace<R> {
+    fn files(&self, listing: &Listing) -> Vec<FileRef> {
+        let Ok(inodes) = self.inodes.read() else {
+            return Vec::new();
+        };
+        listing
+            .entries
+            .iter()
+            .filter(|(_, _, is_dir)| !is_dir)
+            .filter_map(|(name, ino, _)| match &inodes.get(*ino)?.kind {
+                Kind::File { version } => Some(FileRef {
+                    ino: *ino,
+                    name: name.clone(),
+                    storage: version.storage.as_str().into(),
+                    size: version.size,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn next_by_name(&self, folder: u64) -> Option<(u64, Arc<Listing>)> {
+        let next = self.next_folder_by_name(folder)?;
+        Some((next, self.listed(next)?))
     }
 }
 
