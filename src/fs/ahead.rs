@@ -4,8 +4,11 @@
 //! series. Each open signs the files that follow it in one batch request (no more requests
 //! than signing the opened file alone); once the files are seen opened in order, each read to
 //! its end, the next files' bytes (the first part of large ones) are fetched before they are
-//! opened, more of them while the pattern holds, within the global read-ahead budget. The first
-//! open out of order drops what was fetched, and what nobody opens is dropped soon after.
+//! opened, more of them while the pattern holds, within the global read-ahead budget. A reader
+//! moving on to the next folder keeps its pace, and one that walks as rsync does is met there
+//! by that folder's first files. The first open out of order drops what was fetched, and what
+//! nobody opens is dropped soon after. One lock guards it all, held for bookkeeping only and
+//! never across an await; it is taken before the namespace's locks, never after.
 
 use super::prefetch::{Budget, Part, FIRST_WINDOW, MAX_PART};
 use super::read::ByteSource;
