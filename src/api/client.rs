@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::oss::{self, object_path, seg, UrlCache, URL_MINUTES};
+use super::resource::{ContentsPage, Object};
 use super::transport::Transport;
 use super::types::{
     self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
@@ -10,6 +11,7 @@ use super::types::{
 use super::{prepare_each, Remote};
 use crate::single_flight::SingleFlight;
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -66,11 +68,11 @@ impl ApsClient {
 
     /// Every page from `first`, following the link `next` finds in each page; a link seen
     /// twice, or more pages than any real listing has, is a server fault rather than a loop.
-    async fn follow(
+    async fn follow<P: DeserializeOwned>(
         &self,
         first: String,
-        next: fn(&Value) -> Option<&str>,
-    ) -> Result<Vec<Value>, ApiError> {
+        next: fn(&P) -> Option<&str>,
+    ) -> Result<Vec<P>, ApiError> {
         let mut pages = Vec::new();
         let mut url = first;
         let mut seen = std::collections::HashSet::new();
@@ -81,7 +83,7 @@ impl ApsClient {
                     pages.len()
                 )));
             }
-            let doc = self.http.get_json(&url).await?;
+            let doc = self.http.get_doc(&url).await?;
             let link = next(&doc).map(|h| self.http.resolve(h));
             pages.push(doc);
             match link {
@@ -92,9 +94,9 @@ impl ApsClient {
     }
 
     /// Parses every page with `parse`.
-    fn parse_all<T>(
-        pages: &[Value],
-        parse: fn(&Value) -> Result<Vec<T>, String>,
+    fn parse_all<P, T>(
+        pages: &[P],
+        parse: fn(&P) -> Result<Vec<T>, String>,
     ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         for p in pages {
@@ -111,22 +113,22 @@ impl ApsClient {
         &self,
         first: &str,
         expected: Option<u64>,
-    ) -> Result<Vec<Value>, ApiError> {
-        let doc = self.http.get_json(first).await?;
+    ) -> Result<Vec<ContentsPage>, ApiError> {
+        let doc = self.contents_page(first).await?;
         let known_pages = expected.map(|n| n.div_ceil(PAGE_SIZE)).unwrap_or(0);
         let mut pages = vec![doc];
-        if types::next_link(&pages[0]).is_some() && known_pages > 1 {
+        if pages[0].next().is_some() && known_pages > 1 {
             use futures_util::stream::{self, StreamExt, TryStreamExt};
-            let rest: Vec<Value> = stream::iter(1..known_pages)
+            let rest: Vec<ContentsPage> = stream::iter(1..known_pages)
                 .map(|n| {
                     let url = format!("{first}?page%5Bnumber%5D={n}");
-                    async move { self.http.get_json(&url).await }
+                    async move { self.contents_page(&url).await }
                 })
                 .buffered(PARALLEL_PAGES)
                 .try_collect()
                 .await?;
             for page in rest {
-                let ends_here = types::next_link(&page).is_none();
+                let ends_here = page.next().is_none();
                 pages.push(page);
                 if ends_here {
                     // The folder shrank: later pages (if any were fetched) hold nothing more.
@@ -136,12 +138,22 @@ impl ApsClient {
         }
         if let Some(next) = pages
             .last()
-            .and_then(types::next_link)
+            .and_then(ContentsPage::next)
             .map(|h| self.http.resolve(h))
         {
-            pages.extend(self.all_pages(next).await?);
+            let rest = self
+                .follow(next, |p: &Object<ContentsPage>| p.0.next())
+                .await?;
+            pages.extend(rest.into_iter().map(|p| p.0));
         }
         Ok(pages)
+    }
+
+    /// One page of a folder listing. Read as an `Object` so that a document that is not a
+    /// JSON object is an empty (malformed) page rather than a struct read from a list.
+    async fn contents_page(&self, url: &str) -> Result<ContentsPage, ApiError> {
+        let page: Object<ContentsPage> = self.http.get_doc(url).await?;
+        Ok(page.0)
     }
 
     fn data_array(doc: &Value) -> Result<&Vec<Value>, ApiError> {
@@ -297,7 +309,7 @@ impl Remote for ApsClient {
             .await?;
         Ok(Self::data_array(&doc)?
             .iter()
-            .filter_map(types::folder)
+            .filter_map(|v| types::folder(&types::resource(v)))
             .collect())
     }
 

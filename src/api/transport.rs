@@ -8,6 +8,7 @@ use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_RANGE, RANGE};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,6 +110,12 @@ impl Transport {
         self.json(url, None).await
     }
 
+    /// GET of an API URL returning a JSON document read straight into `T` (for documents
+    /// big and frequent enough that a generic JSON tree of them costs, like listing pages).
+    pub async fn get_doc<T: DeserializeOwned>(&self, url: &str) -> Result<T, ApiError> {
+        self.json(url, None).await
+    }
+
     /// POST of a JSON `body` to an API URL returning a JSON document. Only for requests that
     /// change nothing (batch signing), since a failed attempt is sent again.
     pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
@@ -116,7 +123,11 @@ impl Transport {
     }
 
     /// A JSON request (a GET, or a POST of `body`) through the retry policy.
-    async fn json(&self, url: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
         if !self.same_origin(url) {
             tracing::warn!(url = %redact_url(url), "refusing to send the token to another host");
             return Err(ApiError::OffHost(redact_url(url)));
@@ -130,7 +141,11 @@ impl Transport {
             })
     }
 
-    async fn json_once(&self, url: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+    async fn json_once<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
         let mut refreshed = false;
         let path = reqwest::Url::parse(url)
             .map(|u| u.path().to_string())

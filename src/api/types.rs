@@ -2,7 +2,9 @@
 //! leniently from JSON:API resources: a malformed resource is skipped with a log line, never a
 //! panic, and never turned into a file with wrong bytes.
 
+use super::resource::{ContentsPage, Resource, Scalar};
 use chrono::DateTime;
+use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -184,134 +186,154 @@ fn text(v: &Value, pointer: &str) -> Option<String> {
     at(v, pointer).and_then(Value::as_str).map(String::from)
 }
 
-fn time(v: &Value, pointer: &str) -> Option<SystemTime> {
-    at(v, pointer).and_then(Value::as_str).and_then(parse_time)
-}
-
-fn flag(v: &Value, pointer: &str) -> bool {
-    at(v, pointer).and_then(Value::as_bool).unwrap_or(false)
-}
-
 fn skip(what: &str, v: &Value) -> Option<()> {
     let id = v.get("id").and_then(Value::as_str).unwrap_or("<no id>");
     tracing::warn!(what, id, "skipping a malformed resource");
     None
 }
 
-fn shared(v: &Value, pointer: &str) -> Option<Arc<str>> {
-    at(v, pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(Arc::from)
+/// The resource `v` as apsfs reads it (a `Value` holds no duplicate members, so this cannot
+/// fail; the default resource, which has no id, would be skipped).
+pub fn resource(v: &Value) -> Resource {
+    Resource::deserialize(v).unwrap_or_default()
+}
+
+/// A string member that is present and not empty, shared.
+fn shared_text(s: &Scalar<String>) -> Option<Arc<str>> {
+    s.0.as_deref().filter(|s| !s.is_empty()).map(Arc::from)
+}
+
+fn time_of(s: &Scalar<String>) -> Option<SystemTime> {
+    s.0.as_deref().and_then(parse_time)
+}
+
+fn skip_resource(what: &str, r: &Resource) -> Option<()> {
+    let id = r.id.0.as_deref().unwrap_or("<no id>");
+    tracing::warn!(what, id, "skipping a malformed resource");
+    None
 }
 
 /// The attribute metadata of any Project/Data resource.
-pub fn meta(v: &Value) -> Meta {
-    let user = |name: &str, id: &str| shared(v, name).or_else(|| shared(v, id));
-    let reserved = flag(v, "/attributes/reserved").then(|| {
+pub fn meta(r: &Resource) -> Meta {
+    let a = &r.attributes.0;
+    let reserved = a.reserved.0.unwrap_or(false).then(|| {
         Box::new(Reserved {
-            by: text(v, "/attributes/reservedUserName")
-                .or_else(|| text(v, "/attributes/reservedUserId")),
-            since: text(v, "/attributes/reservedTime"),
+            by: a
+                .reserved_user_name
+                .0
+                .clone()
+                .or_else(|| a.reserved_user_id.0.clone()),
+            since: a.reserved_time.0.clone(),
         })
     });
     Meta {
-        ext_type: shared(v, "/attributes/extension/type"),
-        created_by: user("/attributes/createUserName", "/attributes/createUserId"),
-        modified_by: user(
-            "/attributes/lastModifiedUserName",
-            "/attributes/lastModifiedUserId",
-        ),
-        web_url: text(v, "/links/webView/href").map(String::into_boxed_str),
+        ext_type: shared_text(&a.extension.0.kind),
+        created_by: shared_text(&a.create_user_name).or_else(|| shared_text(&a.create_user_id)),
+        modified_by: shared_text(&a.last_modified_user_name)
+            .or_else(|| shared_text(&a.last_modified_user_id)),
+        web_url: r
+            .links
+            .0
+            .web_view
+            .0
+            .href
+            .0
+            .clone()
+            .map(String::into_boxed_str),
         reserved,
     }
 }
 
 /// A hub resource.
 pub fn hub(v: &Value) -> Option<Hub> {
-    match (text(v, "/id"), text(v, "/attributes/name")) {
+    let r = resource(v);
+    match (&r.id.0, &r.attributes.0.name.0) {
         (Some(id), Some(name)) => Some(Hub {
-            id,
-            name,
-            meta: meta(v),
+            id: id.clone(),
+            name: name.clone(),
+            meta: meta(&r),
         }),
-        _ => skip("hub", v).and(None),
+        _ => skip_resource("hub", &r).and(None),
     }
 }
 
 /// A project resource.
 pub fn project(v: &Value) -> Option<Project> {
-    match (text(v, "/id"), text(v, "/attributes/name")) {
+    let r = resource(v);
+    match (&r.id.0, &r.attributes.0.name.0) {
         (Some(id), Some(name)) => Some(Project {
-            id,
-            name,
-            meta: meta(v),
+            id: id.clone(),
+            name: name.clone(),
+            meta: meta(&r),
         }),
-        _ => skip("project", v).and(None),
+        _ => skip_resource("project", &r).and(None),
     }
 }
 
 /// A folder resource.
-pub fn folder(v: &Value) -> Option<FolderInfo> {
-    let (Some(id), Some(name)) = (
-        text(v, "/id"),
-        text(v, "/attributes/name").or_else(|| text(v, "/attributes/displayName")),
-    ) else {
-        return skip("folder", v).and(None);
+pub fn folder(r: &Resource) -> Option<FolderInfo> {
+    let a = &r.attributes.0;
+    let (Some(id), Some(name)) = (&r.id.0, a.name.0.as_ref().or(a.display_name.0.as_ref())) else {
+        return skip_resource("folder", r).and(None);
     };
     Some(FolderInfo {
-        id,
-        name,
-        hidden: flag(v, "/attributes/hidden"),
-        created: time(v, "/attributes/createTime"),
-        modified: time(v, "/attributes/lastModifiedTime"),
-        rollup: text(v, "/attributes/lastModifiedTimeRollup"),
-        object_count: at(v, "/attributes/objectCount").and_then(Value::as_u64),
-        meta: meta(v),
+        id: id.clone(),
+        name: name.clone(),
+        hidden: a.hidden.0.unwrap_or(false),
+        created: time_of(&a.create_time),
+        modified: time_of(&a.last_modified_time),
+        rollup: a.last_modified_time_rollup.0.clone(),
+        object_count: a.object_count.0,
+        meta: meta(r),
     })
 }
 
 /// A version resource.
-pub fn version(v: &Value) -> Option<VersionInfo> {
-    let Some(id) = text(v, "/id") else {
-        return skip("version", v).and(None);
+pub fn version(r: &Resource) -> Option<VersionInfo> {
+    let Some(id) = r.id.0.clone() else {
+        return skip_resource("version", r).and(None);
     };
-    let ext = text(v, "/attributes/extension/type").unwrap_or_default();
-    let number = at(v, "/attributes/versionNumber")
-        .and_then(Value::as_u64)
+    let a = &r.attributes.0;
+    let number = a
+        .version_number
+        .0
         .and_then(|n| u32::try_from(n).ok())
         .or_else(|| id.rsplit_once("version=").and_then(|(_, n)| n.parse().ok()))
         .unwrap_or(0);
     Some(VersionInfo {
         number,
-        name: text(v, "/attributes/name")
-            .or_else(|| text(v, "/attributes/displayName"))
+        name: a
+            .name
+            .0
+            .clone()
+            .or_else(|| a.display_name.0.clone())
             .unwrap_or_default(),
-        size: at(v, "/attributes/storageSize").and_then(Value::as_u64),
-        storage: text(v, "/relationships/storage/data/id"),
-        created: time(v, "/attributes/createTime"),
-        modified: time(v, "/attributes/lastModifiedTime"),
-        deleted: ext == "versions:autodesk.core:Deleted",
-        meta: meta(v),
+        size: a.storage_size.0,
+        storage: r.relationships.0.storage.0.data.0.id.0.clone(),
+        created: time_of(&a.create_time),
+        modified: time_of(&a.last_modified_time),
+        deleted: a.extension.0.kind.0.as_deref() == Some("versions:autodesk.core:Deleted"),
+        meta: meta(r),
         id,
     })
 }
 
 /// An item resource; its tip is looked up among `included` versions.
 pub fn item(
-    v: &Value,
+    r: &Resource,
     included: &std::collections::HashMap<String, VersionInfo>,
 ) -> Option<ItemInfo> {
-    let Some(id) = text(v, "/id") else {
-        return skip("item", v).and(None);
+    let Some(id) = r.id.0.clone() else {
+        return skip_resource("item", r).and(None);
     };
-    let tip = text(v, "/relationships/tip/data/id").and_then(|t| included.get(&t).cloned());
+    let a = &r.attributes.0;
+    let tip = r.relationships.0.tip.0.data.0.id.0.as_ref();
     Some(ItemInfo {
         id,
-        display_name: text(v, "/attributes/displayName").unwrap_or_default(),
-        hidden: flag(v, "/attributes/hidden"),
-        tip,
-        meta: meta(v),
+        display_name: a.display_name.0.clone().unwrap_or_default(),
+        hidden: a.hidden.0.unwrap_or(false),
+        tip: tip.and_then(|t| included.get(t).cloned()),
+        meta: meta(r),
     })
 }
 
@@ -324,7 +346,7 @@ pub fn versions_page(doc: &Value) -> Result<Vec<VersionInfo>, String> {
     Ok(data
         .iter()
         .filter(|r| r["type"] == "versions")
-        .filter_map(version)
+        .filter_map(|r| version(&resource(r)))
         .collect())
 }
 
@@ -435,28 +457,27 @@ fn epoch_ms(v: &Value, pointer: &str) -> Option<SystemTime> {
 }
 
 /// One page of folder contents: entries in order, tips matched from `included`.
-pub fn contents_page(doc: &Value) -> Result<Vec<Entry>, String> {
-    let data = doc
-        .get("data")
-        .and_then(Value::as_array)
+pub fn contents_page(page: &ContentsPage) -> Result<Vec<Entry>, String> {
+    let data = page
+        .data
+        .as_ref()
         .ok_or("contents page has no data array")?;
-    let included: std::collections::HashMap<String, VersionInfo> = doc
-        .get("included")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["type"] == "versions")
-                .filter_map(version)
-                .map(|v| (v.id.clone(), v))
-                .collect()
-        })
-        .unwrap_or_default();
+    let included: std::collections::HashMap<String, VersionInfo> = page
+        .included
+        .0
+        .iter()
+        .map(|r| &r.0)
+        .filter(|r| r.kind.0.as_deref() == Some("versions"))
+        .filter_map(version)
+        .map(|v| (v.id.clone(), v))
+        .collect();
     Ok(data
         .iter()
-        .filter_map(|r| match r.get("type").and_then(Value::as_str) {
+        .map(|r| &r.0)
+        .filter_map(|r| match r.kind.0.as_deref() {
             Some("folders") => folder(r).map(Entry::Folder),
             Some("items") => item(r, &included).map(Entry::Item),
-            _ => skip("listing entry", r).and(None),
+            _ => skip_resource("listing entry", r).and(None),
         })
         .collect())
 }
@@ -496,6 +517,15 @@ pub fn batch_download_urls(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::resource::Object;
+
+    /// A contents page given as a JSON tree, parsed as the client parses the bytes.
+    fn page(doc: &Value) -> Result<Vec<Entry>, String> {
+        let bytes = serde_json::to_vec(doc).map_err(|e| e.to_string())?;
+        let page: Object<ContentsPage> =
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        contents_page(&page.0)
+    }
     use serde_json::json;
 
     #[test]
@@ -527,7 +557,7 @@ mod tests {
                  "relationships": {"storage": {"data": {"type": "objects", "id": "urn:adsk.objects:os.object:b/k"}}}}
             ]
         });
-        let e = contents_page(&doc).unwrap();
+        let e = page(&doc).unwrap();
         assert_eq!(e.len(), 2);
         let Entry::Item(it) = &e[1] else { panic!() };
         let tip = it.tip.as_ref().unwrap();
@@ -539,7 +569,7 @@ mod tests {
             tip.storage.as_deref(),
             Some("urn:adsk.objects:os.object:b/k")
         );
-        assert!(contents_page(&json!({"data": 3})).is_err());
+        assert!(page(&json!({"data": 3})).is_err());
     }
 
     #[test]
@@ -600,7 +630,7 @@ mod tests {
             "reserved": true, "reservedUserName": "Bob", "reservedTime": "2024-01-01T00:00:00Z",
             "extension": {"type": "items:autodesk.core:File"}},
             "links": {"webView": {"href": "https://web/x"}}});
-        let m = meta(&v);
+        let m = meta(&resource(&v));
         assert_eq!(m.created_by.as_deref(), Some("U1"));
         assert_eq!(m.modified_by.as_deref(), Some("Jane"));
         assert_eq!(m.web_url.as_deref(), Some("https://web/x"));
@@ -610,7 +640,7 @@ mod tests {
             (Some("Bob"), Some("2024-01-01T00:00:00Z"))
         );
         assert_eq!(
-            meta(&json!({"attributes": {"reserved": "yes"}})).reserved,
+            meta(&resource(&json!({"attributes": {"reserved": "yes"}}))).reserved,
             None
         );
     }

@@ -4,6 +4,7 @@
 //! cases; `scripts/fuzz` runs many more (PROPTEST_CASES).
 
 use apsfs::api::error::error_detail;
+use apsfs::api::resource::{ContentsPage, Object};
 use apsfs::api::types::{
     buckets_page, contents_page, objects_page, parse_time, refs_page, versions_page, Entry,
 };
@@ -69,7 +70,10 @@ fn valid_component(n: &str) -> bool {
 proptest! {
     #[test]
     fn contents_parser_never_panics(doc in prop_oneof![any_json(), listing_page()]) {
-        if let Ok(entries) = contents_page(&doc) {
+        // As the client reads a listing page: from its bytes, the page as an `Object`.
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        let page: Result<Object<ContentsPage>, _> = serde_json::from_slice(&bytes);
+        if let Ok(entries) = page.map_err(|e| e.to_string()).and_then(|p| contents_page(&p.0)) {
             for e in entries {
                 match e {
                     Entry::Folder(f) => {
