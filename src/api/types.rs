@@ -2,7 +2,7 @@
 //! leniently from JSON:API resources: a malformed resource is skipped with a log line, never a
 //! panic, and never turned into a file with wrong bytes.
 
-use super::resource::{ContentsPage, Resource, Scalar};
+use super::resource::{ContentsPage, Object, Resource, Scalar};
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
@@ -187,15 +187,25 @@ fn text(v: &Value, pointer: &str) -> Option<String> {
 }
 
 fn skip(what: &str, v: &Value) -> Option<()> {
-    let id = v.get("id").and_then(Value::as_str).unwrap_or("<no id>");
+    skip_id(what, v.get("id").and_then(Value::as_str))
+}
+
+fn skip_resource(what: &str, r: &Resource) -> Option<()> {
+    skip_id(what, r.id.0.as_deref())
+}
+
+fn skip_id(what: &str, id: Option<&str>) -> Option<()> {
+    let id = id.unwrap_or("<no id>");
     tracing::warn!(what, id, "skipping a malformed resource");
     None
 }
 
-/// The resource `v` as apsfs reads it (a `Value` holds no duplicate members, so this cannot
-/// fail; the default resource, which has no id, would be skipped).
+/// The resource `v` as apsfs reads it: the default (no id, so skipped) when `v` is not an
+/// object. A `Value` holds no member twice, so reading it cannot fail otherwise.
 pub fn resource(v: &Value) -> Resource {
-    Resource::deserialize(v).unwrap_or_default()
+    Object::<Resource>::deserialize(v)
+        .map(|o| o.0)
+        .unwrap_or_default()
 }
 
 /// A string member that is present and not empty, shared.
@@ -205,12 +215,6 @@ fn shared_text(s: &Scalar<String>) -> Option<Arc<str>> {
 
 fn time_of(s: &Scalar<String>) -> Option<SystemTime> {
     s.0.as_deref().and_then(parse_time)
-}
-
-fn skip_resource(what: &str, r: &Resource) -> Option<()> {
-    let id = r.id.0.as_deref().unwrap_or("<no id>");
-    tracing::warn!(what, id, "skipping a malformed resource");
-    None
 }
 
 /// The attribute metadata of any Project/Data resource.
@@ -517,7 +521,6 @@ pub fn batch_download_urls(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::resource::Object;
 
     /// A contents page given as a JSON tree, parsed as the client parses the bytes.
     fn page(doc: &Value) -> Result<Vec<Entry>, String> {
