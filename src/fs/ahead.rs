@@ -117,12 +117,17 @@ impl Files {
         }
     }
 
+    /// Index into `files` of the file at `pos` in `order`.
+    fn index(&self, order: Order, pos: usize) -> usize {
+        match order {
+            Order::Listing => pos,
+            Order::Name => self.by_name[pos],
+        }
+    }
+
     /// The file at `pos` in `order`.
     fn at(&self, order: Order, pos: usize) -> &FileRef {
-        match order {
-            Order::Listing => &self.files[pos],
-            Order::Name => &self.files[self.by_name[pos]],
-        }
+        &self.files[self.index(order, pos)]
     }
 }
 
@@ -436,10 +441,7 @@ impl<R: Remote> Ahead<R> {
     fn fetch(&self, stream: &mut Stream, positions: Range<usize>, seen: &HashSet<u64>) {
         let mut held: u64 = stream.parts.values().map(Part::bytes).sum();
         for p in positions {
-            let i = match stream.order {
-                Order::Listing => p,
-                Order::Name => stream.files.by_name[p],
-            };
+            let i = stream.files.index(stream.order, p);
             let f = &stream.files.files[i];
             let Some(size) = f.size.filter(|&s| s > 0) else {
                 continue;
