@@ -88,6 +88,10 @@ struct MountArgs {
     /// fetched again.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     metadata_ttl: u64,
+    /// Seconds one filesystem operation may wait for the service, every retry, token fetch
+    /// and Retry-After included, before it fails with "Connection timed out" (ETIMEDOUT).
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    op_timeout: u64,
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
@@ -312,6 +316,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         token,
         user_id: args.user_id,
         ttl: std::time::Duration::from_secs(args.metadata_ttl),
+        op_timeout: std::time::Duration::from_secs(args.op_timeout),
         allow_other: args.allow_other,
         auto_unmount: args.auto_unmount,
         rate_limits: args.rate_limits == RateLimits::Documented,

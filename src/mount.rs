@@ -3,7 +3,7 @@
 
 use crate::api::auth::{Credentials, TokenSource};
 use crate::api::retry::RetryPolicy;
-use crate::api::transport::{http_client, Transport};
+use crate::api::transport::{http_client, storage_client, Transport};
 use crate::api::{ApiError, ApsClient, Remote};
 use crate::fs::fuse::FuseAdapter;
 use crate::fs::{Fs, FsConfig, Scope};
@@ -26,12 +26,7 @@ pub struct Connection {
 /// If `path` is a mount whose serving process died ("Transport endpoint is not connected"),
 /// detaches it and says so; returns whether it did.
 pub fn clean_stale(path: &Path) -> Result<bool, String> {
-    // `stat` may still be answered from the kernel's attribute cache; opening the directory
-    // needs the serving process.
-    let probe = std::fs::metadata(path)
-        .map(|_| ())
-        .and_then(|_| std::fs::read_dir(path).map(|_| ()));
-    match probe {
+    match serving_process(path) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
             let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
             unmount(&abs, true)?;
@@ -43,6 +38,20 @@ pub fn clean_stale(path: &Path) -> Result<bool, String> {
         }
         _ => Ok(false),
     }
+}
+
+/// Asks the process serving the mount at `path` something it answers by itself (`statfs`):
+/// "Transport endpoint is not connected" when it died. A `stat` may be answered from the
+/// kernel's attribute cache, and opening the root would wait for the service (its listing).
+fn serving_process(path: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a valid NUL-terminated path and `out` a writable statfs for the call.
+    let mut out: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut out) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Checks a mountpoint before anything is mounted on it (cleaning up a stale mount of a dead
@@ -149,14 +158,11 @@ pub async fn connect(c: &Connection) -> Result<Arc<ApsClient>, String> {
         ));
     }
     let policy = RetryPolicy::default();
-    let tokens = TokenSource::new(
-        c.credentials.clone(),
-        &c.base_url,
-        http.clone(),
-        policy.clone(),
-    );
+    let tokens = TokenSource::new(c.credentials.clone(), &c.base_url, http.clone());
+    let storage = storage_client().map_err(|e| e.to_string())?;
     let client = Arc::new(ApsClient::new(Transport::new(
         http,
+        storage,
         &c.base_url,
         tokens,
         c.user_id.clone(),
@@ -201,13 +207,15 @@ pub async fn resolve_project<R: Remote>(remote: &R, spec: &str) -> Result<Scope,
     ))
 }
 
-/// Mounts `fs` at `mountpoint` (read-only unless `fs` may change); operations run on `rt`.
+/// Mounts `fs` at `mountpoint` (read-only unless `fs` may change); operations run on `rt`,
+/// each within `op_timeout`.
 pub fn mount<R: Remote>(
     fs: Arc<Fs<R>>,
     rt: tokio::runtime::Handle,
     mountpoint: &Path,
     allow_other: bool,
     auto_unmount: bool,
+    op_timeout: std::time::Duration,
 ) -> Result<fuser::BackgroundSession, String> {
     let mut config = fuser::Config::default();
     config.mount_options = vec![
@@ -236,7 +244,7 @@ pub fn mount<R: Remote>(
     } else {
         fuser::SessionACL::Owner
     };
-    fuser::spawn_mount(FuseAdapter::new(fs, rt), mountpoint, &config)
+    fuser::spawn_mount(FuseAdapter::new(fs, rt, op_timeout), mountpoint, &config)
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))
 }
 
@@ -268,8 +276,8 @@ pub fn unmount(path: &Path, lazy: bool) -> Result<(), String> {
         .or_else(|_| std::path::absolute(path))
         .unwrap_or_else(|_| path.to_path_buf());
     // A mount whose process died is always detached lazily: nothing will answer for it.
-    let lazy = lazy
-        || matches!(std::fs::read_dir(&abs), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
+    let lazy =
+        lazy || matches!(serving_process(&abs), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN));
     if !is_mounted(&abs) {
         return Err(format!("{} is not mounted", abs.display()));
     }

@@ -33,6 +33,8 @@ pub struct MountOptions {
     pub user_id: Option<String>,
     /// Listing time to live.
     pub ttl: Duration,
+    /// How long one filesystem operation may wait for the service, retries included.
+    pub op_timeout: Duration,
     /// Let other users see the mount.
     pub allow_other: bool,
     /// Have fusermount3 unmount if this process dies.
@@ -81,6 +83,7 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
         &mountpoint,
         opts.allow_other,
         opts.auto_unmount,
+        opts.op_timeout,
     )
     .map_err(fail)?;
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");

@@ -6,7 +6,6 @@ use aps_emulator::{self as emulator, FaultConfig, GenSpec};
 use apsfs::api::auth::{
     auth_url, request_token, revoke_refresh_token, ClientAuth, Credentials, TokenSource, READ_SCOPE,
 };
-use apsfs::api::retry::RetryPolicy;
 use apsfs::api::{ApiError, ApsClient, Entry, Remote};
 use apsfs::credentials::{now_secs, Login, Store};
 use apsfs::login::pkce::Pkce;
@@ -68,13 +67,13 @@ async fn refused_signed_urls_are_replaced_a_few_times_then_reported() {
             .unwrap()
         {
             if let Entry::Item(i) = e {
-                storage = storage.or(i.tip.and_then(|t| t.storage));
+                storage = storage.or(i.tip.and_then(|t| Some((t.storage?, t.size?))));
             }
         }
     }
-    let storage = storage.expect("a file");
+    let (storage, size) = storage.expect("a file");
     assert!(
-        client.read(&storage, 0, 1).await.is_ok(),
+        client.read(&storage, size, 0, 1).await.is_ok(),
         "fine without faults"
     );
 
@@ -87,7 +86,7 @@ async fn refused_signed_urls_are_replaced_a_few_times_then_reported() {
     })
     .unwrap();
     emu.reset_stats();
-    let got = fresh.read(&storage, 0, 1).await;
+    let got = fresh.read(&storage, size, 0, 1).await;
     assert!(matches!(got, Err(ApiError::Forbidden(_))), "{got:?}");
     let requests = emu.stats()["requests"].clone();
     assert_eq!(
@@ -152,7 +151,7 @@ fn count(emu: &emulator::Running, route: &str) -> u64 {
 /// Reads every file whole and checks its bytes against the generated ones.
 async fn read_all(client: &ApsClient, files: &[(String, u64)]) {
     for (storage, size) in files {
-        let got = client.read(storage, 0, *size).await.unwrap();
+        let got = client.read(storage, *size, 0, *size).await.unwrap();
         let (_, key) = apsfs::api::oss::split_storage(storage).unwrap();
         let mut want = vec![0; usize::try_from(*size).unwrap()];
         emulator::testing::generated_fill(emulator::testing::seed_for_key(key), 0, &mut want);
@@ -189,7 +188,7 @@ async fn prepare_many_signs_in_batches_of_25_and_reads_then_sign_nothing() {
     assert_eq!(count(&emu, "batchsigneds3download"), 3);
 
     // The missing object was left to its read, which reports it.
-    let got = client.read(&missing, 0, 1).await;
+    let got = client.read(&missing, 1, 0, 1).await;
     assert!(matches!(got, Err(ApiError::NotFound(_))), "{got:?}");
     assert_eq!(count(&emu, "signeds3download"), 1);
 
@@ -318,7 +317,7 @@ fn source(store: &Store, login: &Login, base: &str) -> TokenSource {
         store: store.clone(),
         login: login.clone(),
     };
-    TokenSource::new(creds, base, reqwest::Client::new(), RetryPolicy::default())
+    TokenSource::new(creds, base, reqwest::Client::new())
 }
 
 /// How long a stored login's access token may still be handed out (zero when it is due): the

@@ -3,8 +3,8 @@
 //! environment. Also the token endpoint itself, which `apsfs login` shares. Secrets never reach
 //! a log line.
 
+use super::body::{read_limited, read_prefix, MAX_ERROR_BODY, MAX_JSON_BODY};
 use super::error::ApiError;
-use super::retry::RetryPolicy;
 use crate::credentials::{self, now_secs, Login, Store};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -102,11 +102,19 @@ impl<'a> ClientAuth<'a> {
     }
 }
 
+/// The longest token lifetime believed: APS tokens live an hour; a server that claims years
+/// (or `u64::MAX` seconds) gets a day, and the token is refreshed then.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+
+/// The shortest token lifetime believed, so a token that claims to expire at once (or a
+/// negative time) is not fetched again for every request.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(1);
+
 /// What the token endpoint granted.
 pub struct Grant {
     /// The access token.
     pub access_token: String,
-    /// Its lifetime in seconds.
+    /// Its lifetime in seconds, clamped to [`MIN_TOKEN_LIFETIME`]..=[`MAX_TOKEN_LIFETIME`].
     pub expires_in: u64,
     /// A new refresh token (authorization code and refresh grants).
     pub refresh_token: Option<String>,
@@ -141,10 +149,11 @@ pub async fn request_token(
         .map_err(|e| ApiError::from_transport(&e))?;
     let status = resp.status().as_u16();
     let retry_after = super::error::retry_after(resp.headers());
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| ApiError::from_transport(&e))?;
+    let body = if status == 200 {
+        read_limited(resp, MAX_JSON_BODY).await?
+    } else {
+        read_prefix(resp, MAX_ERROR_BODY).await
+    };
     match status {
         200 => {}
         400 | 401 | 403 => {
@@ -162,9 +171,24 @@ pub async fn request_token(
         .ok_or_else(|| ApiError::Decode("token response has no access_token".into()))?;
     Ok(Grant {
         access_token,
-        expires_in: v["expires_in"].as_u64().unwrap_or(3599),
+        expires_in: lifetime(&v["expires_in"]).as_secs(),
         refresh_token: text("refresh_token"),
     })
+}
+
+/// A token's lifetime from the `expires_in` the endpoint sent (a number of seconds, or a
+/// numeric string), clamped to a sane range; an hour when it is missing or not a number.
+fn lifetime(expires_in: &Value) -> Duration {
+    let secs = match expires_in {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|s| s.is_finite())
+    .unwrap_or(3599.0);
+    let max = MAX_TOKEN_LIFETIME.as_secs_f64();
+    let min = MIN_TOKEN_LIFETIME.as_secs_f64();
+    Duration::from_secs_f64(secs.clamp(min, max))
 }
 
 /// Revokes a refresh token at `{base}/authentication/v2/revoke`.
@@ -187,7 +211,7 @@ pub async fn revoke_refresh_token(
         return Ok(());
     }
     let retry_after = super::error::retry_after(resp.headers());
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_prefix(resp, MAX_ERROR_BODY).await;
     Err(super::error::status_error(status, &body, retry_after))
 }
 
@@ -197,11 +221,20 @@ fn refresh_margin(ttl: Duration) -> Duration {
     (ttl / 5).min(Duration::from_secs(300))
 }
 
-/// How long a stored login's access token may still be handed out (zero when it is due).
+/// How long a stored login's access token may still be handed out (zero when it is due). The
+/// times come from a file: whatever they hold, the arithmetic saturates and the answer is at
+/// most [`MAX_TOKEN_LIFETIME`].
 fn usable_for(login: &Login) -> Duration {
-    let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0));
-    let lifetime = secs(login.expires_at - login.issued_at);
-    secs(login.expires_at - now_secs()).saturating_sub(refresh_margin(lifetime))
+    let secs = |s: i64| Duration::from_secs(u64::try_from(s).unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
+    let lifetime = secs(login.expires_at.saturating_sub(login.issued_at));
+    secs(login.expires_at.saturating_sub(now_secs())).saturating_sub(refresh_margin(lifetime))
+}
+
+/// The moment `after` from now, or a day from now when that cannot be represented.
+fn due_in(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + MAX_TOKEN_LIFETIME)
 }
 
 struct Cached {
@@ -220,27 +253,22 @@ struct State {
 
 /// Hands out a valid access token, fetching a new one shortly before the old one expires.
 /// One refresh at a time: concurrent callers wait for it instead of stampeding the endpoint.
+/// A fetch is one request: the retries are those of the request that needed the token, so
+/// they never multiply.
 pub struct TokenSource {
     creds: Credentials,
     base: String,
     http: reqwest::Client,
-    policy: RetryPolicy,
     state: tokio::sync::Mutex<State>,
 }
 
 impl TokenSource {
     /// A source for `creds`, using `{base}/authentication/v2/token`.
-    pub fn new(
-        creds: Credentials,
-        base: &str,
-        http: reqwest::Client,
-        policy: RetryPolicy,
-    ) -> TokenSource {
+    pub fn new(creds: Credentials, base: &str, http: reqwest::Client) -> TokenSource {
         TokenSource {
             creds,
             base: credentials::key(base),
             http,
-            policy,
             state: tokio::sync::Mutex::new(State::default()),
         }
     }
@@ -254,17 +282,12 @@ impl TokenSource {
             }
         }
         let (value, refresh_in) = match &self.creds {
-            Credentials::Token(t) => (t.clone(), Duration::from_secs(u64::MAX / 4)),
+            Credentials::Token(t) => (t.clone(), Duration::MAX),
             Credentials::Client { id, secret, scope } => {
                 let client = ClientAuth::Confidential { id, secret };
                 let form = [("grant_type", "client_credentials"), ("scope", scope)];
                 let token_url = auth_url(&self.base, "token");
-                let grant = self
-                    .policy
-                    .run("token", || {
-                        request_token(&self.http, &token_url, &client, &form)
-                    })
-                    .await?;
+                let grant = request_token(&self.http, &token_url, &client, &form).await?;
                 tracing::debug!(expires_in = grant.expires_in, "fetched an access token");
                 let ttl = Duration::from_secs(grant.expires_in);
                 (grant.access_token, ttl.saturating_sub(refresh_margin(ttl)))
@@ -286,7 +309,7 @@ impl TokenSource {
         };
         st.cached = Some(Cached {
             value: value.clone(),
-            refresh_at: Instant::now() + refresh_in,
+            refresh_at: due_in(refresh_in),
         });
         st.last = Some(value.clone());
         Ok(value)
@@ -335,12 +358,7 @@ impl TokenSource {
         ];
         let token_url = auth_url(&self.base, "token");
         let client = ClientAuth::of(&known);
-        let refreshed = self
-            .policy
-            .run("token refresh", || {
-                request_token(&self.http, &token_url, &client, &form)
-            })
-            .await;
+        let refreshed = request_token(&self.http, &token_url, &client, &form).await;
         let grant = match refreshed {
             Ok(g) => g,
             Err(ApiError::Unauthorized(d)) => {
@@ -389,6 +407,44 @@ impl TokenSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_lifetime_overflows() {
+        let day = MAX_TOKEN_LIFETIME;
+        for (sent, want) in [
+            (serde_json::json!(u64::MAX), day),
+            (serde_json::json!(i64::MAX), day),
+            (serde_json::json!(1e300), day),
+            (serde_json::json!(-5), MIN_TOKEN_LIFETIME),
+            (serde_json::json!(0), MIN_TOKEN_LIFETIME),
+            (serde_json::json!("3599"), Duration::from_secs(3599)),
+            (serde_json::json!("forever"), Duration::from_secs(3599)),
+            (serde_json::json!(null), Duration::from_secs(3599)),
+            (serde_json::json!(3599), Duration::from_secs(3599)),
+        ] {
+            assert_eq!(lifetime(&sent), want, "{sent}");
+        }
+        assert!(due_in(Duration::MAX) > Instant::now());
+        let login = |issued_at, expires_at| Login {
+            client_id: "app".into(),
+            client_secret: None,
+            scopes: "data:read".into(),
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            issued_at,
+            expires_at,
+        };
+        for (issued, expires) in [
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (0, i64::MAX),
+            (i64::MIN, i64::MIN),
+        ] {
+            let left = usable_for(&login(issued, expires));
+            assert!(left <= day);
+            let _ = due_in(left);
+        }
+    }
 
     #[test]
     fn debug_redacts_user_tokens() {

@@ -162,7 +162,7 @@ impl ApsClient {
             .ok_or_else(|| ApiError::Decode("document has no data array".into()))
     }
 
-    async fn signed_url(&self, storage: &str) -> Result<String, ApiError> {
+    async fn signed_url(&self, storage: &str) -> Result<oss::Signed, ApiError> {
         self.url_fetches
             .get(
                 storage.to_string(),
@@ -233,7 +233,7 @@ impl ApsClient {
         }
     }
 
-    async fn fetch_signed_url(&self, storage: &str) -> Result<String, ApiError> {
+    async fn fetch_signed_url(&self, storage: &str) -> Result<oss::Signed, ApiError> {
         let fetched = Instant::now();
         let url = self.http.url(&format!(
             "{}/signeds3download?minutesExpiration={URL_MINUTES}",
@@ -253,15 +253,11 @@ impl ApsClient {
         } else {
             doc
         };
-        let signed = doc
-            .get("url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                ApiError::Decode(format!(
-                    "signeds3download answered status {status:?} without a url"
-                ))
-            })?
-            .to_string();
+        let signed = types::signed(&doc).ok_or_else(|| {
+            ApiError::Decode(format!(
+                "signeds3download answered status {status:?} without a url"
+            ))
+        })?;
         self.urls.put(storage, signed.clone(), fetched, URL_MINUTES);
         Ok(signed)
     }
@@ -435,16 +431,34 @@ impl Remote for ApsClient {
         !self.batch_refused.load(Ordering::Relaxed)
     }
 
-    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
-        let mut url = self.signed_url(storage).await?;
+    async fn read(
+        &self,
+        storage: &str,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ApiError> {
+        let mut signed = self.signed_url(storage).await?;
         let mut fresh = 0;
         loop {
-            match self.http.get_range(&url, offset, len).await {
+            if let Some(stored) = signed.size.filter(|s| *s != size) {
+                tracing::warn!(
+                    storage,
+                    listed = size,
+                    stored,
+                    "the listing and storage disagree on the file's size; refusing to read it"
+                );
+                return Err(ApiError::SizeMismatch {
+                    listed: size,
+                    stored,
+                });
+            }
+            match self.http.get_range(&signed.url, size, offset, len).await {
                 // The URL expired (or was revoked): a fresh one, a few times over.
                 Err(ApiError::Forbidden(detail)) if fresh < URL_REFRESHES => {
                     tracing::debug!(%detail, "signed URL refused; fetching a fresh one");
-                    self.urls.invalidate(storage, &url);
-                    url = self.signed_url(storage).await?;
+                    self.urls.invalidate(storage, &signed.url);
+                    signed = self.signed_url(storage).await?;
                     fresh += 1;
                 }
                 other => return other,

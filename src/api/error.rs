@@ -42,6 +42,29 @@ pub enum ApiError {
     /// would carry the token there.
     #[error("refusing to send the token to {0}, which is not the API host")]
     OffHost(String),
+    /// A redirect of an API or token request to another origin: never followed, since the
+    /// request carries a token, a secret or a refresh token, and the answer would not be the
+    /// service's.
+    #[error("refusing to follow a redirect to {0}, which is not the API host")]
+    Redirected(String),
+    /// A body larger than any real answer (an endless or padded body): refused before it was
+    /// all in memory.
+    #[error("response body larger than {limit} bytes{}; refused", got.map(|g| format!(" ({g} announced)")).unwrap_or_default())]
+    TooLarge {
+        /// The bound.
+        limit: u64,
+        /// The announced length, when there was one.
+        got: Option<u64>,
+    },
+    /// The listing and storage disagree on a file's size: serving either length could hand
+    /// out a cut or padded file, so the read fails instead.
+    #[error("the listing says {listed} bytes but storage holds {stored}; not serving a possibly cut file")]
+    SizeMismatch {
+        /// The size the listing gave.
+        listed: u64,
+        /// The size storage gave when the download was signed.
+        stored: u64,
+    },
     /// Connection refused, reset or broken mid-body.
     #[error("network error: {0}")]
     Network(String),
@@ -79,7 +102,9 @@ impl ApiError {
         let text = without_url(e);
         // A body cut off mid-transfer surfaces as a body or "decode" error: it is the
         // connection that failed, so it is retried like one. Bodies are parsed elsewhere.
-        if e.is_timeout() {
+        if e.is_redirect() {
+            ApiError::Redirected(e.url().map(|u| redact_url(u.as_str())).unwrap_or(text))
+        } else if e.is_timeout() {
             ApiError::Timeout(text)
         } else {
             ApiError::Network(text)
@@ -110,12 +135,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `Retry-After` in seconds, when present.
+/// `Retry-After`, when present: seconds, or an HTTP date (a date past is no wait at all).
 pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    h.get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Classifies a non-2xx answer.
@@ -188,5 +218,27 @@ mod tests {
             ApiError::Refused { status: 409, .. }
         ));
         assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let header = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, v.parse().unwrap());
+            retry_after(&h)
+        };
+        assert_eq!(header("7"), Some(Duration::from_secs(7)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(120);
+        let d = header(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(header("soon"), None);
+        assert_eq!(header("99999999999999999999999"), None);
     }
 }

@@ -3,9 +3,11 @@
 //! logic is tested with an in-memory double and no server.
 
 pub mod auth;
+pub mod body;
 pub mod budget;
 pub mod buffers;
 pub mod client;
+pub mod deadline;
 pub mod error;
 pub mod oss;
 pub mod resource;
@@ -97,10 +99,13 @@ pub trait Remote: Send + Sync + 'static {
     fn signs_in_batches(&self) -> bool {
         false
     }
-    /// Exactly `len` bytes of a storage object from `offset` (the caller keeps within its size).
+    /// Exactly `len` bytes of a storage object from `offset`, the object being `size` bytes as
+    /// far as the listing knows (the caller keeps within it); storage disagreeing about the
+    /// size is an error, never a cut or padded file.
     fn read(
         &self,
         storage: &str,
+        size: u64,
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Bytes, ApiError>> + Send;

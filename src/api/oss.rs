@@ -92,15 +92,25 @@ pub fn batches<'a>(storages: impl IntoIterator<Item = &'a str>) -> Vec<Batch<'a>
         .collect()
 }
 
+/// A signed download URL and the object size storage gave with it, which a read checks
+/// against the size the listing gave before trusting either.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The URL, a capability of its own: it carries its signature.
+    pub url: String,
+    /// The object's size in bytes, when the answer said.
+    pub size: Option<u64>,
+}
+
 /// Signed URLs by storage URN.
 #[derive(Default)]
 pub struct UrlCache {
-    urls: Mutex<HashMap<String, (String, Instant)>>,
+    urls: Mutex<HashMap<String, (Signed, Instant)>>,
 }
 
 impl UrlCache {
     /// A still-usable URL for `storage`.
-    pub fn get(&self, storage: &str) -> Option<String> {
+    pub fn get(&self, storage: &str) -> Option<Signed> {
         let urls = self.urls.lock().ok()?;
         urls.get(storage)
             .filter(|(_, until)| Instant::now() < *until)
@@ -108,7 +118,7 @@ impl UrlCache {
     }
 
     /// Remembers a URL fetched at `fetched` with `minutes` of validity.
-    pub fn put(&self, storage: &str, url: String, fetched: Instant, minutes: u64) {
+    pub fn put(&self, storage: &str, url: Signed, fetched: Instant, minutes: u64) {
         let until = fetched + Duration::from_secs(minutes * 60).saturating_sub(URL_MARGIN);
         if let Ok(mut urls) = self.urls.lock() {
             if urls.len() >= URL_CACHE_MAX {
@@ -132,7 +142,7 @@ impl UrlCache {
     /// Forgets the URL for `storage` if it is still `url` (it was refused).
     pub fn invalidate(&self, storage: &str, url: &str) {
         if let Ok(mut urls) = self.urls.lock() {
-            if urls.get(storage).is_some_and(|(u, _)| u == url) {
+            if urls.get(storage).is_some_and(|(u, _)| u.url == url) {
                 urls.remove(storage);
             }
         }
@@ -177,13 +187,20 @@ mod tests {
         assert!(batches([]).is_empty());
     }
 
+    fn signed(url: &str) -> Signed {
+        Signed {
+            url: url.into(),
+            size: Some(1),
+        }
+    }
+
     #[test]
     fn a_full_cache_drops_its_oldest_quarter() {
         let c = UrlCache::default();
         let t0 = Instant::now();
         for i in 0..URL_CACHE_MAX + 1 {
             let fetched = t0 + Duration::from_millis(i as u64);
-            c.put(&format!("s{i}"), "u".into(), fetched, 60);
+            c.put(&format!("s{i}"), signed("u"), fetched, 60);
         }
         let kept = c.urls.lock().unwrap().len();
         assert!(
@@ -198,9 +215,9 @@ mod tests {
     #[test]
     fn cache_expires_with_margin() {
         let c = UrlCache::default();
-        c.put("s", "u".into(), Instant::now(), 60);
-        assert_eq!(c.get("s").as_deref(), Some("u"));
-        c.put("t", "u".into(), Instant::now(), 1);
+        c.put("s", signed("u"), Instant::now(), 60);
+        assert_eq!(c.get("s"), Some(signed("u")));
+        c.put("t", signed("u"), Instant::now(), 1);
         assert_eq!(
             c.get("t"),
             None,

@@ -1,7 +1,9 @@
 //! The one retry policy: transient failures (429, 5xx, timeouts, broken connections, short
 //! bodies) are tried again with exponential backoff, honouring `Retry-After`; everything else
-//! fails at once.
+//! fails at once. Within an operation's deadline ([`super::deadline`]): a wait that would end
+//! past it is not started, so the caller hears of the failure at once.
 
+use super::deadline;
 use super::error::ApiError;
 use std::future::Future;
 use std::time::Duration;
@@ -62,6 +64,16 @@ impl RetryPolicy {
                         } => (*d).min(self.max_retry_after),
                         _ => self.backoff(attempt),
                     };
+                    if deadline::remaining().is_some_and(|left| left <= delay) {
+                        tracing::warn!(
+                            what,
+                            attempts = attempt + 1,
+                            ?delay,
+                            error = %e,
+                            "giving up: the next try would come after the operation's deadline"
+                        );
+                        return Err(e);
+                    }
                     tracing::debug!(what, attempt, ?delay, error = %e, "retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -144,6 +156,47 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(m.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_fails_at_once() {
+        let n = AtomicU32::new(0);
+        let policy = RetryPolicy {
+            max_retry_after: Duration::from_secs(3600),
+            ..RetryPolicy::default()
+        };
+        let started = tokio::time::Instant::now();
+        let r: Result<Result<(), _>, _> = deadline::within(Duration::from_secs(60), async {
+            policy
+                .run("t", || async {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    Err(ApiError::Throttled {
+                        retry_after: Some(Duration::from_secs(999_999)),
+                    })
+                })
+                .await
+        })
+        .await;
+        assert!(matches!(r, Ok(Err(ApiError::Throttled { .. }))), "{r:?}");
+        assert_eq!(n.load(Ordering::SeqCst), 1, "no second try");
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait at all");
+        // A short Retry-After inside the deadline is still honoured.
+        let m = AtomicU32::new(0);
+        let r = deadline::within(Duration::from_secs(60), async {
+            policy
+                .run("t", || async {
+                    if m.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(ApiError::Throttled {
+                            retry_after: Some(Duration::from_secs(2)),
+                        })
+                    } else {
+                        Ok(1)
+                    }
+                })
+                .await
+        })
+        .await;
+        assert_eq!(r.ok().and_then(Result::ok), Some(1));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! HTTP for the API client: authenticated JSON GETs (and POSTs) and ranged GETs of signed URLs, each
 //! through the retry policy, with a refused token refreshed once. The only place that looks at
-//! HTTP status codes.
+//! HTTP status codes. API and token requests follow redirects only within their origin; signed
+//! storage URLs, which carry no credential, may be redirected anywhere.
 
 use super::auth::TokenSource;
+use super::body::{read_limited, read_prefix, MAX_ERROR_BODY, MAX_JSON_BODY};
 use super::buffers::BufferPool;
 use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
@@ -21,9 +23,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// given up after this and retried, rather than holding a reader for the whole request limit.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Redirects followed in a row before giving up.
+const MAX_REDIRECTS: usize = 10;
+
 /// A configured HTTP client for one APS base URL.
 pub struct Transport {
     http: reqwest::Client,
+    /// For signed storage URLs: follows redirects anywhere, and never sends a credential.
+    storage: reqwest::Client,
     base: String,
     tokens: TokenSource,
     user_id: Option<String>,
@@ -33,21 +40,62 @@ pub struct Transport {
     buffers: Arc<BufferPool>,
 }
 
-/// A reqwest client with the timeouts every APS call uses.
+/// The client for API and token requests: the timeouts every APS call uses, and redirects
+/// followed only to the origin the request was sent to. A request to the API carries a token,
+/// one to the token endpoint a secret or a refresh token (in the body, which a 307 re-sends):
+/// neither may reach another host, and another host's answer is not the service's.
 pub fn http_client() -> Result<reqwest::Client, ApiError> {
+    builder()
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let to = attempt.url();
+            let same = attempt
+                .previous()
+                .first()
+                .is_some_and(|from| origin(from) == origin(to));
+            if !same {
+                tracing::warn!(to = %super::error::redact_url(to.as_str()), "refusing a redirect to another origin");
+                attempt.error("redirect to another origin")
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
+}
+
+/// The client for signed storage URLs: the same timeouts, redirects followed anywhere (a
+/// storage URL is a capability of its own; no header or body of ours holds a credential).
+pub fn storage_client() -> Result<reqwest::Client, ApiError> {
+    builder()
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .build()
+        .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .user_agent(concat!("apsfs/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
+}
+
+/// Scheme, host (in lower case) and port: what makes two URLs the same origin.
+fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_string(),
+        u.host_str().map(str::to_ascii_lowercase),
+        u.port_or_known_default(),
+    )
 }
 
 impl Transport {
     /// A transport for `base` (e.g. `https://developer.api.autodesk.com`).
     pub fn new(
         http: reqwest::Client,
+        storage: reqwest::Client,
         base: &str,
         tokens: TokenSource,
         user_id: Option<String>,
@@ -56,6 +104,7 @@ impl Transport {
     ) -> Transport {
         Transport {
             http,
+            storage,
             base: base.trim_end_matches('/').to_string(),
             tokens,
             user_id,
@@ -82,24 +131,21 @@ impl Transport {
         }
     }
 
-    /// Fetches a token now (used to check credentials before mounting).
+    /// Fetches a token now (used to check credentials before mounting), through the retry
+    /// policy: a token fetched for a request is tried once, the request's own retries
+    /// covering it, so retries never nest.
     pub async fn check_credentials(&self) -> Result<(), ApiError> {
-        self.tokens.token().await.map(|_| ())
+        self.policy
+            .run("token", || self.tokens.token())
+            .await
+            .map(|_| ())
     }
 
     /// Whether `url` is on the API host (scheme, host and port of the base URL). The bearer
     /// token is only ever sent there, whatever a response's links say.
     pub fn same_origin(&self, url: &str) -> bool {
-        let origin = |u: &str| {
-            reqwest::Url::parse(u).ok().map(|u| {
-                (
-                    u.scheme().to_string(),
-                    u.host_str().map(str::to_ascii_lowercase),
-                    u.port_or_known_default(),
-                )
-            })
-        };
-        match (origin(url), origin(&self.base)) {
+        let of = |u: &str| reqwest::Url::parse(u).ok().map(|u| origin(&u));
+        match (of(url), of(&self.base)) {
             (Some(a), Some(b)) => a == b,
             _ => false,
         }
@@ -166,27 +212,33 @@ impl Transport {
             let resp = req.send().await.map_err(|e| ApiError::from_transport(&e))?;
             let status = resp.status().as_u16();
             let retry_after = retry_after(resp.headers());
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| ApiError::from_transport(&e))?;
-            if status == 401 && !refreshed && self.tokens.invalidate(&token).await {
-                tracing::debug!("token refused; fetching a new one");
-                refreshed = true;
-                continue;
-            }
             if !(200..300).contains(&status) {
+                let body = read_prefix(resp, MAX_ERROR_BODY).await;
+                if status == 401 && !refreshed && self.tokens.invalidate(&token).await {
+                    tracing::debug!("token refused; fetching a new one");
+                    refreshed = true;
+                    continue;
+                }
                 return Err(status_error(status, &body, retry_after));
             }
+            let body = read_limited(resp, MAX_JSON_BODY).await?;
             return serde_json::from_slice(&body)
                 .map_err(|e| ApiError::Decode(format!("response body is not JSON: {e}")));
         }
     }
 
-    /// `len` bytes from `offset` of a signed storage URL (no token is sent to it). A body cut
-    /// off mid-transfer is resumed from the last byte received, never handed on short. A 403
-    /// is returned at once so the caller can fetch a fresh URL.
-    pub async fn get_range(&self, url: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+    /// `len` bytes from `offset` of a signed storage URL to an object of `size` bytes (no
+    /// token is sent to it). A body cut off mid-transfer is resumed from the last byte
+    /// received, never handed on short; a body that is not exactly the range asked for (a
+    /// 206 of another range or another object's size, a 200 that is not the whole object) is
+    /// refused. A 403 is returned at once so the caller can fetch a fresh URL.
+    pub async fn get_range(
+        &self,
+        url: &str,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ApiError> {
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -194,7 +246,7 @@ impl Transport {
             tokio::sync::Mutex::new(self.buffers.take(usize::try_from(len).unwrap_or(0)));
         self.policy
             .run("range read", || {
-                self.get_range_once(url, offset, len, &received)
+                self.get_range_once(url, size, offset, len, &received)
             })
             .await?;
         let body = self.buffers.share(received.into_inner());
@@ -206,6 +258,7 @@ impl Transport {
     async fn get_range_once(
         &self,
         url: &str,
+        size: u64,
         offset: u64,
         len: u64,
         received: &tokio::sync::Mutex<Vec<u8>>,
@@ -220,7 +273,7 @@ impl Transport {
         }
         let (start, last) = (offset + have, offset + len - 1);
         let mut resp = self
-            .http
+            .storage
             .get(url)
             .header(RANGE, format!("bytes={start}-{last}"))
             .send()
@@ -229,16 +282,17 @@ impl Transport {
         let status = resp.status().as_u16();
         match status {
             206 => {
-                let got_start = resp
+                let range = resp
                     .headers()
                     .get(CONTENT_RANGE)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("bytes "))
-                    .and_then(|v| v.split('-').next())
-                    .and_then(|v| v.parse::<u64>().ok());
-                if got_start != Some(start) {
+                    .and_then(content_range);
+                let fits = range.is_some_and(|(first, _, total)| {
+                    first == start && total.map_or(true, |t| t == size)
+                });
+                if !fits {
                     return Err(ApiError::Decode(format!(
-                        "206 for bytes {start}-{last} carried Content-Range {:?}",
+                        "206 for bytes {start}-{last} of {size} carried Content-Range {:?}",
                         resp.headers().get(CONTENT_RANGE)
                     )));
                 }
@@ -262,32 +316,66 @@ impl Transport {
                 }
                 Ok(())
             }
-            // A server that ignores Range sends the whole object: take our slice of it.
+            // A server that ignores Range sends the whole object: our slice of it is kept,
+            // once the body has proved to be exactly the object's length (a longer or
+            // shorter one is something else, an error page of a proxy, say).
             200 => {
-                let body = resp
-                    .bytes()
+                let not_the_object = |got: u64| {
+                    ApiError::Decode(format!(
+                        "a 200 answer to a range request was {got} bytes, not the {size}-byte object"
+                    ))
+                };
+                if let Some(announced) = resp.content_length().filter(|l| *l != size) {
+                    return Err(not_the_object(announced));
+                }
+                let mut at = 0u64;
+                let kept = buf.len();
+                while let Some(chunk) = resp
+                    .chunk()
                     .await
-                    .map_err(|e| ApiError::from_transport(&e))?;
-                let from = usize::try_from(start).unwrap_or(usize::MAX).min(body.len());
-                let to = usize::try_from(last + 1)
-                    .unwrap_or(usize::MAX)
-                    .min(body.len());
-                buf.extend_from_slice(&body[from..to]);
-                if (buf.len() as u64) < len {
+                    .map_err(|e| ApiError::from_transport(&e))?
+                {
+                    let end = at + chunk.len() as u64;
+                    if end > size {
+                        buf.truncate(kept);
+                        return Err(not_the_object(end));
+                    }
+                    // The part of this chunk inside start..=last.
+                    let lo = start.max(at);
+                    let hi = (last + 1).min(end);
+                    if lo < hi {
+                        buf.extend_from_slice(&chunk[(lo - at) as usize..(hi - at) as usize]);
+                    }
+                    at = end;
+                }
+                if at != size {
+                    // Cut off: nothing of it is kept, since its length was never proved.
+                    buf.truncate(kept);
                     return Err(ApiError::ShortBody {
-                        expected: len,
-                        got: buf.len() as u64,
+                        expected: size,
+                        got: at,
                     });
                 }
                 Ok(())
             }
             _ => {
                 let headers = resp.headers().clone();
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = read_prefix(resp, MAX_ERROR_BODY).await;
                 Err(status_error(status, &body, retry_after(&headers)))
             }
         }
     }
+}
+
+/// `first`, `last` and the total (`None` for `*`) of a `Content-Range: bytes FIRST-LAST/TOTAL`.
+fn content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?, total))
 }
 
 /// Never hand on a body of the wrong length: a short one is retried, a long one cut.
@@ -310,12 +398,12 @@ mod tests {
         let http = reqwest::Client::new();
         let t = Transport::new(
             http.clone(),
+            http.clone(),
             "https://developer.api.autodesk.com",
             TokenSource::new(
                 super::super::auth::Credentials::Token("t".into()),
                 "https://developer.api.autodesk.com",
                 http,
-                RetryPolicy::default(),
             ),
             None,
             RetryPolicy::default(),
@@ -342,6 +430,15 @@ mod tests {
             .block_on(t.get_json("https://evil.example/x"))
             .unwrap_err();
         assert!(matches!(e, ApiError::OffHost(_)), "{e}");
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("bytes 0-9/10"), Some((0, 9, Some(10))));
+        assert_eq!(content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(content_range("bytes 5-9"), None);
+        assert_eq!(content_range("bytes a-9/10"), None);
+        assert_eq!(content_range("items 0-9/10"), None);
     }
 
     #[test]

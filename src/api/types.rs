@@ -2,6 +2,7 @@
 //! leniently from JSON:API resources: a malformed resource is skipped with a log line, never a
 //! panic, and never turned into a file with wrong bytes.
 
+use super::oss::Signed;
 use super::resource::{ContentsPage, Object, Resource, Scalar};
 use chrono::DateTime;
 use serde::Deserialize;
@@ -498,7 +499,7 @@ pub fn next_link(doc: &Value) -> Option<&str> {
 /// `results` map is an error.
 pub fn batch_download_urls(
     doc: &Value,
-) -> Result<std::collections::HashMap<String, String>, String> {
+) -> Result<std::collections::HashMap<String, Signed>, String> {
     let results = doc
         .get("results")
         .and_then(Value::as_object)
@@ -511,11 +512,18 @@ pub fn batch_download_urls(
                 None | Some(Some("complete" | "fallback"))
             )
         })
-        .filter_map(|(key, r)| {
-            let url = r.get("url")?.as_str().filter(|u| !u.is_empty())?;
-            Some((key.clone(), url.to_string()))
-        })
+        .filter_map(|(key, r)| Some((key.clone(), signed(r)?)))
         .collect())
+}
+
+/// The URL and object size of one signed download (a `signeds3download` answer, or one result
+/// of a batch); `None` without a usable `url`. A `size` that is not a whole number is unknown.
+pub fn signed(r: &Value) -> Option<Signed> {
+    let url = r.get("url")?.as_str().filter(|u| !u.is_empty())?;
+    Some(Signed {
+        url: url.to_string(),
+        size: r.get("size").and_then(Value::as_u64),
+    })
 }
 
 #[cfg(test)]
@@ -664,7 +672,9 @@ mod tests {
         let mut keys: Vec<&str> = urls.keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["a", "d", "e"]);
-        assert_eq!(urls["a"], "https://s3/a");
+        assert_eq!(urls["a"].url, "https://s3/a");
+        assert_eq!(urls["a"].size, Some(1));
+        assert_eq!(urls["d"].size, None);
         assert!(batch_download_urls(&json!({"reason": "x"})).is_err());
         assert!(batch_download_urls(&json!({"results": {}}))
             .unwrap()

@@ -429,10 +429,14 @@ impl<R: Remote> Ahead<R> {
             return;
         }
         let remote = self.remote.clone();
-        let signing = tokio::spawn(async move { remote.prepare_many(&sign).await })
-            .map(|_| ())
-            .boxed()
-            .shared();
+        // Outlives the open that started it: a deadline of its own, as long as an operation's.
+        let limit = crate::api::deadline::limit();
+        let signing = tokio::spawn(crate::api::deadline::detached(limit, async move {
+            remote.prepare_many(&sign).await
+        }))
+        .map(|_| ())
+        .boxed()
+        .shared();
         stream.signing.push((stream.order, positions, signing));
     }
 

@@ -131,6 +131,9 @@ pub enum Error {
     /// Not enough room in the disk cache.
     #[error("not enough room: {0}")]
     NoSpace(String),
+    /// The process that asked was killed while the mount waited for the service.
+    #[error("the caller was killed while waiting")]
+    Interrupted,
     /// The service refused or failed.
     #[error(transparent)]
     Remote(#[from] ApiError),
@@ -153,6 +156,7 @@ impl Error {
             Error::ReadOnly => libc::EROFS,
             Error::NoSpace(_) => libc::ENOSPC,
             Error::Internal(_) => libc::EIO,
+            Error::Interrupted => libc::EINTR,
             Error::Remote(e) => remote_errno(e, op),
         }
     }
@@ -163,7 +167,11 @@ impl Error {
         let op_name = op.name();
         let errno = self.errno(op);
         match self {
-            Error::NotFound | Error::NoAttribute | Error::Unsupported(_) | Error::ReadOnly => {
+            Error::NotFound
+            | Error::NoAttribute
+            | Error::Unsupported(_)
+            | Error::ReadOnly
+            | Error::Interrupted => {
                 tracing::debug!(op = op_name, error = %self, errno, "failed");
             }
             Error::Remote(ApiError::NotFound(_)) => {
@@ -190,6 +198,9 @@ fn remote_errno(e: &ApiError, op: Op) -> i32 {
         | ApiError::Server { .. }
         | ApiError::Refused { .. }
         | ApiError::OffHost(_)
+        | ApiError::Redirected(_)
+        | ApiError::TooLarge { .. }
+        | ApiError::SizeMismatch { .. }
         | ApiError::Network(_)
         | ApiError::Decode(_)
         | ApiError::ShortBody { .. } => libc::EIO,
@@ -254,5 +265,19 @@ mod tests {
             libc::EOPNOTSUPP
         );
         assert_eq!(Error::Internal("x".into()).errno(Op::Read), libc::EIO);
+        assert_eq!(Error::Interrupted.errno(Op::Read), libc::EINTR);
+        for e in [
+            ApiError::Redirected("x".into()),
+            ApiError::TooLarge {
+                limit: 1,
+                got: None,
+            },
+            ApiError::SizeMismatch {
+                listed: 1,
+                stored: 2,
+            },
+        ] {
+            assert_eq!(Error::Remote(e).errno(Op::Read), libc::EIO);
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The FUSE adapter: each kernel request becomes one call on `Fs`, run as a tokio task so a
 //! slow listing or read never holds up other requests, and its result becomes a reply. No
-//! caching, naming or HTTP happens here.
+//! caching, naming or HTTP happens here. Every call that may wait for the service is bounded:
+//! by the operation deadline (`--op-timeout`, all retries and waits included), and by its
+//! caller being killed (see `caller.rs`).
 
 use super::attr::{Attr, BLOCK_SIZE, VERSION_ATTR_TTL};
 use super::{Error, Fs, Op};
@@ -11,20 +13,51 @@ use fuser::{
     ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Adapts `Fs` to `fuser::Filesystem`.
 pub struct FuseAdapter<R: Remote> {
     fs: Arc<Fs<R>>,
     rt: tokio::runtime::Handle,
+    /// How long one operation may wait for the service.
+    limit: Duration,
+}
+
+/// The bounds of one request's work: the operation deadline, and the process that asked.
+#[derive(Clone, Copy)]
+struct Bound {
+    limit: Duration,
+    pid: u32,
+}
+
+impl Bound {
+    /// `work`'s answer, or a timeout once the deadline passes, or `Interrupted` once the caller
+    /// is killed; either way `work` is dropped, which cancels what it waits for.
+    async fn run<T>(self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        tokio::select! {
+            r = crate::api::deadline::within(self.limit, work) => r.unwrap_or_else(|expired| {
+                Err(Error::Remote(crate::api::ApiError::Timeout(expired.to_string())))
+            }),
+            () = super::caller::killed(self.pid) => Err(Error::Interrupted),
+        }
+    }
 }
 
 impl<R: Remote> FuseAdapter<R> {
-    /// Serves `fs`, running its operations on `rt`.
-    pub fn new(fs: Arc<Fs<R>>, rt: tokio::runtime::Handle) -> FuseAdapter<R> {
-        FuseAdapter { fs, rt }
+    /// Serves `fs`, running its operations on `rt`, each within `limit`.
+    pub fn new(fs: Arc<Fs<R>>, rt: tokio::runtime::Handle, limit: Duration) -> FuseAdapter<R> {
+        FuseAdapter { fs, rt, limit }
+    }
+
+    /// The bounds of `req`'s work.
+    fn bound(&self, req: &Request) -> Bound {
+        Bound {
+            limit: self.limit,
+            pid: req.pid(),
+        }
     }
 
     /// The answer to an operation that would change the mount, as the filesystem's policy
@@ -95,13 +128,13 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = utf8(name) else {
             return reply.error(fuser::Errno::ENOENT);
         };
-        let fs = self.fs.clone();
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.lookup(parent.0, &name).await {
+            match bound.run(fs.lookup(parent.0, &name)).await {
                 Ok((a, ttl)) => {
                     let attr_ttl = if a.is_dir { ttl } else { VERSION_ATTR_TTL };
                     reply.entry_with_ttls(&attr_ttl, &ttl, &file_attr(&a), Generation(0))
@@ -115,22 +148,22 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.fs.forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let fs = self.fs.clone();
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.getattr(ino.0).await {
+            match bound.run(fs.getattr(ino.0)).await {
                 Ok((a, ttl)) => reply.attr(&ttl, &file_attr(&a)),
                 Err(e) => reply.error(errno(Op::Getattr, e)),
             }
         });
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         let write =
             !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY) || flags.0 & libc::O_TRUNC != 0;
-        let fs = self.fs.clone();
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.open(ino.0, write).await {
+            match bound.run(fs.open(ino.0, write)).await {
                 // An inode is one immutable version, so pages cached by an earlier open are
                 // still right: keep them, and a re-read costs no request at all.
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
@@ -141,7 +174,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -150,9 +183,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        let fs = self.fs.clone();
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.read(fh.0, offset, size).await {
+            match bound.run(fs.read(fh.0, offset, size)).await {
                 Ok(b) => reply.data(&b),
                 Err(e) => reply.error(errno(Op::Read, e)),
             }
@@ -184,10 +217,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.ok();
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let fs = self.fs.clone();
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.opendir(ino.0).await {
+            match bound.run(fs.opendir(ino.0)).await {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
                 Err(e) => reply.error(errno(Op::Opendir, e)),
             }
@@ -270,7 +303,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     #[allow(clippy::too_many_arguments)]
     fn ioctl(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         _flags: fuser::IoctlFlags,
@@ -279,11 +312,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _out_size: u32,
         reply: fuser::ReplyIoctl,
     ) {
-        let fs = self.fs.clone();
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         match cmd {
             super::pins::IOC_PIN => {
                 self.rt.spawn(async move {
-                    match fs.pin(ino.0).await {
+                    match bound.run(fs.pin(ino.0)).await {
                         Ok(newly) => reply.ioctl(i32::from(newly), &[]),
                         Err(e) => reply.error(errno(Op::Pin, e)),
                     }
@@ -413,7 +446,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.error(self.refuse(Op::Create));
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let Some(name) = utf8(name) else {
             return reply.error(fuser::Errno::ENODATA);
         };
@@ -423,9 +456,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             Err(e) => return reply.error(errno(Op::Getxattr, e)),
             Ok(None) => {}
         }
-        let fs = self.fs.clone();
+        let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match fs.getxattr(ino.0, &name).await {
+            match bound.run(fs.getxattr(ino.0, &name)).await {
                 Ok(value) => reply_xattr(reply, size, &value),
                 Err(e) => reply.error(errno(Op::Getxattr, e)),
             }

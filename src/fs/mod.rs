@@ -8,6 +8,7 @@
 pub mod ahead;
 pub mod attr;
 pub mod buckets;
+pub mod caller;
 pub mod config;
 pub mod error;
 pub mod fuse;
@@ -237,7 +238,10 @@ impl<R: Remote> Fs<R> {
         };
         if size > 0 && !opened.signed && !self.source.starts_cached(&version.storage) {
             let (remote, storage) = (self.ns.remote().clone(), version.storage.clone());
-            tokio::spawn(async move { remote.prepare(&storage).await });
+            let limit = crate::api::deadline::limit();
+            tokio::spawn(crate::api::deadline::detached(limit, async move {
+                remote.prepare(&storage).await
+            }));
         }
         let file = prefetch::OpenFile::new(
             self.source.clone(),

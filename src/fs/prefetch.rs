@@ -80,11 +80,21 @@ impl Part {
         after: Option<Shared<BoxFuture<'static, ()>>>,
         permit: OwnedSemaphorePermit,
     ) -> Part {
+        // A part outlives the read that started it: its fetch gets a deadline of its own, as
+        // long as an operation's, from the moment it starts.
+        let limit = crate::api::deadline::limit();
         let task = tokio::spawn(async move {
             if let Some(after) = after {
                 after.await;
             }
-            source.read(&storage, size, start, end - start).await
+            let read = source.read(&storage, size, start, end - start);
+            crate::api::deadline::detached(limit, read)
+                .await
+                .unwrap_or_else(|| {
+                    Err(ApiError::Timeout(
+                        "a read-ahead part took longer than the operation deadline".into(),
+                    ))
+                })
         });
         let abort = task.abort_handle();
         let data = task

@@ -46,7 +46,7 @@ impl<R: Remote> ByteSource<R> {
             return Ok(Bytes::new());
         }
         let Some(disk) = &self.disk else {
-            return self.remote.read(storage, offset, len).await;
+            return self.remote.read(storage, size, offset, len).await;
         };
         let end = offset + len;
         let first = offset / BLOCK;
@@ -77,7 +77,7 @@ impl<R: Remote> ByteSource<R> {
                 (offset.max(b * BLOCK), end.min(run_end * BLOCK))
             };
             tracing::trace!(from, to, pinned = whole, "fetching missing blocks");
-            let data = self.remote.read(storage, from, to - from).await?;
+            let data = self.remote.read(storage, size, from, to - from).await?;
             if data.len() as u64 != to - from {
                 return Err(ApiError::ShortBody {
                     expected: to - from,

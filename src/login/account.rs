@@ -70,15 +70,14 @@ pub fn whoami(base_url: &str) -> Result<(), String> {
     let login = store.load(&base)?.ok_or_else(|| not_logged_in(&base))?;
     let user = runtime()?.block_on(async {
         let http = http_client().map_err(|e| e.to_string())?;
-        let tokens = TokenSource::new(
-            Credentials::User { store, login },
-            &base,
-            http.clone(),
-            RetryPolicy::default(),
-        );
+        let tokens = TokenSource::new(Credentials::User { store, login }, &base, http.clone());
+        let policy = RetryPolicy::default();
         let mut refused = false;
         loop {
-            let token = tokens.token().await.map_err(|e| e.to_string())?;
+            let token = policy
+                .run("token", || tokens.token())
+                .await
+                .map_err(|e| e.to_string())?;
             match userinfo(&http, &base, &token).await {
                 Err(ApiError::Unauthorized(_)) if !refused && tokens.invalidate(&token).await => {
                     refused = true;

@@ -277,9 +277,15 @@ impl<R: Remote> Remote for Faulty<R> {
         self.inner.signs_in_batches()
     }
 
-    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+    async fn read(
+        &self,
+        storage: &str,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ApiError> {
         self.check(Op::Read, || format!("read {storage} {offset}+{len}"))?;
-        self.inner.read(storage, offset, len).await
+        self.inner.read(storage, size, offset, len).await
     }
 }
 
@@ -342,7 +348,7 @@ mod tests {
             async move {
                 let mut failed = Vec::new();
                 for o in offsets {
-                    if f.read("urn:x", o, 10).await.is_err() {
+                    if f.read("urn:x", 1 << 20, o, 10).await.is_err() {
                         failed.push(o);
                     }
                 }

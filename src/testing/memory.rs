@@ -716,11 +716,24 @@ impl Remote for MemoryRemote {
         !self.state().single_signing
     }
 
-    async fn read(&self, storage: &str, offset: u64, len: u64) -> Result<Bytes, ApiError> {
+    async fn read(
+        &self,
+        storage: &str,
+        size: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ApiError> {
         let _r = self.begin(Op::Read).await;
         let mut s = self.state();
         s.reads.push((storage.into(), offset, len));
         let o = s.objects.get(storage).ok_or_else(|| not_found(storage))?;
+        // As the client does: storage's own size must be the one the reader was told.
+        if o.len() != size {
+            return Err(ApiError::SizeMismatch {
+                listed: size,
+                stored: o.len(),
+            });
+        }
         // The seam's contract: callers keep within the object. A read outside it is a bug in
         // the caller, not something to answer.
         assert!(
@@ -760,7 +773,7 @@ mod tests {
         assert_eq!((tip.number, tip.size), (2, None));
         let storage = tip.storage.clone().unwrap();
         assert_eq!(m.object_size(&storage).await.unwrap(), 6);
-        assert_eq!(&m.read(&storage, 1, 3).await.unwrap()[..], b"eco");
+        assert_eq!(&m.read(&storage, 6, 1, 3).await.unwrap()[..], b"eco");
         assert_eq!(m.reads_of(&storage), vec![(1, 3)]);
 
         m.rename("i1", "b.txt");
