@@ -27,6 +27,10 @@ pub const LONE_SURROGATE: &str = "\\ud800";
 /// What `bad_entries` gives the second item's tip as `storageSize`, as it appears in the text.
 pub const HUGE_NUMBER: &str = "1e400";
 
+/// 9999-12-31T23:59:59Z: the last instant an IMF-fixdate (four-digit year) can spell, where a
+/// `Retry-After` date far in the future is clamped.
+const LAST_HTTP_DATE_MS: i64 = 253_402_300_799_000;
+
 /// Placeholders serde_json can write, replaced in the serialized text by what it cannot. The
 /// private-use characters make a clash with real data impossible in practice.
 const SURROGATE_MARK: &str = "\u{e000}apsfs-lone-surrogate\u{e000}";
@@ -80,7 +84,10 @@ pub fn throttled(f: &FaultConfig) -> Response {
     let mut r = ApiError::quota(secs).into_response();
     if f.retry_after_date {
         let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let at = chrono::Utc::now().timestamp_millis().saturating_add(ms);
+        let at = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_add(ms)
+            .min(LAST_HTTP_DATE_MS);
         if let Ok(v) = HeaderValue::from_str(&super::clock::http_date(at)) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -292,6 +299,27 @@ fn mark_name_value(name: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn retry_after_dates_stay_spellable() {
+        let f = FaultConfig {
+            retry_after_secs: u64::MAX,
+            retry_after_date: true,
+            ..FaultConfig::default()
+        };
+        let r = throttled(&f);
+        let v = r
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(v, Some("Fri, 31 Dec 9999 23:59:59 GMT"));
+        let plain = throttled(&FaultConfig::default());
+        let v = plain
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(v, Some("1"));
+    }
 
     #[test]
     fn offsets_saturate() {
