@@ -339,6 +339,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
         url_ttl_secs: args.url_ttl,
         stall_rate: args.stall_rate,
         refuse_batch: args.refuse_batch,
+        ..FaultConfig::default()
     };
     faults.validate()?;
     let mut store = Store::new();

@@ -37,6 +37,8 @@ pub struct App {
     pub limiter: Option<RateLimiter>,
     /// Public base URL (`http://host:port`) used in every absolute href.
     pub base: String,
+    /// Base URL of the foreign origin (same host, another port) the `redirect` knob points to.
+    pub foreign: String,
     /// Key signing download and upload URLs.
     pub signing_key: [u8; 32],
     /// Upload sessions by upload key.

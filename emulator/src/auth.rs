@@ -118,8 +118,21 @@ impl Auth {
         }
     }
 
-    /// `POST /authentication/v2/token`.
+    /// `POST /authentication/v2/token`, issuing tokens of the configured lifetime.
+    #[cfg(test)]
     pub fn token(&self, headers: &HeaderMap, body: &[u8], now_ms: i64) -> Result<Value, ApiError> {
+        self.token_lasting(headers, body, now_ms, self.token_ttl)
+    }
+
+    /// `POST /authentication/v2/token`, issuing tokens that report `expires_in: ttl` and live
+    /// that long (clamped to what the clock can hold).
+    pub fn token_lasting(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: i64,
+        ttl: u64,
+    ) -> Result<Value, ApiError> {
         let form: Form = form_urlencoded::parse(body).into_owned().collect();
         let basic = basic_credentials(headers)?;
         if basic.is_some() && form.contains_key("client_secret") {
@@ -156,7 +169,7 @@ impl Auth {
                     .get("scope")
                     .ok_or_else(|| invalid_request("scope is required"))?;
                 let scopes = parse_scopes(scope)?;
-                Ok(self.issue(&client_id, scopes, None, now_ms, false))
+                Ok(self.issue(&client_id, scopes, None, (now_ms, ttl), false))
             }
             "authorization_code" => {
                 if !self.known_client(&client_id, secret.as_deref()) {
@@ -209,7 +222,7 @@ impl Auth {
                     &client_id,
                     c.scopes,
                     Some(self.user_id.clone()),
-                    now_ms,
+                    (now_ms, ttl),
                     true,
                 ))
             }
@@ -247,7 +260,7 @@ impl Auth {
                     map.remove(rt);
                 }
                 drop(map);
-                let mut body = self.issue(&client_id, scopes, Some(user), now_ms, true);
+                let mut body = self.issue(&client_id, scopes, Some(user), (now_ms, ttl), true);
                 // A refresh answers no ID token, unlike the code exchange.
                 if let Some(o) = body.as_object_mut() {
                     o.remove("id_token");
@@ -268,15 +281,17 @@ impl Auth {
         client_id: &str,
         scopes: Vec<String>,
         user: Option<String>,
-        now_ms: i64,
+        (now_ms, ttl): (i64, u64),
         refresh: bool,
     ) -> Value {
-        let expires_ms = now_ms + i64::try_from(self.token_ttl).unwrap_or(i64::MAX / 4) * 1000;
+        // Saturating, so any reported lifetime (u64::MAX included) means "until the clock ends".
+        let ttl_ms = i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let expires_ms = now_ms.saturating_add(ttl_ms);
         let access = jwt_shaped(client_id, &scopes, expires_ms / 1000, user.as_deref());
         let mut body = json!({
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": self.token_ttl,
+            "expires_in": ttl,
         });
         if let Ok(mut t) = self.tokens.lock() {
             // Drop expired tokens now and then so a long run does not grow without bound.

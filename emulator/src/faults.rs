@@ -1,6 +1,27 @@
 //! Fault injection: added latency, a bandwidth cap, 5xx answers, 429 answers and byte bodies
 //! cut off mid-transfer and refused batch calls, each independently and changeable at run time
 //! (`PUT /__emulator/faults`).
+//!
+//! Beyond those, the knobs of a hostile or broken server (all off by default):
+//!
+//! * `redirect`: `api_foreign` answers every authenticated JSON API request `307` to the same
+//!   path on the foreign origin (a second listener, [`crate::Running::foreign_url`], which counts
+//!   requests carrying credentials); `api_same` redirects them to the same origin once (with
+//!   `redirected=1` appended); `token_foreign` redirects the token endpoint to the foreign origin;
+//!   `storage_foreign` redirects signed byte GETs there (where the bytes are served).
+//! * `object_count`: every folder's `objectCount` reports this instead of the truth.
+//! * `json_padding_mib`: every JSON answer of the API ends with this many MiB of whitespace.
+//! * `endless_json`: JSON API GETs answer a JSON start followed by whitespace forever.
+//! * `range_ignored`: signed byte GETs answer `200` with an HTML page of the object's size + 4096.
+//! * `listed_size_offset`: `storageSize` of versions in Data answers is off by this much.
+//! * `trickle_ms`: every response body is sent one byte every N ms.
+//! * `token_expires_in`: the `expires_in` the token endpoint reports (and the tokens live).
+//! * `retry_after_secs`, `retry_after_date`: the `Retry-After` of injected 429s, in seconds or
+//!   as an HTTP date.
+//! * `token_error_rate`: fraction of token requests answered 503.
+//! * `bad_entries`: folder-contents pages carry a name with a lone surrogate escape and a
+//!   `storageSize` of `1e400`.
+//! * `bad_next_link`: `links.next.href` is a malformed URL.
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
@@ -33,16 +54,69 @@ pub struct FaultConfig {
     /// `batchsigneds3download` answers 403 (whether Data Management storage accepts batch
     /// calls is unconfirmed): clients must fall back to one `signeds3download` per object.
     pub refuse_batch: bool,
+    /// Which requests are answered `307` instead, and to which origin (see [`Redirect`]).
+    pub redirect: Redirect,
+    /// Every folder's `objectCount` reports this number (0 = the truth); pages stay truthful.
+    pub object_count: u64,
+    /// MiB of whitespace appended to every JSON answer of the API (0 = none).
+    pub json_padding_mib: u64,
+    /// JSON API GETs answer a valid JSON start followed by whitespace that never ends.
+    pub endless_json: bool,
+    /// Signed byte GETs ignore `Range` and answer 200 with an HTML page of size + 4096 bytes.
+    pub range_ignored: bool,
+    /// Added to every listed version size (`storageSize`), saturating at 0; OSS stays truthful.
+    pub listed_size_offset: i64,
+    /// Every response body is sent one byte every this many ms (0 = at full speed).
+    pub trickle_ms: u64,
+    /// The `expires_in` the token endpoint reports, and the tokens' life (0 = the configured TTL).
+    pub token_expires_in: u64,
+    /// `Retry-After` of injected 429s in seconds (0 = 1).
+    pub retry_after_secs: u64,
+    /// Send the `Retry-After` of injected 429s as an HTTP date (now + `retry_after_secs`).
+    pub retry_after_date: bool,
+    /// Fraction of token endpoint requests answered 503, independently of `error_rate`.
+    pub token_error_rate: f64,
+    /// Folder-contents pages with two items or more name the first with a lone surrogate
+    /// escape (`\ud800`) and give the second's tip a `storageSize` of `1e400`.
+    pub bad_entries: bool,
+    /// `links.next.href` of pages that have a next page is a malformed URL.
+    pub bad_next_link: bool,
 }
 
+/// Which requests the `redirect` knob answers `307`, and where to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redirect {
+    /// No redirects.
+    #[default]
+    Off,
+    /// Authenticated JSON API requests go to the same path on the foreign origin.
+    ApiForeign,
+    /// Authenticated JSON API requests go to the same origin once more, with a marker.
+    ApiSame,
+    /// The token endpoint goes to the foreign origin (307 keeps the body, refresh token included).
+    TokenForeign,
+    /// Signed byte GETs go to the foreign origin, which serves the bytes.
+    StorageForeign,
+}
+
+/// The query parameter `api_same` appends; a request carrying it is answered normally.
+pub const REDIRECTED_MARKER: &str = "redirected";
+
+/// Largest `json_padding_mib` accepted.
+const MAX_PADDING_MIB: u64 = 4096;
+/// Largest `trickle_ms` accepted.
+const MAX_TRICKLE_MS: u64 = 60_000;
+
 impl FaultConfig {
-    /// Rejects rates outside 0..=1 and negative bandwidth.
+    /// Rejects rates outside 0..=1, negative bandwidth, and padding or trickle beyond their caps.
     pub fn validate(&self) -> Result<(), String> {
         for (name, r) in [
             ("error_rate", self.error_rate),
             ("throttle_rate", self.throttle_rate),
             ("drop_rate", self.drop_rate),
             ("stall_rate", self.stall_rate),
+            ("token_error_rate", self.token_error_rate),
         ] {
             if !(0.0..=1.0).contains(&r) {
                 return Err(format!("{name} must be between 0 and 1, got {r}"));
@@ -52,6 +126,18 @@ impl FaultConfig {
             return Err(format!(
                 "bandwidth_mib must be >= 0, got {}",
                 self.bandwidth_mib
+            ));
+        }
+        if self.json_padding_mib > MAX_PADDING_MIB {
+            return Err(format!(
+                "json_padding_mib must be at most {MAX_PADDING_MIB}, got {}",
+                self.json_padding_mib
+            ));
+        }
+        if self.trickle_ms > MAX_TRICKLE_MS {
+            return Err(format!(
+                "trickle_ms must be at most {MAX_TRICKLE_MS}, got {}",
+                self.trickle_ms
             ));
         }
         Ok(())
@@ -128,6 +214,12 @@ impl Faults {
         r > 0.0 && self.roll() < r
     }
 
+    /// Whether this token request is answered 503 (`token_error_rate`).
+    pub fn token_error(&self) -> bool {
+        let r = self.get().token_error_rate;
+        r > 0.0 && self.roll() < r
+    }
+
     /// Whether the next byte body is cut off.
     pub fn drop_body(&self) -> bool {
         let r = self.get().drop_rate;
@@ -159,6 +251,71 @@ pub fn throttle(body: ByteStream, mib_per_s: f64) -> ByteStream {
             Some(chunk)
         }
     }))
+}
+
+/// Sends a body one byte every `ms` milliseconds (the first byte too), whatever its chunks.
+pub fn trickle(body: ByteStream, ms: u64) -> ByteStream {
+    if ms == 0 {
+        return body;
+    }
+    let bytes = body.flat_map(|chunk| match chunk {
+        Ok(b) => stream::iter((0..b.len()).map(move |i| Ok(b.slice(i..i + 1)))).left_stream(),
+        Err(e) => stream::once(async move { Err(e) }).right_stream(),
+    });
+    Box::pin(bytes.then(move |c| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        c
+    }))
+}
+
+/// Size of the whitespace chunks of padding and endless bodies.
+pub const CHUNK: usize = 64 << 10;
+
+/// One chunk of spaces, shared by every padded or endless body (clones are free).
+static SPACES: [u8; CHUNK] = [b' '; CHUNK];
+
+/// `mib` MiB of spaces after `body`, in 64 KiB chunks that are never copied.
+pub fn pad(body: ByteStream, mib: u64) -> ByteStream {
+    if mib == 0 {
+        return body;
+    }
+    let chunks = mib.saturating_mul(((1 << 20) / CHUNK) as u64);
+    let spaces = stream::repeat(Bytes::from_static(&SPACES))
+        .take(usize::try_from(chunks).unwrap_or(usize::MAX))
+        .map(Ok);
+    Box::pin(body.chain(spaces))
+}
+
+/// The start of a JSON:API list document the endless body begins with.
+pub const ENDLESS_START: &str = r#"{"jsonapi":{"version":"1.0"},"data":["#;
+
+/// A body that starts like a JSON:API list and then sends spaces forever, as fast as the client
+/// reads: one shared chunk, so it holds no memory, and it ends when the connection does.
+pub fn endless() -> ByteStream {
+    let start = stream::once(async { Ok(Bytes::from_static(ENDLESS_START.as_bytes())) });
+    Box::pin(start.chain(stream::repeat(Bytes::from_static(&SPACES)).map(Ok)))
+}
+
+/// An HTML page of exactly `len` bytes (at least the markup around it), standing in for a
+/// proxy's answer where the object should have been.
+pub fn html_page(len: u64) -> ByteStream {
+    const HEAD: &[u8] = b"<html><head><title>Welcome</title></head><body><pre>\n";
+    const TAIL: &[u8] = b"</pre></body></html>\n";
+    let markup = (HEAD.len() + TAIL.len()) as u64;
+    let fill = len.saturating_sub(markup);
+    let full = fill / CHUNK as u64;
+    let rest = (fill % CHUNK as u64) as usize;
+    let filler = stream::repeat(Bytes::from_static(&SPACES))
+        .take(usize::try_from(full).unwrap_or(usize::MAX))
+        .chain(stream::once(
+            async move { Bytes::from_static(&SPACES[..rest]) },
+        ));
+    Box::pin(
+        stream::once(async { Bytes::from_static(HEAD) })
+            .chain(filler)
+            .chain(stream::once(async { Bytes::from_static(TAIL) }))
+            .map(Ok),
+    )
 }
 
 /// How long the cut-off body stalls before failing. While the stream is pending hyper
@@ -233,6 +390,35 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    async fn collect(s: ByteStream) -> Vec<u8> {
+        let chunks: Vec<_> = s.collect().await;
+        chunks
+            .into_iter()
+            .flat_map(|c| c.expect("chunk").to_vec())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn shaped_bodies_have_their_lengths() {
+        let one: ByteStream = Box::pin(stream::once(async { Ok(Bytes::from_static(b"{}")) }));
+        let padded = collect(pad(one, 1)).await;
+        assert_eq!(padded.len(), 2 + (1 << 20));
+        assert!(serde_json::from_slice::<serde_json::Value>(&padded).is_ok());
+        for len in [4096u64, 4096 + 10, 3 * CHUNK as u64 + 4096] {
+            let page = collect(html_page(len)).await;
+            assert_eq!(page.len() as u64, len);
+            assert!(page.starts_with(b"<html>"));
+        }
+        let start: Vec<_> = endless().take(3).collect().await;
+        assert_eq!(start.len(), 3);
+        let tr = trickle(
+            Box::pin(stream::once(async { Ok(Bytes::from_static(b"abc")) })),
+            1,
+        );
+        let parts: Vec<_> = tr.collect().await;
+        assert_eq!(parts.len(), 3);
     }
 
     #[tokio::test]

@@ -24,6 +24,7 @@ mod faults;
 mod filter;
 mod generate;
 mod handlers;
+mod hostile;
 mod ids;
 mod paging;
 mod ratelimit;
@@ -38,9 +39,11 @@ mod stats;
 mod store;
 pub mod testing;
 
-/// Fault knobs (latency, bandwidth, error, throttle, drop and stall rates, URL lifetime), set at
-/// start in [`Config`] or later with [`Running::set_faults`].
+/// Fault knobs (latency, bandwidth, error, throttle, drop and stall rates, URL lifetime, and the
+/// hostile-server knobs), set at start in [`Config`] or later with [`Running::set_faults`].
 pub use faults::FaultConfig;
+/// The values of [`FaultConfig::redirect`], so an in-process test can name them.
+pub use faults::Redirect;
 /// Deterministic data sets: `--generate SPEC`, parsed by [`GenSpec::parse`] and loaded into a
 /// store by [`generate`]; [`DEMO_SPEC`] is the default set, [`SPEC_HELP`] its syntax for `--help`.
 pub use generate::{generate, GenSpec, DEMO_SPEC, SPEC_HELP};

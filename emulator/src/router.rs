@@ -381,6 +381,12 @@ impl Route {
         }
     }
 
+    /// Authenticated routes that answer JSON (every route needing a token except the legacy
+    /// byte download): the ones the `redirect` and `endless_json` knobs act on.
+    pub fn is_json_api(&self) -> bool {
+        self.needs_token() && !matches!(self, Route::ObjectGet { .. })
+    }
+
     /// Internal control routes that faults and counters leave alone.
     pub fn is_control(&self) -> bool {
         matches!(

@@ -7,6 +7,7 @@ use super::clock::Clock;
 use super::errors::ApiError;
 use super::faults::{FaultConfig, Faults, Injected};
 use super::handlers;
+use super::hostile;
 use super::ratelimit::RateLimiter;
 use super::request::Req;
 use super::router::Route;
@@ -56,14 +57,21 @@ impl Default for Config {
 /// A started emulator: how to reach it, steer its faults, read its counters and stop it.
 pub struct Running {
     app: Arc<App>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    foreign_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
     /// The base URL (`http://127.0.0.1:PORT`) a client is pointed at, with the port bound.
     pub fn base_url(&self) -> String {
         self.app.base.clone()
+    }
+
+    /// The base URL of the foreign origin (`http://127.0.0.1:OTHERPORT`): the second listener
+    /// the `redirect` knob points to, which counts the credentials it is sent (stats `foreign`).
+    pub fn foreign_url(&self) -> String {
+        self.app.foreign.clone()
     }
 
     /// Replaces the fault settings, as `PUT /__emulator/faults` does, for an in-process test
@@ -90,9 +98,11 @@ impl Running {
     /// (the demo mount) exits cleanly.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        self.task.await.unwrap_or(Ok(()))
+        let main = self.task.await.unwrap_or(Ok(()));
+        let foreign = self.foreign_task.await.unwrap_or(Ok(()));
+        main.and(foreign)
     }
 }
 
@@ -101,6 +111,9 @@ impl Running {
 pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    // The foreign origin: same host, another port, so another origin.
+    let foreign = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let foreign_url = format!("http://{}", foreign.local_addr()?);
     let mut auth = Auth::new(config.client.clone(), config.token_ttl);
     auth.single_use_refresh = config.single_use_refresh;
     let mut signing_key = [0u8; 32];
@@ -109,33 +122,48 @@ pub async fn run(config: Config, store: Store) -> std::io::Result<Running> {
         store: RwLock::new(store),
         auth,
         clock: Clock::default(),
-        stats: Stats::default(),
+        stats: Stats::new(foreign_url.clone()),
         faults: Faults::new(config.faults),
         limiter: config.rate_limits.then(RateLimiter::default),
         base: format!("http://{addr}"),
+        foreign: foreign_url,
         signing_key,
         uploads: Mutex::default(),
         sha1s: Mutex::default(),
     });
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let router = axum::Router::new().fallback(handle).with_state(app.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = serve(listener, router, rx.clone());
+    let foreign_router = axum::Router::new()
+        .fallback(handlers::foreign)
+        .with_state(app.clone());
+    let foreign_task = serve(foreign, foreign_router, rx);
+    Ok(Running {
+        app,
+        shutdown: Some(tx),
+        task,
+        foreign_task,
+    })
+}
+
+/// Serves `router` on `listener` until `stop` turns true.
+fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
     // Without TCP_NODELAY small responses wait on delayed ACKs (~40 ms per request).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
             })
             .await
-    });
-    Ok(Running {
-        app,
-        shutdown: Some(tx),
-        task,
     })
 }
 
@@ -146,8 +174,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     if !control {
         app.stats.request(route.name());
     }
-    let response = pipeline(&app, route.clone(), parts, body).await;
+    let faults = app.faults.get();
+    let mut response = pipeline(&app, route.clone(), &faults, parts, body).await;
     if !control {
+        response = hostile::shape(&app, &route, &faults, response).await;
         app.stats.status(response.status().as_u16());
         if response.status().is_server_error() || response.status() == StatusCode::TOO_MANY_REQUESTS
         {
@@ -164,10 +194,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
 async fn pipeline(
     app: &Arc<App>,
     route: Route,
+    faults: &FaultConfig,
     parts: axum::http::request::Parts,
     body: Body,
 ) -> Response {
-    let faults = app.faults.get();
     if !route.is_control() && faults.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
     }
@@ -201,12 +231,16 @@ async fn pipeline(
     if !route.is_control() {
         match app.faults.decide() {
             Injected::None => {}
-            Injected::Throttle => return ApiError::quota(1).into_response(),
+            Injected::Throttle => return hostile::throttled(faults),
             Injected::Error(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return error_for(&route, status, "Injected fault");
             }
+        }
+        if route == Route::Token && app.faults.token_error() {
+            app.stats.injected("token_error");
+            return error_for(&route, StatusCode::SERVICE_UNAVAILABLE, "Injected fault");
         }
     }
     if route.needs_token() {
@@ -216,6 +250,9 @@ async fn pipeline(
             Err(e) => return e.into_response(),
         }
     }
+    if let Some(r) = hostile::redirect(app, faults, &mut req, parts.uri.query()) {
+        return r;
+    }
     if let (Some(limiter), Some((class, rpm))) = (&app.limiter, route.rate_limit()) {
         let who = match &req.grant {
             Some(g) => g.client_id.clone(),
@@ -224,6 +261,9 @@ async fn pipeline(
         if let Err(wait) = limiter.check(&who, class, rpm) {
             return ApiError::quota(wait.max(1)).into_response();
         }
+    }
+    if faults.endless_json && route.is_json_api() && req.method == axum::http::Method::GET {
+        return hostile::endless(app);
     }
     match handlers::dispatch(app, &req).await {
         Ok(r) => r,

@@ -292,11 +292,23 @@ async fn faults_change_at_run_time() {
     let emu = Emulator::start(&[]);
     let tok = emu.token().await;
     let defaults = get_faults(&emu).await;
+    let hostile = json!({"redirect": "off", "object_count": 0, "json_padding_mib": 0, "endless_json": false, "range_ignored": false, "listed_size_offset": 0, "trickle_ms": 0, "token_expires_in": 0, "retry_after_secs": 0, "retry_after_date": false, "token_error_rate": 0.0, "bad_entries": false, "bad_next_link": false});
+    let with_hostile = |v: Value| {
+        let mut all = hostile.clone();
+        if let (Some(a), Value::Object(o)) = (all.as_object_mut(), v) {
+            a.extend(o);
+        }
+        all
+    };
     assert_eq!(
         defaults,
-        json!({"latency_ms": 0, "bandwidth_mib": 0.0, "error_rate": 0.0, "throttle_rate": 0.0, "drop_rate": 0.0, "stall_rate": 0.0, "url_ttl_secs": 0, "refuse_batch": false})
+        with_hostile(
+            json!({"latency_ms": 0, "bandwidth_mib": 0.0, "error_rate": 0.0, "throttle_rate": 0.0, "drop_rate": 0.0, "stall_rate": 0.0, "url_ttl_secs": 0, "refuse_batch": false})
+        )
     );
-    let set = json!({"latency_ms": 0, "bandwidth_mib": 3.5, "error_rate": 0.0, "throttle_rate": 1.0, "drop_rate": 0.25, "stall_rate": 0.0, "url_ttl_secs": 30, "refuse_batch": true});
+    let set = with_hostile(
+        json!({"latency_ms": 0, "bandwidth_mib": 3.5, "error_rate": 0.0, "throttle_rate": 1.0, "drop_rate": 0.25, "stall_rate": 0.0, "url_ttl_secs": 30, "refuse_batch": true}),
+    );
     let (s, echoed) = emu.put_faults(&set).await;
     assert_eq!(s, 200);
     assert_eq!(echoed, set);
@@ -317,6 +329,11 @@ async fn faults_change_at_run_time() {
         json!({"drop_rate": -0.1}),
         json!({"no_such_knob": 1}),
         json!({"bandwidth_mib": -1.0}),
+        json!({"token_error_rate": 1.5}),
+        json!({"json_padding_mib": 5000}),
+        json!({"trickle_ms": 100_000}),
+        json!({"redirect": "sideways"}),
+        json!({"listed_size_offset": 1.5}),
     ] {
         let (s, body) = emu.put_faults(&bad).await;
         assert_eq!(s, 400, "{bad}: {body}");

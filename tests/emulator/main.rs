@@ -25,6 +25,7 @@ mod auth;
 mod batch;
 mod bytes;
 mod faults;
+mod hostile;
 mod navigation;
 mod oss;
 mod scale;

@@ -91,8 +91,15 @@ fn denied(message: &'static str) -> ApiError {
     }
 }
 
-/// `GET` of a signed URL.
-pub async fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> Answer {
+/// `GET` of a signed URL; `faulty` applies the byte-body faults (the main listener), the
+/// foreign origin serves the bytes plainly.
+pub async fn signed_get(
+    app: &Arc<App>,
+    req: &Req,
+    bucket: &str,
+    key: &str,
+    faulty: bool,
+) -> Answer {
     let params: Vec<(&str, &str)> = SIGNED_PARAMS
         .iter()
         .filter_map(|n| req.q(n).map(|v| (*n, v)))
@@ -129,6 +136,10 @@ pub async fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> A
         }
         None => (0, content.size()),
     };
+    if faulty && app.faults.get().range_ignored {
+        app.stats.injected("range_ignored");
+        return Ok(proxy_page(req, window.1));
+    }
     let ctype = req.q("response-content-type").unwrap_or(&ctype).to_string();
     let disposition = req.q("response-content-disposition").map(String::from);
     // A chunk URL of an unmerged upload serves a part, which is not the object's content.
@@ -143,10 +154,29 @@ pub async fn signed_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> A
         content,
         window,
         (&tag, created_ms),
-        &ctype,
-        disposition,
+        (&ctype, disposition),
         key,
+        faulty,
     )
+}
+
+/// The `range_ignored` answer: 200, whatever `Range` asked, with an HTML page (size + 4096
+/// bytes) where the object should be, and no `Content-Range`.
+fn proxy_page(req: &Req, size: u64) -> Response {
+    let len = size.saturating_add(4096);
+    let body = if req.method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from_stream(faults::html_page(len))
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
 }
 
 /// Deprecated `GET /oss/v2/buckets/:b/objects/:k` — same byte semantics, token required.
@@ -165,9 +195,9 @@ pub async fn legacy_get(app: &Arc<App>, req: &Req, bucket: &str, key: &str) -> A
         content,
         (0, size),
         (&tag, created_ms),
-        &ctype,
-        Some(disposition),
+        (&ctype, Some(disposition)),
         key,
+        true,
     )
 }
 
@@ -273,7 +303,8 @@ pub(super) async fn sha1_of(
 }
 
 /// Serves `window` = (offset, length) of `content` as an object of that length, tagged
-/// (`ETag`, last change), with Range, conditional requests and the byte-body faults.
+/// (`ETag`, last change), with Range, conditional requests and (when `faulty`) the byte-body
+/// faults.
 #[allow(clippy::too_many_arguments)]
 fn serve(
     app: &Arc<App>,
@@ -281,9 +312,9 @@ fn serve(
     content: Content,
     window: (u64, u64),
     (tag, created_ms): (&str, i64),
-    ctype: &str,
-    disposition: Option<String>,
+    (ctype, disposition): (&str, Option<String>),
     key: &str,
+    faulty: bool,
 ) -> Answer {
     let (offset, size) = window;
     let mut headers = axum::http::HeaderMap::new();
@@ -330,14 +361,16 @@ fn serve(
     } else {
         let mut stream = content.stream(offset + start, offset + end);
         let f = app.faults.get();
-        if app.faults.drop_body() {
-            tracing::info!(key, "fault: cutting off a byte body");
-            stream = faults::cut_off(stream, len);
-        } else if app.faults.stall_body() {
-            tracing::info!(key, "fault: stalling a byte body");
-            stream = faults::stall(stream, len);
+        if faulty {
+            if app.faults.drop_body() {
+                tracing::info!(key, "fault: cutting off a byte body");
+                stream = faults::cut_off(stream, len);
+            } else if app.faults.stall_body() {
+                tracing::info!(key, "fault: stalling a byte body");
+                stream = faults::stall(stream, len);
+            }
+            stream = faults::throttle(stream, f.bandwidth_mib);
         }
-        stream = faults::throttle(stream, f.bandwidth_mib);
         let counter = app.clone();
         let stream = stream.inspect(move |c| {
             if let Ok(b) = c {

@@ -4,6 +4,7 @@ mod admin;
 mod batch;
 mod bytes;
 mod data;
+mod foreign;
 mod oauth;
 mod oss;
 mod project;
@@ -17,6 +18,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+
+/// The foreign origin's handler, for the second listener the server starts.
+pub use foreign::foreign;
 
 /// Result of a handler.
 pub type Answer = Result<Response, ApiError>;
@@ -65,7 +69,7 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         SignedUploadComplete { bucket, key } => oss::upload_complete(app, req, bucket, key),
         ObjectGet { bucket, key } => bytes::legacy_get(app, req, bucket, key).await,
         ObjectDelete { bucket, key } => oss::delete_object(app, req, bucket, key),
-        SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key).await,
+        SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key, true).await,
         SignedPut { upload } => oss::upload_part(app, req, upload),
         Stats | ResetStats | Clock | Faults => admin::control(app, req),
         Unknown => Err(unknown_route(req)),

@@ -18,9 +18,16 @@ pub fn token(app: &App, req: &Req) -> Answer {
             "Content-Type must be application/x-www-form-urlencoded",
         ));
     }
+    let ttl = match app.faults.get().token_expires_in {
+        0 => app.auth.token_ttl,
+        n => {
+            app.stats.injected("token_expires_in");
+            n
+        }
+    };
     let body = app
         .auth
-        .token(&req.headers, &req.body, app.clock.now_ms())?;
+        .token_lasting(&req.headers, &req.body, app.clock.now_ms(), ttl)?;
     let mut r = oss_json(StatusCode::OK, body);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
