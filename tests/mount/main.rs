@@ -27,6 +27,7 @@ mod awkward;
 mod backup;
 mod cli;
 mod faults;
+mod hostile;
 mod login;
 mod metadata;
 mod pin;

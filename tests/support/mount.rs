@@ -122,6 +122,11 @@ impl Foreground {
         }
     }
 
+    /// The mount process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
     /// Sends `sig` to the mount process.
     pub fn signal(&self, sig: i32) {
         let pid = self.child.as_ref().expect("child").id() as i32;

@@ -1,0 +1,413 @@
+//! A mount in front of a hostile or broken server (the emulator's hostile fault modes): no
+//! panic, no credential sent to another origin, no wrong byte, no caller held for minutes, and
+//! an unmount that never waits for the service.
+
+use crate::support::emulator::Emulator;
+use crate::support::files::seed_file;
+use crate::support::mount::{Foreground, Mount, Stderr};
+use crate::support::process::{run_apsfs, s, wait_timeout};
+use crate::support::runtime::rt;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SMALL: &[u8] = b"the right bytes\n";
+
+/// `Files/a.txt`, folders `d1`..`d6` of five files each (each listed fresh by one scenario),
+/// and `many/` of 450 files (three pages).
+fn seed() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tempdir");
+    let files = d.path().join("Hub/Project/Files");
+    seed_file(&files.join("a.txt"), SMALL);
+    for k in 1..=6 {
+        for i in 0..5 {
+            seed_file(
+                &files.join(format!("d{k}/f{i}.txt")),
+                format!("file {i} of d{k}\n").as_bytes(),
+            );
+        }
+    }
+    for i in 0..450 {
+        seed_file(&files.join(format!("many/m{i:03}.txt")), b"m");
+    }
+    d
+}
+
+fn faults(emu: &Emulator, body: Value) {
+    let (status, answer) = rt().block_on(emu.put_faults(&body));
+    assert_eq!(status, 200, "{body} refused: {answer}");
+}
+
+fn stats(emu: &Emulator) -> Value {
+    rt().block_on(emu.stats())
+}
+
+fn reset(emu: &Emulator) {
+    rt().block_on(emu.reset_stats());
+}
+
+fn count(stats: &Value, route: &str) -> u64 {
+    stats["requests"][route].as_u64().unwrap_or(0)
+}
+
+fn errno(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// A foreground mount of `emu` with test credentials, its stderr in `log`.
+fn foreground(emu: &Emulator, mnt: &Path, log: &Path, extra: &[&str]) -> Foreground {
+    let mut args = vec![
+        "--base-url",
+        &emu.base,
+        "--client-id",
+        "test-client",
+        "--client-secret",
+        "test-secret",
+    ];
+    args.extend_from_slice(extra);
+    let m = Foreground::spawn(
+        mnt,
+        &args,
+        &[("RUST_LOG", "apsfs=debug")],
+        Stderr::File(log),
+    );
+    assert!(m.first.starts_with("mounted "), "{}", m.first);
+    m
+}
+
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024
+}
+
+#[test]
+fn huge_token_lifetimes_do_not_panic() {
+    let seed = seed();
+    for expires_in in [u64::MAX, i64::MAX as u64] {
+        let emu = Emulator::seeded(seed.path(), &[]);
+        faults(&emu, json!({ "token_expires_in": expires_in }));
+        let mnt = Mount::start(&emu.base, &[]);
+        assert_eq!(
+            std::fs::read(mnt.join("Hub/Project/Files/a.txt")).expect("read"),
+            SMALL,
+            "expires_in {expires_in}"
+        );
+        assert!(stats(&emu)["injected"]["token_expires_in"].as_u64() > Some(0));
+    }
+}
+
+#[test]
+fn redirects_to_another_origin_are_refused_and_same_origin_ones_followed() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    // Listed before the faults, so each scenario below asks for one fresh folder.
+    std::fs::read_dir(&files).expect("list Files").count();
+
+    faults(&emu, json!({"redirect": "api_foreign"}));
+    let err = std::fs::read_dir(files.join("d1")).expect_err("a foreign answer is no listing");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    let st = stats(&emu);
+    assert!(st["redirects"].as_u64() > Some(0), "{st}");
+    assert_eq!(st["foreign"]["requests"], 0, "not even asked: {st}");
+
+    faults(&emu, json!({"redirect": "api_same"}));
+    let n = std::fs::read_dir(files.join("d2"))
+        .expect("same origin")
+        .count();
+    assert_eq!(n, 5);
+
+    faults(&emu, json!({"redirect": "storage_foreign"}));
+    reset(&emu);
+    let got = std::fs::read(files.join("d3/f1.txt")).expect("storage may redirect");
+    assert_eq!(got, b"file 1 of d3\n");
+    let st = stats(&emu);
+    assert!(st["foreign"]["requests"].as_u64() > Some(0), "{st}");
+    assert_eq!(st["foreign"]["with_credentials"], 0, "{st}");
+}
+
+#[test]
+fn a_token_endpoint_redirected_elsewhere_gets_no_secret() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    faults(&emu, json!({"redirect": "token_foreign"}));
+    let err = match Mount::try_start(&emu.base, &[]) {
+        Ok(_) => panic!("a token from another origin must not be taken"),
+        Err(e) => e,
+    };
+    assert!(err.contains("redirect"), "{err}");
+    let st = stats(&emu);
+    assert_eq!(st["foreign"]["requests"], 0, "{st}");
+    assert_eq!(st["foreign"]["with_credentials"], 0, "{st}");
+}
+
+#[test]
+fn a_lying_object_count_costs_only_the_real_pages() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    faults(&emu, json!({"object_count": 1_000_000_000_000u64}));
+    reset(&emu);
+    let n = std::fs::read_dir(mnt.join("Hub/Project/Files/many"))
+        .expect("list")
+        .count();
+    assert_eq!(n, 450);
+    let st = stats(&emu);
+    // Three real pages, the parent's listing, and at most one window of pages fetched ahead.
+    assert!(count(&st, "folder_contents") <= 3 + 1 + 4, "{st}");
+}
+
+#[test]
+fn oversized_and_endless_bodies_are_refused_in_bounded_memory() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let (dir, mnt) = crate::support::mount::mountpoint();
+    let log = dir.path().join("log");
+    let m = foreground(&emu, &mnt, &log, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+
+    faults(&emu, json!({"json_padding_mib": 100}));
+    let started = Instant::now();
+    let err = std::fs::read_dir(files.join("d1")).expect_err("a 100 MiB page");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    faults(&emu, json!({"endless_json": true}));
+    let err = std::fs::read_dir(files.join("d2")).expect_err("an endless page");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let rss = rss_mib(m.pid());
+    assert!(rss < 150, "the mount holds {rss} MiB");
+
+    faults(&emu, json!({}));
+    assert_eq!(
+        std::fs::read_dir(files.join("d3")).expect("list").count(),
+        5
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("larger than"), "the refusal is logged");
+}
+
+#[test]
+fn a_body_that_ignores_range_or_the_size_is_never_served() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+
+    faults(&emu, json!({"range_ignored": true}));
+    let err = std::fs::read(files.join("a.txt")).expect_err("an HTML page is not the file");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    assert!(stats(&emu)["injected"]["range_ignored"].as_u64() > Some(0));
+
+    // The listing says less (then more) than storage holds: never a cut or padded file.
+    for (offset, folder) in [(-5, "d1"), (7, "d2")] {
+        faults(&emu, json!({ "listed_size_offset": offset }));
+        let err = std::fs::read(files.join(folder).join("f1.txt")).expect_err("sizes disagree");
+        assert_eq!(errno(&err), libc::EIO, "offset {offset}: {err}");
+    }
+    faults(&emu, json!({}));
+    assert_eq!(
+        std::fs::read(files.join("d3/f1.txt")).expect("read"),
+        b"file 1 of d3\n"
+    );
+}
+
+#[test]
+fn a_trickling_service_is_cut_at_the_operation_deadline() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &["--op-timeout", "4"]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    faults(&emu, json!({"trickle_ms": 500}));
+    let started = Instant::now();
+    let err = std::fs::read_dir(files.join("d1")).expect_err("no answer in time");
+    let took = started.elapsed();
+    assert_eq!(errno(&err), libc::ETIMEDOUT, "{err}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn retry_after_beyond_the_deadline_fails_fast_and_a_date_is_honoured() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+
+    faults(
+        &emu,
+        json!({"throttle_rate": 1.0, "retry_after_secs": 999_999}),
+    );
+    let started = Instant::now();
+    let err = std::fs::read_dir(files.join("d1")).expect_err("throttled for days");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Throttled with a date three seconds ahead, lifted after half a second: a client that
+    // ignored the date would have retried (and succeeded) within a second.
+    faults(
+        &emu,
+        json!({"throttle_rate": 1.0, "retry_after_secs": 3, "retry_after_date": true}),
+    );
+    let started = Instant::now();
+    let lift = std::thread::spawn({
+        let base = emu.base.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(500));
+            let url = format!("{base}/__emulator/faults");
+            rt().block_on(async {
+                reqwest::Client::new()
+                    .put(url)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .expect("lift")
+            });
+        }
+    });
+    let n = std::fs::read_dir(files.join("d2"))
+        .expect("after the date")
+        .count();
+    let took = started.elapsed();
+    lift.join().expect("lift thread");
+    assert_eq!(n, 5);
+    assert!(took >= Duration::from_millis(1900), "waited only {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn a_failing_token_endpoint_costs_one_token_request_per_try() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &["--token-ttl", "2"]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    faults(&emu, json!({"token_error_rate": 1.0}));
+    std::thread::sleep(Duration::from_millis(2500));
+    reset(&emu);
+    let started = Instant::now();
+    let err = std::fs::read_dir(files.join("d1")).expect_err("no token");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+    let st = stats(&emu);
+    let tokens = count(&st, "token");
+    assert!((1..=8).contains(&tokens), "{tokens} token requests: {st}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_killed_caller_is_released_at_once_and_nobody_waits_behind_it() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    faults(&emu, json!({"trickle_ms": 1000}));
+    for signal in [libc::SIGKILL, libc::SIGINT] {
+        let folder = if signal == libc::SIGKILL { "d1" } else { "d2" };
+        let mut ls = Command::new("ls")
+            .arg(files.join(folder))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ls");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(ls.try_wait().expect("try_wait").is_none(), "still waiting");
+        // SAFETY: signalling a child we own and have not reaped.
+        unsafe { libc::kill(ls.id() as i32, signal) };
+        let started = Instant::now();
+        let st = wait_timeout(&mut ls, Duration::from_secs(10));
+        let took = started.elapsed();
+        assert!(st.is_some(), "signal {signal}: the caller is still held");
+        assert!(
+            took < Duration::from_secs(3),
+            "signal {signal}: released after {took:?}"
+        );
+    }
+    // The killed caller's listing was given up: a new caller fetches it at once.
+    faults(&emu, json!({}));
+    let started = Instant::now();
+    assert_eq!(
+        std::fs::read_dir(files.join("d1")).expect("list").count(),
+        5
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn unmount_never_waits_for_the_service() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let (dir, mnt) = crate::support::mount::mountpoint();
+    let log = dir.path().join("log");
+    let mut m = foreground(&emu, &mnt, &log, &["--metadata-ttl", "1"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Every listing, the root's included, is stale, and the service takes 30 s to answer.
+    faults(&emu, json!({"latency_ms": 30_000}));
+    let started = Instant::now();
+    let out = run_apsfs(&["unmount", s(&mnt)], &[], Duration::from_secs(20));
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(took < Duration::from_secs(5), "unmount took {took:?}");
+    assert!(m.wait(Duration::from_secs(10)).is_some(), "the mount ended");
+}
+
+#[test]
+fn one_bad_entry_is_skipped_and_its_siblings_listed() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    faults(&emu, json!({"bad_entries": true}));
+    let names: Vec<String> = std::fs::read_dir(files.join("d1"))
+        .expect("the folder lists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(stats(&emu)["injected"]["bad_entries"].as_u64() > Some(0));
+    // The first item's name is invalid and the second's size out of range: at most those
+    // two are missing, and nothing else is.
+    assert!(names.len() >= 3 && names.len() <= 5, "{names:?}");
+    for n in &names {
+        assert!(n.starts_with('f') && n.ends_with(".txt"), "{names:?}");
+    }
+}
+
+#[test]
+fn a_malformed_next_link_is_a_server_fault_not_a_missing_folder() {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    // A count of one page, so the client follows `next`, which is malformed.
+    faults(&emu, json!({"bad_next_link": true, "object_count": 1}));
+    let err = std::fs::read_dir(files.join("many")).expect_err("the listing cannot end");
+    assert_eq!(errno(&err), libc::EIO, "{err}");
+}
