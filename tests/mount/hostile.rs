@@ -160,6 +160,10 @@ fn a_lying_object_count_costs_only_the_real_pages() {
         .count();
     assert_eq!(n, 450);
     let st = stats(&emu);
+    eprintln!(
+        "objectCount 10^12: {n} entries, {} folder_contents requests",
+        count(&st, "folder_contents")
+    );
     // Three real pages, the parent's listing, and at most one window of pages fetched ahead.
     assert!(count(&st, "folder_contents") <= 3 + 1 + 4, "{st}");
 }
@@ -187,6 +191,10 @@ fn oversized_and_endless_bodies_are_refused_in_bounded_memory() {
         started.elapsed()
     );
     let rss = rss_mib(m.pid());
+    eprintln!(
+        "padded and endless bodies: EIO after {:?}, mount RSS {rss} MiB",
+        started.elapsed()
+    );
     assert!(rss < 150, "the mount holds {rss} MiB");
 
     faults(&emu, json!({}));
@@ -235,6 +243,7 @@ fn a_trickling_service_is_cut_at_the_operation_deadline() {
     let err = std::fs::read_dir(files.join("d1")).expect_err("no answer in time");
     let took = started.elapsed();
     assert_eq!(errno(&err), libc::ETIMEDOUT, "{err}");
+    eprintln!("trickle, --op-timeout 4: ETIMEDOUT after {took:?}");
     assert!(
         took >= Duration::from_secs(3) && took < Duration::from_secs(10),
         "{took:?}"
@@ -256,6 +265,7 @@ fn retry_after_beyond_the_deadline_fails_fast_and_a_date_is_honoured() {
     let started = Instant::now();
     let err = std::fs::read_dir(files.join("d1")).expect_err("throttled for days");
     assert_eq!(errno(&err), libc::EIO, "{err}");
+    eprintln!("Retry-After 999999: EIO after {:?}", started.elapsed());
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -289,6 +299,7 @@ fn retry_after_beyond_the_deadline_fails_fast_and_a_date_is_honoured() {
         .count();
     let took = started.elapsed();
     lift.join().expect("lift thread");
+    eprintln!("Retry-After as a date 3 s ahead, lifted at 0.5 s: listed after {took:?}");
     assert_eq!(n, 5);
     assert!(took >= Duration::from_millis(1900), "waited only {took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -309,6 +320,10 @@ fn a_failing_token_endpoint_costs_one_token_request_per_try() {
     assert_eq!(errno(&err), libc::EIO, "{err}");
     let st = stats(&emu);
     let tokens = count(&st, "token");
+    eprintln!(
+        "failing token endpoint: EIO after {:?}, {tokens} token requests",
+        started.elapsed()
+    );
     assert!((1..=8).contains(&tokens), "{tokens} token requests: {st}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -341,6 +356,7 @@ fn a_killed_caller_is_released_at_once_and_nobody_waits_behind_it() {
         let st = wait_timeout(&mut ls, Duration::from_secs(10));
         let took = started.elapsed();
         assert!(st.is_some(), "signal {signal}: the caller is still held");
+        eprintln!("caller killed by signal {signal}: released after {took:?}");
         assert!(
             took < Duration::from_secs(3),
             "signal {signal}: released after {took:?}"
@@ -352,6 +368,10 @@ fn a_killed_caller_is_released_at_once_and_nobody_waits_behind_it() {
     assert_eq!(
         std::fs::read_dir(files.join("d1")).expect("list").count(),
         5
+    );
+    eprintln!(
+        "the next caller of the folder: listed after {:?}",
+        started.elapsed()
     );
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -373,6 +393,7 @@ fn unmount_never_waits_for_the_service() {
     let started = Instant::now();
     let out = run_apsfs(&["unmount", s(&mnt)], &[], Duration::from_secs(20));
     let took = started.elapsed();
+    eprintln!("unmount with the service 30 s away: {took:?}");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(took < Duration::from_secs(5), "unmount took {took:?}");
     assert!(m.wait(Duration::from_secs(10)).is_some(), "the mount ended");
