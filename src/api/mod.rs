@@ -8,6 +8,7 @@ pub mod buffers;
 pub mod client;
 pub mod error;
 pub mod oss;
+pub mod paging;
 pub mod resource;
 pub mod retry;
 pub mod transport;
