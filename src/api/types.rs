@@ -259,9 +259,9 @@ fn hub_of(r: &Resource) -> Option<Hub> {
         (Some(id), Some(name)) => Some(Hub {
             id: id.clone(),
             name: name.clone(),
-            meta: meta(&r),
+            meta: meta(r),
         }),
-        _ => skip_resource("hub", &r).and(None),
+        _ => skip_resource("hub", r).and(None),
     }
 }
 
@@ -276,9 +276,9 @@ fn project_of(r: &Resource) -> Option<Project> {
         (Some(id), Some(name)) => Some(Project {
             id: id.clone(),
             name: name.clone(),
-            meta: meta(&r),
+            meta: meta(r),
         }),
-        _ => skip_resource("project", &r).and(None),
+        _ => skip_resource("project", r).and(None),
     }
 }
 

@@ -107,7 +107,7 @@ impl<R: Remote> Fs<R> {
             let listing = self.ns.listing(parent).await?;
             let ino = match listing.lookup(name) {
                 Some(ino) => ino,
-                // A real entry of that name wins; otherwise the folder's versions directory.
+                // A folder's own versions directory (a real entry of that name was renamed).
                 None if name == VERSIONS_DIR => {
                     self.ns.versions_dir(parent)?.ok_or(Error::NotFound)?
                 }

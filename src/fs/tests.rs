@@ -684,3 +684,57 @@ async fn listing_a_big_folder_costs_what_it_returns() {
         fs.releasedir(fh);
     }
 }
+
+/// A real item named `.versions`: the folder's own versions directory keeps the name, the
+/// real file is listed (and read) under the name a clash gives it.
+#[tokio::test]
+async fn a_real_versions_entry_and_the_versions_directory_are_both_reachable() {
+    let mock = account();
+    mock.add_file(TOP, "real", ".versions", b"real bytes");
+    mock.add_file(TOP, "i1", "a.txt", b"hello");
+    let (_m, fs) = project_fs(mock, Duration::from_secs(60));
+    let names = names_in(&fs, path(&fs, &["Project Files"]).await.unwrap().ino).await;
+    let real = names
+        .iter()
+        .find(|n| n.starts_with(".versions ("))
+        .unwrap_or_else(|| panic!("{names:?}"));
+    assert!(!names.iter().any(|n| n == ".versions"), "{names:?}");
+    let f = path(&fs, &["Project Files", real]).await.unwrap();
+    assert_eq!(read_all(&fs, f.ino).await, b"real bytes");
+    let v = path(&fs, &["Project Files", ".versions", "a.txt"])
+        .await
+        .unwrap();
+    assert!(v.is_dir);
+}
+
+/// Object keys `.` and `..` are named like any name that cannot be a path component.
+#[tokio::test]
+async fn bucket_keys_dot_and_dot_dot_are_reachable() {
+    let mock = account();
+    mock.add_bucket(
+        Bucket {
+            key: "bk".into(),
+            policy: "persistent".into(),
+            created: t(5),
+        },
+        "the-app",
+    );
+    for key in [".", "..", "d/.", "d/../x"] {
+        mock.put_bucket_object("bk", key, key.as_bytes(), None);
+    }
+    let m = Arc::new(mock);
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.buckets = Some("US".into());
+    let fs = Fs::new(m, Scope::All, cfg);
+    let bk = path(&fs, &["buckets", "bk"]).await.unwrap();
+    assert_eq!(names_in(&fs, bk.ino).await, ["d", "%2E", "%2E%2E"]);
+    for (p, bytes) in [
+        (&["buckets", "bk", "%2E"][..], &b"."[..]),
+        (&["buckets", "bk", "%2E%2E"], b".."),
+        (&["buckets", "bk", "d", "%2E"], b"d/."),
+        (&["buckets", "bk", "d", "%2E%2E", "x"], b"d/../x"),
+    ] {
+        let f = path(&fs, p).await.unwrap();
+        assert_eq!(read_all(&fs, f.ino).await, bytes);
+    }
+}
