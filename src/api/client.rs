@@ -113,6 +113,13 @@ impl ApsClient {
         }
     }
 
+    // Not streamed to readdir as pages arrive, on purpose: names are settled over the whole
+    // folder (a clash is won by the folder, then the oldest entry, wherever it is listed), and
+    // readdir offsets, the cached listing, `.versions` and lookups all rest on one complete,
+    // named listing; entries handed out from a partial one could be renamed or vanish under a
+    // reader. What streaming would save — holding all pages at once — is bounded instead: each
+    // page is parsed into entries and dropped as it arrives, and one listing holds at most
+    // MAX_FOLDER_ENTRIES.
     /// The entries of a folder listing, every page (see [`paging::walk`] for which pages are
     /// fetched when), each page parsed as it arrives and then dropped: what a listing holds
     /// while it is gathered is its entries, at most [`MAX_FOLDER_ENTRIES`]; a listing that

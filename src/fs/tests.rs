@@ -738,3 +738,22 @@ async fn bucket_keys_dot_and_dot_dot_are_reachable() {
         assert_eq!(read_all(&fs, f.ino).await, bytes);
     }
 }
+
+/// A listing that fails keeps nothing: no cached listing, no inodes for what it gathered.
+#[tokio::test]
+async fn a_failed_listing_keeps_nothing() {
+    let mock = account();
+    for i in 0..500 {
+        mock.add_file(TOP, &format!("i{i}"), &format!("f{i}.txt"), b"x");
+    }
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let known = fs.ns.len();
+    m.set_listing_error(
+        TOP,
+        Some(ApiError::Decode("pagination does not end".into())),
+    );
+    assert_eq!(errno(fs.opendir(top).await, FsOp::Opendir), Some(libc::EIO));
+    assert_eq!(fs.ns.len(), known);
+    assert!(fs.ns.listed(top).is_none());
+}
