@@ -3,7 +3,8 @@
 
 use super::error::ApiError;
 use super::oss::{self, object_path, seg, UrlCache, URL_MINUTES};
-use super::resource::{ContentsPage, Object};
+use super::paging::{self, At, LISTING_TIME, MAX_FOLDER_ENTRIES, MAX_PAGES};
+use super::resource::{ContentsPage, DataPage, Object};
 use super::transport::Transport;
 use super::types::{
     self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
@@ -15,16 +16,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// The service's default (and largest) page size.
-const PAGE_SIZE: u64 = 200;
-/// Listing pages fetched at once: enough to hide round trips, few enough to leave the folder
-/// listing budget (300 a minute per app) to other work.
-const PARALLEL_PAGES: usize = 4;
-
-/// Listings longer than this many pages are treated as a server fault (200 entries a page:
-/// 2 million entries), so a link loop cannot spin forever.
-const MAX_PAGES: usize = 10_000;
 
 /// Fresh signed URLs one read asks for when storage refuses the one it has. One is not always
 /// enough: a URL can expire while the retries of the read that uses it wait out throttling and
@@ -84,7 +75,7 @@ impl ApsClient {
                 )));
             }
             let doc = self.http.get_doc(&url).await?;
-            let link = next(&doc).map(|h| self.http.resolve(h));
+            let link = next(&doc).map(|h| self.next_url(h)).transpose()?;
             pages.push(doc);
             match link {
                 Some(n) => url = n,
@@ -105,48 +96,67 @@ impl ApsClient {
         Ok(out)
     }
 
-    /// The pages of a folder listing. When the folder's `objectCount` says how many pages there
-    /// are, pages 1.. are fetched a few at a time (page numbers are 0-based and their size is
-    /// the default 200); whatever `links.next` says after the last of them is then followed one
-    /// by one, so a folder that grew meanwhile is still read to its end.
-    async fn contents_pages(
-        &self,
-        first: &str,
-        expected: Option<u64>,
-    ) -> Result<Vec<ContentsPage>, ApiError> {
-        let doc = self.contents_page(first).await?;
-        let known_pages = expected.map(|n| n.div_ceil(PAGE_SIZE)).unwrap_or(0);
-        let mut pages = vec![doc];
-        if pages[0].next().is_some() && known_pages > 1 {
-            use futures_util::stream::{self, StreamExt, TryStreamExt};
-            let rest: Vec<ContentsPage> = stream::iter(1..known_pages)
-                .map(|n| {
-                    let url = format!("{first}?page%5Bnumber%5D={n}");
-                    async move { self.contents_page(&url).await }
-                })
-                .buffered(PARALLEL_PAGES)
-                .try_collect()
-                .await?;
-            for page in rest {
-                let ends_here = page.next().is_none();
-                pages.push(page);
-                if ends_here {
-                    // The folder shrank: later pages (if any were fetched) hold nothing more.
-                    return Ok(pages);
-                }
+    /// The absolute URL a `next` link leads to. A link that is not a URL even once resolved
+    /// (`http://[::1/…`) is a fault of the server, said as such: never a request for something
+    /// else, and never "not found" for a folder that exists.
+    fn next_url(&self, href: &str) -> Result<String, ApiError> {
+        let url = self.http.resolve(href);
+        match reqwest::Url::parse(&url) {
+            Ok(_) => Ok(url),
+            Err(e) => {
+                let link = super::error::redact_url(href);
+                tracing::warn!(%link, error = %e, "a listing's next link is malformed");
+                Err(ApiError::Decode(format!(
+                    "malformed next link {link:?}: {e}"
+                )))
             }
         }
-        if let Some(next) = pages
-            .last()
-            .and_then(ContentsPage::next)
-            .map(|h| self.http.resolve(h))
-        {
-            let rest = self
-                .follow(next, |p: &Object<ContentsPage>| p.0.next())
-                .await?;
-            pages.extend(rest.into_iter().map(|p| p.0));
+    }
+
+    // Not streamed to readdir as pages arrive, on purpose: names are settled over the whole
+    // folder (a clash is won by the folder, then the oldest entry, wherever it is listed), and
+    // readdir offsets, the cached listing, `.versions` and lookups all rest on one complete,
+    // named listing; entries handed out from a partial one could be renamed or vanish under a
+    // reader. What streaming would save — holding all pages at once — is bounded instead: each
+    // page is parsed into entries and dropped as it arrives, and one listing holds at most
+    // MAX_FOLDER_ENTRIES.
+    /// The entries of a folder listing, every page (see [`paging::walk`] for which pages are
+    /// fetched when), each page parsed as it arrives and then dropped: what a listing holds
+    /// while it is gathered is its entries, at most [`MAX_FOLDER_ENTRIES`]; a listing that
+    /// fails drops them all. The whole listing must finish within [`LISTING_TIME`].
+    async fn contents(
+        &self,
+        first: &str,
+        folder: &str,
+        expected: Option<u64>,
+    ) -> Result<Vec<Entry>, ApiError> {
+        let mut out = Vec::new();
+        let fetch = |at: At| async move {
+            let url = match at {
+                At::Number(0) => first.to_string(),
+                At::Number(n) => format!("{first}?page%5Bnumber%5D={n}"),
+                At::Link(href) => self.next_url(&href)?,
+            };
+            self.contents_page(&url).await
+        };
+        let keep = |n: usize, page: ContentsPage| {
+            let context = format_args!("folder {folder} page {n}").to_string();
+            out.extend(types::contents_page_in(&page, &context).map_err(ApiError::Decode)?);
+            if out.len() > MAX_FOLDER_ENTRIES {
+                return Err(ApiError::Decode(format!(
+                    "folder {folder} lists more than {MAX_FOLDER_ENTRIES} entries; not listed"
+                )));
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(LISTING_TIME, paging::walk(expected, fetch, keep)).await {
+            Ok(Ok(_pages)) => Ok(out),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ApiError::Timeout(format!(
+                "listing folder {folder} took longer than {} s",
+                LISTING_TIME.as_secs()
+            ))),
         }
-        Ok(pages)
     }
 
     /// One page of a folder listing. Read as an `Object` so that a document that is not a
@@ -156,10 +166,10 @@ impl ApsClient {
         Ok(page.0)
     }
 
-    fn data_array(doc: &Value) -> Result<&Vec<Value>, ApiError> {
-        doc.get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ApiError::Decode("document has no data array".into()))
+    /// One collection page (hubs, projects, top folders), each resource read on its own.
+    async fn data_page(&self, url: &str) -> Result<DataPage, ApiError> {
+        let page: Object<DataPage> = self.http.get_doc(url).await?;
+        Ok(page.0)
     }
 
     async fn signed_url(&self, storage: &str) -> Result<oss::Signed, ApiError> {
@@ -235,6 +245,13 @@ impl ApsClient {
 
     async fn fetch_signed_url(&self, storage: &str) -> Result<oss::Signed, ApiError> {
         let fetched = Instant::now();
+        let (bucket, key) = oss::split_storage(storage)?;
+        if key == "." || key == ".." {
+            // A URL path cannot name it: `objects/./signeds3download` is normalised to
+            // `objects/signeds3download` before it is sent, percent-encoded or not. The batch
+            // route takes the key in its body.
+            return self.sign_in_body(storage, bucket, key, fetched).await;
+        }
         let url = self.http.url(&format!(
             "{}/signeds3download?minutesExpiration={URL_MINUTES}",
             object_path(storage)?
@@ -263,50 +280,71 @@ impl ApsClient {
     }
 }
 
+impl ApsClient {
+    /// Signs one object through `batchsigneds3download`, for keys that no URL path can name.
+    async fn sign_in_body(
+        &self,
+        storage: &str,
+        bucket: &str,
+        key: &str,
+        fetched: Instant,
+    ) -> Result<oss::Signed, ApiError> {
+        let url = self.http.url(&format!(
+            "/oss/v2/buckets/{}/objects/batchsigneds3download?minutesExpiration={URL_MINUTES}",
+            seg(bucket)
+        ));
+        let body = serde_json::json!({ "requests": [{ "objectKey": key }] });
+        let doc = self.http.post_json(&url, &body).await?;
+        let signed = types::batch_download_urls(&doc)
+            .map_err(ApiError::Decode)?
+            .remove(key)
+            .ok_or_else(|| {
+                ApiError::Decode(format!(
+                    "object key {key:?} can only be signed in a batch, which left it unsigned"
+                ))
+            })?;
+        self.urls.put(storage, signed.clone(), fetched, URL_MINUTES);
+        Ok(signed)
+    }
+}
+
 impl Remote for ApsClient {
     async fn hubs(&self) -> Result<Vec<Hub>, ApiError> {
-        let doc = self
-            .http
-            .get_json(&self.http.url("/project/v1/hubs"))
-            .await?;
-        if let Some(w) = doc.pointer("/meta/warnings").and_then(Value::as_array) {
-            for warning in w {
-                tracing::warn!(detail = %warning.get("Detail").or(warning.get("Title")).unwrap_or(warning), "hub list is partial");
+        let page = self.data_page(&self.http.url("/project/v1/hubs")).await?;
+        for w in &page.meta.0.warnings.0 {
+            if let Some(w) = w.clone().or_log(&"the hub list's warnings") {
+                let detail = w.0.detail.0.or(w.0.title.0).unwrap_or_default();
+                tracing::warn!(%detail, "hub list is partial");
             }
         }
-        Ok(Self::data_array(&doc)?
-            .iter()
-            .filter_map(types::hub)
-            .collect())
+        types::hubs_page(&page, &"the hub list").map_err(ApiError::Decode)
     }
 
     async fn projects(&self, hub: &str) -> Result<Vec<Project>, ApiError> {
+        let first = self
+            .http
+            .url(&format!("/project/v1/hubs/{}/projects", seg(hub)));
         let pages = self
-            .all_pages(
-                self.http
-                    .url(&format!("/project/v1/hubs/{}/projects", seg(hub))),
-            )
+            .follow(first, |p: &Object<DataPage>| p.0.next())
             .await?;
         let mut out = Vec::new();
-        for p in &pages {
-            out.extend(Self::data_array(p)?.iter().filter_map(types::project));
+        for (n, p) in pages.iter().enumerate() {
+            let context = format!("hub {hub} project list page {n}");
+            out.extend(types::projects_page(&p.0, &context).map_err(ApiError::Decode)?);
         }
         Ok(out)
     }
 
     async fn top_folders(&self, hub: &str, project: &str) -> Result<Vec<FolderInfo>, ApiError> {
-        let doc = self
-            .http
-            .get_json(&self.http.url(&format!(
+        let page = self
+            .data_page(&self.http.url(&format!(
                 "/project/v1/hubs/{}/projects/{}/topFolders",
                 seg(hub),
                 seg(project)
             )))
             .await?;
-        Ok(Self::data_array(&doc)?
-            .iter()
-            .filter_map(|v| types::folder(&types::resource(v)))
-            .collect())
+        let context = format!("project {project} top folders");
+        types::folders_page(&page, &context).map_err(ApiError::Decode)
     }
 
     async fn folder_contents(
@@ -320,8 +358,7 @@ impl Remote for ApsClient {
             seg(project),
             seg(folder)
         ));
-        let pages = self.contents_pages(&base, expected).await?;
-        Self::parse_all(&pages, types::contents_page)
+        self.contents(&base, folder, expected).await
     }
 
     async fn item_versions(&self, project: &str, item: &str) -> Result<Vec<VersionInfo>, ApiError> {
@@ -480,4 +517,149 @@ fn refuses_batches(e: &ApiError) -> bool {
                 ..
             }
     )
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+    use crate::api::auth::{Credentials, TokenSource};
+    use crate::api::retry::RetryPolicy;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// A server answering each path-and-query in `pages` with its JSON text (404 otherwise).
+    pub async fn serve(pages: HashMap<String, String>) -> String {
+        let pages = Arc::new(pages);
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let pages = pages.clone();
+            async move {
+                let key = uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default();
+                match pages.get(&key) {
+                    Some(body) => (axum::http::StatusCode::OK, body.clone()),
+                    None => (axum::http::StatusCode::NOT_FOUND, String::from("{}")),
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    /// A client with a fixed token talking to `base`.
+    pub fn client(base: &str) -> ApsClient {
+        let http = reqwest::Client::new();
+        let policy = RetryPolicy::default();
+        let tokens = TokenSource::new(Credentials::Token("t".into()), base, http.clone());
+        ApsClient::new(Transport::new(
+            http.clone(),
+            http,
+            base,
+            tokens,
+            None,
+            policy,
+            crate::api::budget::RequestBudget::new(false),
+        ))
+    }
+
+    const CONTENTS: &str = "/data/v1/projects/p/folders/f/contents";
+
+    #[tokio::test]
+    async fn a_malformed_next_link_is_a_server_fault() {
+        let page = r#"{"data":[{"type":"folders","id":"a","attributes":{"name":"A"}}],"links":{"next":{"href":"http://[::1/data/v1/oops"}}}"#;
+        let base = serve(HashMap::from([(CONTENTS.to_string(), page.to_string())])).await;
+        let e = client(&base)
+            .folder_contents("p", "f", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ApiError::Decode(ref d) if d.contains("malformed next link")),
+            "{e:?}"
+        );
+        let errno = crate::fs::Error::Remote(e).errno(crate::fs::Op::Opendir);
+        assert_eq!(errno, libc::EIO);
+    }
+
+    /// A page whose second entry has a lone surrogate in its name, and whose first entry's tip
+    /// has a size out of any number's range: the others are still listed.
+    #[tokio::test]
+    async fn one_bad_resource_leaves_its_siblings_listed() {
+        let page = r#"{"data":[
+            {"type":"items","id":"i1","attributes":{"displayName":"x"},
+             "relationships":{"tip":{"data":{"type":"versions","id":"v1"}}}},
+            {"type":"folders","id":"bad","attributes":{"name":"bad\ud800name.txt"}},
+            {"type":"folders","id":"good","attributes":{"name":"Good"}},
+            {"type":"items","id":"i2","attributes":{"displayName":"y"},
+             "relationships":{"tip":{"data":{"type":"versions","id":"v2"}}}}],
+          "included":[
+            {"type":"versions","id":"v1","attributes":{"name":"a.txt","storageSize":1e400},
+             "relationships":{"storage":{"data":{"id":"urn:adsk.objects:os.object:b/a"}}}},
+            {"type":"versions","id":"v2","attributes":{"name":"b.txt","storageSize":3},
+             "relationships":{"storage":{"data":{"id":"urn:adsk.objects:os.object:b/b"}}}}]}"#;
+        let hubs = r#"{"data":[{"type":"hubs","id":"h1","attributes":{"name":"bad\udc00"}},
+            {"type":"hubs","id":"h2","attributes":{"name":"Hub"}}],
+            "meta":{"warnings":[{"Detail":"partial"}]}}"#;
+        let projects = r#"{"data":[{"type":"projects","id":"p1","attributes":{"name":"P\udbff"}},
+            {"type":"projects","id":"p2","attributes":{"name":"Q"}}]}"#;
+        let base = serve(HashMap::from([
+            (CONTENTS.to_string(), page.to_string()),
+            ("/project/v1/hubs".to_string(), hubs.to_string()),
+            (
+                "/project/v1/hubs/h/projects".to_string(),
+                projects.to_string(),
+            ),
+        ]))
+        .await;
+        let c = client(&base);
+        let entries = c.folder_contents("p", "f", None).await.unwrap();
+        let ids: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Folder(f) => (f.id.as_str(), true),
+                Entry::Item(i) => (i.id.as_str(), i.tip.is_some()),
+            })
+            .collect();
+        // i1 stays an item without a tip (so not shown as a file); the bad folder is left out.
+        assert_eq!(ids, [("i1", false), ("good", true), ("i2", true)]);
+        let hubs: Vec<String> = c.hubs().await.unwrap().into_iter().map(|h| h.id).collect();
+        assert_eq!(hubs, ["h2"]);
+        let projects: Vec<String> = c
+            .projects("h")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(projects, ["p2"]);
+    }
+
+    /// Object keys `.` and `..` cannot be named in a URL path (it would be normalised away):
+    /// they are signed through the batch route, which takes keys in its body.
+    #[tokio::test]
+    async fn objects_named_dot_and_dot_dot_are_read() {
+        // The signed URL leads to a first server; the API is a second one.
+        let base = serve(HashMap::from([(
+            "/s3/one".to_string(),
+            "one dot".to_string(),
+        )]))
+        .await;
+        let answer =
+            format!(r#"{{"results":{{".":{{"status":"complete","url":"{base}/s3/one"}}}}}}"#);
+        let base = serve(HashMap::from([(
+            format!(
+                "/oss/v2/buckets/bk/objects/batchsigneds3download?minutesExpiration={URL_MINUTES}"
+            ),
+            answer,
+        )]))
+        .await;
+        let c = client(&base);
+        let got = c
+            .read(&format!("{}bk/.", oss::OBJECT_URN_PREFIX), 7, 0, 7)
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"one dot");
+    }
 }

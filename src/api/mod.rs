@@ -10,6 +10,7 @@ pub mod client;
 pub mod deadline;
 pub mod error;
 pub mod oss;
+pub mod paging;
 pub mod resource;
 pub mod retry;
 pub mod transport;

@@ -300,15 +300,110 @@ pub struct Href {
     pub href: Scalar<String>,
 }
 
+/// One element of a list read on its own: the list's other elements are still read when this
+/// one is malformed. The element's text is first only delimited (serde_json's skipping pass
+/// does not decode strings or numbers, so a lone surrogate escape or `1e400` passes), then
+/// parsed; a failure keeps the id, if one can be read, for the log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Each<T> {
+    /// The element as parsed.
+    Good(T),
+    /// An element that could not be parsed.
+    Bad {
+        /// Its `id`, when that much can be read.
+        id: Option<String>,
+        /// What the parser said.
+        error: String,
+    },
+}
+
+impl<T> Each<T> {
+    /// The parsed element, or `None` after logging the failure once, naming `context` (the
+    /// folder and page) and the element's id: never its text, which may hold anything.
+    pub fn or_log(self, context: &dyn fmt::Display) -> Option<T> {
+        match self {
+            Each::Good(t) => Some(t),
+            Each::Bad { id, error } => {
+                let id = id.as_deref().unwrap_or("<no id>");
+                tracing::warn!(%context, id, %error, "skipping a resource that cannot be parsed");
+                None
+            }
+        }
+    }
+}
+
+/// Only the `id` of a resource: every other member is skipped unread, so it is found even in
+/// an element whose other members cannot be parsed.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IdOnly {
+    id: Scalar<String>,
+}
+
+impl<'de, T: de::DeserializeOwned> Deserialize<'de> for Each<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(match serde_json::from_str::<T>(raw.get()) {
+            Ok(t) => Each::Good(t),
+            Err(e) => Each::Bad {
+                id: serde_json::from_str::<Object<IdOnly>>(raw.get())
+                    .ok()
+                    .and_then(|o| o.0.id.0),
+                error: e.to_string(),
+            },
+        })
+    }
+}
+
+/// A JSON:API collection page (hubs, projects, top folders, versions), each resource read on
+/// its own.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DataPage {
+    /// `data`: `None` when the page has none (a malformed page).
+    pub data: Option<Vec<Each<Object<Resource>>>>,
+    /// `links`.
+    pub links: Object<Links>,
+    /// `meta.warnings` (the hub list says there when it is partial).
+    pub meta: Object<PageMeta>,
+}
+
+impl DataPage {
+    /// `links.next.href`.
+    pub fn next(&self) -> Option<&str> {
+        self.links.0.next.0.href.0.as_deref()
+    }
+}
+
+/// The `meta` of a collection page.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PageMeta {
+    /// `warnings`: each read on its own, as the resources are.
+    pub warnings: List<Each<Object<Warning>>>,
+}
+
+/// One of `meta.warnings`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Warning {
+    /// `Detail`.
+    #[serde(rename = "Detail")]
+    pub detail: Scalar<String>,
+    /// `Title`.
+    #[serde(rename = "Title")]
+    pub title: Scalar<String>,
+}
+
 /// One page of folder contents.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ContentsPage {
     /// `data`: `None` when the page has none (a malformed page; a `data` that is not a list
-    /// fails the whole page).
-    pub data: Option<Vec<Object<Resource>>>,
-    /// `included`: the tip versions.
-    pub included: List<Object<Resource>>,
+    /// fails the whole page). Each element is read on its own.
+    pub data: Option<Vec<Each<Object<Resource>>>>,
+    /// `included`: the tip versions, each read on its own.
+    pub included: List<Each<Object<Resource>>>,
     /// `links`.
     pub links: Object<Links>,
 }

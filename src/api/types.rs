@@ -3,7 +3,7 @@
 //! panic, and never turned into a file with wrong bytes.
 
 use super::oss::Signed;
-use super::resource::{ContentsPage, Object, Resource, Scalar};
+use super::resource::{ContentsPage, DataPage, Each, Object, Resource, Scalar};
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
@@ -251,27 +251,35 @@ pub fn meta(r: &Resource) -> Meta {
 
 /// A hub resource.
 pub fn hub(v: &Value) -> Option<Hub> {
-    let r = resource(v);
+    hub_of(&resource(v))
+}
+
+/// A hub, from its resource.
+fn hub_of(r: &Resource) -> Option<Hub> {
     match (&r.id.0, &r.attributes.0.name.0) {
         (Some(id), Some(name)) => Some(Hub {
             id: id.clone(),
             name: name.clone(),
-            meta: meta(&r),
+            meta: meta(r),
         }),
-        _ => skip_resource("hub", &r).and(None),
+        _ => skip_resource("hub", r).and(None),
     }
 }
 
 /// A project resource.
 pub fn project(v: &Value) -> Option<Project> {
-    let r = resource(v);
+    project_of(&resource(v))
+}
+
+/// A project, from its resource.
+fn project_of(r: &Resource) -> Option<Project> {
     match (&r.id.0, &r.attributes.0.name.0) {
         (Some(id), Some(name)) => Some(Project {
             id: id.clone(),
             name: name.clone(),
-            meta: meta(&r),
+            meta: meta(r),
         }),
-        _ => skip_resource("project", &r).and(None),
+        _ => skip_resource("project", r).and(None),
     }
 }
 
@@ -461,24 +469,71 @@ fn epoch_ms(v: &Value, pointer: &str) -> Option<SystemTime> {
     SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))
 }
 
+/// The resources of a collection page that could be parsed; each one that could not is
+/// logged, naming `context`, and left out, so one bad resource never hides its siblings.
+fn good<'a>(
+    list: &'a [Each<Object<Resource>>],
+    context: &'a dyn std::fmt::Display,
+) -> impl Iterator<Item = &'a Resource> + 'a {
+    list.iter().filter_map(move |e| match e {
+        Each::Good(r) => Some(&r.0),
+        bad => bad.clone().or_log(context).and(None),
+    })
+}
+
+/// The `data` of a collection page, or why the page is malformed.
+fn data_of<'a>(
+    data: &'a Option<Vec<Each<Object<Resource>>>>,
+    what: &str,
+) -> Result<&'a [Each<Object<Resource>>], String> {
+    data.as_deref()
+        .ok_or_else(|| format!("{what} page has no data array"))
+}
+
+/// The hubs of a hub list page (`context` names it in the log).
+pub fn hubs_page(page: &DataPage, context: &dyn std::fmt::Display) -> Result<Vec<Hub>, String> {
+    Ok(good(data_of(&page.data, "hub list")?, context)
+        .filter_map(hub_of)
+        .collect())
+}
+
+/// The projects of a project list page.
+pub fn projects_page(
+    page: &DataPage,
+    context: &dyn std::fmt::Display,
+) -> Result<Vec<Project>, String> {
+    Ok(good(data_of(&page.data, "project list")?, context)
+        .filter_map(project_of)
+        .collect())
+}
+
+/// The folders of a top folder list.
+pub fn folders_page(
+    page: &DataPage,
+    context: &dyn std::fmt::Display,
+) -> Result<Vec<FolderInfo>, String> {
+    Ok(good(data_of(&page.data, "top folder list")?, context)
+        .filter_map(folder)
+        .collect())
+}
+
 /// One page of folder contents: entries in order, tips matched from `included`.
 pub fn contents_page(page: &ContentsPage) -> Result<Vec<Entry>, String> {
-    let data = page
-        .data
-        .as_ref()
-        .ok_or("contents page has no data array")?;
-    let included: std::collections::HashMap<String, VersionInfo> = page
-        .included
-        .0
-        .iter()
-        .map(|r| &r.0)
+    contents_page_in(page, &"a folder listing")
+}
+
+/// [`contents_page`], naming `context` (the folder and page) for each resource left out.
+pub fn contents_page_in(
+    page: &ContentsPage,
+    context: &dyn std::fmt::Display,
+) -> Result<Vec<Entry>, String> {
+    let data = data_of(&page.data, "contents")?;
+    let included: std::collections::HashMap<String, VersionInfo> = good(&page.included.0, context)
         .filter(|r| r.kind.0.as_deref() == Some("versions"))
         .filter_map(version)
         .map(|v| (v.id.clone(), v))
         .collect();
-    Ok(data
-        .iter()
-        .map(|r| &r.0)
+    Ok(good(data, context)
         .filter_map(|r| match r.kind.0.as_deref() {
             Some("folders") => folder(r).map(Entry::Folder),
             Some("items") => item(r, &included).map(Entry::Item),

@@ -1,6 +1,7 @@
 //! Open directories and files, by the handle number the kernel passes back on every call.
 
 use super::error::{poisoned, Error};
+use super::pace::Pace;
 use super::prefetch::OpenFile;
 use crate::api::Remote;
 use crate::cache::metadata::Listing;
@@ -11,8 +12,8 @@ use std::sync::{Arc, Mutex};
 /// What a handle stands for.
 pub enum Handle<R: Remote> {
     /// An open directory: the listing as it was when opened, so offsets stay valid while it
-    /// is read however the directory changes meanwhile.
-    Dir(Arc<Listing>),
+    /// is read however the directory changes meanwhile, and how much of it a call builds.
+    Dir(Arc<Listing>, Arc<Pace>),
     /// An open file: one version, read through read-ahead.
     File(Arc<OpenFile<R>>),
 }
@@ -41,10 +42,10 @@ impl<R: Remote> Handles<R> {
         Ok(fh)
     }
 
-    /// The listing of open directory `fh`.
-    pub fn dir(&self, fh: u64) -> Result<Arc<Listing>, Error> {
+    /// The listing of open directory `fh`, and its pace.
+    pub fn dir(&self, fh: u64) -> Result<(Arc<Listing>, Arc<Pace>), Error> {
         match self.open.lock().map_err(poisoned)?.get(&fh) {
-            Some(Handle::Dir(listing)) => Ok(listing.clone()),
+            Some(Handle::Dir(listing, pace)) => Ok((listing.clone(), pace.clone())),
             _ => Err(Error::BadHandle),
         }
     }

@@ -18,6 +18,7 @@ pub mod listing;
 pub mod names;
 pub mod namespace;
 pub mod offline;
+pub mod pace;
 pub mod pins;
 pub mod prefetch;
 pub mod read;
@@ -107,7 +108,7 @@ impl<R: Remote> Fs<R> {
             let listing = self.ns.listing(parent).await?;
             let ino = match listing.lookup(name) {
                 Some(ino) => ino,
-                // A real entry of that name wins; otherwise the folder's versions directory.
+                // A folder's own versions directory (a real entry of that name was renamed).
                 None if name == VERSIONS_DIR => {
                     self.ns.versions_dir(parent)?.ok_or(Error::NotFound)?
                 }
@@ -152,27 +153,34 @@ impl<R: Remote> Fs<R> {
     /// `opendir`: snapshots the listing so offsets stay valid while it is read.
     pub async fn opendir(&self, ino: u64) -> Result<u64, Error> {
         let listing = self.ns.hold(ino).await?;
-        self.handles.insert(Handle::Dir(listing))
+        self.handles.insert(Handle::Dir(listing, Arc::default()))
     }
 
-    /// `readdir`: entries after `offset` (`.` and `..` first).
+    /// `readdir`: entries from `offset` (`.` and `..` first) — some, not necessarily all: as
+    /// many as the kernel took last time (see `pace.rs`), so each call costs what it returns
+    /// and listing a directory is linear in its size. An empty answer means the end.
     pub fn readdir(&self, ino: u64, fh: u64, offset: u64) -> Result<Vec<DirEntry>, Error> {
-        let listing = self.handles.dir(fh)?;
+        let (listing, pace) = self.handles.dir(fh)?;
         let parent = self.ns.node(ino)?.parent;
-        let dots = [(ino, true, "."), (parent, true, "..")];
-        let all = dots
-            .into_iter()
-            .chain(listing.entries.iter().map(|(n, i, d)| (*i, *d, n.as_str())));
-        Ok(all
-            .enumerate()
-            .skip(offset as usize)
-            .map(|(k, (ino, is_dir, name))| DirEntry {
+        let from = usize::try_from(offset).unwrap_or(usize::MAX);
+        let to = from.saturating_add(pace.batch(offset));
+        let entry = |k: usize| {
+            let (ino, is_dir, name) = match k {
+                0 => (ino, true, "."),
+                1 => (parent, true, ".."),
+                _ => {
+                    let (name, ino, is_dir) = listing.entries.get(k - 2)?;
+                    (*ino, *is_dir, name.as_str())
+                }
+            };
+            Some(DirEntry {
                 ino,
                 next: k as u64 + 1,
                 is_dir,
                 name: name.to_string(),
             })
-            .collect())
+        };
+        Ok((from..to).map_while(entry).collect())
     }
 
     /// `readdirplus`: entries after `offset` with their attributes, so `ls -l` and `find -printf`
@@ -185,7 +193,7 @@ impl<R: Remote> Fs<R> {
         offset: u64,
     ) -> Result<Vec<(DirEntry, Attr, Duration)>, Error> {
         let entries = self.readdir(ino, fh, offset)?;
-        let ttl = self.ns.remaining(&*self.handles.dir(fh)?);
+        let ttl = self.ns.remaining(&self.handles.dir(fh)?.0);
         let attrs = self
             .ns
             .attrs_remembered(entries.iter().map(|e| (e.ino, e.counts_as_lookup())))?;
@@ -209,7 +217,7 @@ impl<R: Remote> Fs<R> {
 
     /// `releasedir`.
     pub fn releasedir(&self, fh: u64) {
-        if let Some(Handle::Dir(listing)) = self.handles.remove(fh) {
+        if let Some(Handle::Dir(listing, _)) = self.handles.remove(fh) {
             self.ns.let_go(listing);
         }
     }

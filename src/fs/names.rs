@@ -77,18 +77,33 @@ pub struct Candidate<'a> {
 
 /// Final, unique names for the entries of one folder, in the order given.
 pub fn unique_names(entries: &[Candidate]) -> Vec<String> {
+    unique_names_besides(entries, &[])
+}
+
+/// [`unique_names`] in a folder where apsfs itself shows entries named `reserved` (a folder's
+/// `.versions`): an entry of such a name clashes with it, and apsfs's own entry wins, so the
+/// real one is renamed like the loser of any clash.
+pub fn unique_names_besides(entries: &[Candidate], reserved: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = entries.iter().map(|e| encode(e.raw)).collect();
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, n) in names.iter().enumerate() {
         groups.entry(n.as_str()).or_default().push(i);
     }
-    let mut clashes: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    // Each clash, with whether one of its entries keeps the name.
+    let mut clashes: Vec<(Vec<usize>, bool)> = groups
+        .into_iter()
+        .filter_map(|(name, g)| match reserved.contains(&name) {
+            true => Some((g, false)),
+            false => (g.len() > 1).then_some((g, true)),
+        })
+        .collect();
     if clashes.is_empty() {
         return names;
     }
     clashes.sort();
     let mut taken: HashSet<String> = names.iter().cloned().collect();
-    for mut group in clashes {
+    taken.extend(reserved.iter().map(|r| r.to_string()));
+    for (mut group, one_keeps) in clashes {
         group.sort_by(|&a, &b| {
             let (x, y) = (&entries[a], &entries[b]);
             y.is_dir
@@ -96,7 +111,7 @@ pub fn unique_names(entries: &[Candidate]) -> Vec<String> {
                 .then(x.created.cmp(&y.created))
                 .then(x.id.cmp(y.id))
         });
-        for &i in &group[1..] {
+        for &i in &group[usize::from(one_keeps)..] {
             let base = names[i].clone();
             let (stem, ext) = if entries[i].is_dir {
                 (base.as_str(), "")
@@ -183,6 +198,17 @@ mod tests {
         assert_eq!(two[0], "x.txt");
         let set: HashSet<_> = n.iter().collect();
         assert_eq!(set.len(), 3);
+        // A name apsfs shows itself: the real entry gives way.
+        let r = unique_names_besides(
+            &[c(".versions", "v", false, 1), c("a", "a", false, 1)],
+            &[".versions"],
+        );
+        assert!(
+            r[0].starts_with(".versions (") && r[0].ends_with(')'),
+            "{}",
+            r[0]
+        );
+        assert_eq!(r[1], "a");
         // Encoded names that clash with real ones are separated too.
         let e = unique_names(&[c("a/b", "1", false, 1), c("a%2Fb", "2", false, 2)]);
         assert_ne!(e[0], e[1]);

@@ -227,7 +227,12 @@ impl<R: Remote> Namespace<R> {
             }
             Err(e) => return self.offline.fallback(&self.cache, dir, e),
         };
-        let l = self.install(dir, children, node.kind.validator())?;
+        // A folder shows its own `.versions`: a real entry of that name gives way to it.
+        let reserved: &[&str] = match node.kind {
+            Kind::Folder { .. } => &[VERSIONS_DIR],
+            _ => &[],
+        };
+        let l = self.install(dir, children, node.kind.validator(), reserved)?;
         let evicted = self.cache.put(dir, l.clone());
         self.prune(&evicted);
         Ok(l)
@@ -258,6 +263,7 @@ impl<R: Remote> Namespace<R> {
         dir: u64,
         children: Option<Vec<Child>>,
         validator: Option<Validator>,
+        reserved: &[&str],
     ) -> Result<Arc<Listing>, Error> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let Some(children) = children else {
@@ -272,7 +278,7 @@ impl<R: Remote> Namespace<R> {
                 created: c.created,
             })
             .collect();
-        let names = names::unique_names(&candidates);
+        let names = names::unique_names_besides(&candidates, reserved);
         let mut entries = Vec::with_capacity(children.len());
         let mut confirmable = Vec::new();
         for (c, name) in children.into_iter().zip(names) {

@@ -631,3 +631,129 @@ async fn entries_the_kernel_never_received_are_not_counted_as_lookups() {
     assert!(held(top), "`.` given back took nothing");
     fs.releasedir(fh);
 }
+
+/// A kernel whose `readdirplus` buffer takes `fits` entries a call, listing `dir` to its end:
+/// the names it received, and the entries built for it in all (received or not).
+fn list_like_the_kernel(
+    fs: &Fs<MemoryRemote>,
+    dir: u64,
+    fh: u64,
+    fits: usize,
+) -> (Vec<String>, usize) {
+    let (mut names, mut built, mut offset) = (Vec::new(), 0, 0);
+    loop {
+        let entries = fs.readdirplus(dir, fh, offset).unwrap();
+        if entries.is_empty() {
+            return (names, built);
+        }
+        assert!(
+            entries.len() <= super::pace::MOST,
+            "{} entries in one call",
+            entries.len()
+        );
+        built += entries.len();
+        let mut entries = entries.into_iter().map(|(e, _, _)| e);
+        for e in entries.by_ref().take(fits) {
+            offset = e.next;
+            names.push(e.name);
+        }
+        fs.not_sent(entries);
+    }
+}
+
+/// Listing a big cached folder builds each entry about once, not once per call after it (that
+/// was quadratic: 300,000 entries took 33 s from cache).
+#[tokio::test]
+async fn listing_a_big_folder_costs_what_it_returns() {
+    const N: usize = 100_000;
+    let mock = account();
+    for i in 0..N {
+        mock.add_file(TOP, &format!("i{i}"), &format!("f{i}.txt"), b"x");
+    }
+    let (_m, fs) = project_fs(mock, Duration::from_secs(600));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    for fits in [20, 700] {
+        let fh = fs.opendir(top).await.unwrap();
+        let (names, built) = list_like_the_kernel(&fs, top, fh, fits);
+        assert_eq!(names.len(), N + 2);
+        assert!(
+            built <= names.len() + names.len() / 4 + super::pace::MOST,
+            "{built} entries built for {} received ({fits} a call)",
+            names.len()
+        );
+        fs.releasedir(fh);
+    }
+}
+
+/// A real item named `.versions`: the folder's own versions directory keeps the name, the
+/// real file is listed (and read) under the name a clash gives it.
+#[tokio::test]
+async fn a_real_versions_entry_and_the_versions_directory_are_both_reachable() {
+    let mock = account();
+    mock.add_file(TOP, "real", ".versions", b"real bytes");
+    mock.add_file(TOP, "i1", "a.txt", b"hello");
+    let (_m, fs) = project_fs(mock, Duration::from_secs(60));
+    let names = names_in(&fs, path(&fs, &["Project Files"]).await.unwrap().ino).await;
+    let real = names
+        .iter()
+        .find(|n| n.starts_with(".versions ("))
+        .unwrap_or_else(|| panic!("{names:?}"));
+    assert!(!names.iter().any(|n| n == ".versions"), "{names:?}");
+    let f = path(&fs, &["Project Files", real]).await.unwrap();
+    assert_eq!(read_all(&fs, f.ino).await, b"real bytes");
+    let v = path(&fs, &["Project Files", ".versions", "a.txt"])
+        .await
+        .unwrap();
+    assert!(v.is_dir);
+}
+
+/// Object keys `.` and `..` are named like any name that cannot be a path component.
+#[tokio::test]
+async fn bucket_keys_dot_and_dot_dot_are_reachable() {
+    let mock = account();
+    mock.add_bucket(
+        Bucket {
+            key: "bk".into(),
+            policy: "persistent".into(),
+            created: t(5),
+        },
+        "the-app",
+    );
+    for key in [".", "..", "d/.", "d/../x"] {
+        mock.put_bucket_object("bk", key, key.as_bytes(), None);
+    }
+    let m = Arc::new(mock);
+    let mut cfg = config(Duration::from_secs(60));
+    cfg.buckets = Some("US".into());
+    let fs = Fs::new(m, Scope::All, cfg);
+    let bk = path(&fs, &["buckets", "bk"]).await.unwrap();
+    assert_eq!(names_in(&fs, bk.ino).await, ["d", "%2E", "%2E%2E"]);
+    for (p, bytes) in [
+        (&["buckets", "bk", "%2E"][..], &b"."[..]),
+        (&["buckets", "bk", "%2E%2E"], b".."),
+        (&["buckets", "bk", "d", "%2E"], b"d/."),
+        (&["buckets", "bk", "d", "%2E%2E", "x"], b"d/../x"),
+    ] {
+        let f = path(&fs, p).await.unwrap();
+        assert_eq!(read_all(&fs, f.ino).await, bytes);
+    }
+}
+
+/// A listing that fails keeps nothing: no cached listing, no inodes for what it gathered.
+#[tokio::test]
+async fn a_failed_listing_keeps_nothing() {
+    let mock = account();
+    for i in 0..500 {
+        mock.add_file(TOP, &format!("i{i}"), &format!("f{i}.txt"), b"x");
+    }
+    let (m, fs) = project_fs(mock, Duration::from_secs(60));
+    let top = path(&fs, &["Project Files"]).await.unwrap().ino;
+    let known = fs.ns.len();
+    m.set_listing_error(
+        TOP,
+        Some(ApiError::Decode("pagination does not end".into())),
+    );
+    assert_eq!(errno(fs.opendir(top).await, FsOp::Opendir), Some(libc::EIO));
+    assert_eq!(fs.ns.len(), known);
+    assert!(fs.ns.listed(top).is_none());
+}
