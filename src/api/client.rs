@@ -77,6 +77,7 @@ impl ApsClient {
             let doc = self.http.get_doc(&url).await?;
             let link = next(&doc).map(|h| self.next_url(h)).transpose()?;
             pages.push(doc);
+            super::deadline::progress();
             match link {
                 Some(n) => url = n,
                 None => return Ok(pages),

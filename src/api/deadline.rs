@@ -4,19 +4,30 @@
 //! hold a caller for minutes (attempts × request timeouts, or a `Retry-After` of days).
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 tokio::task_local! {
-    static BUDGET: Budget;
+    static BUDGET: Arc<Budget>;
 }
 
-/// The deadline in force, and the length it was set with (handed to work started from it
-/// that outlives it, like a fetch ahead of the reader).
-#[derive(Clone, Copy, Debug)]
+/// The deadline in force, and the length it was set with: work that shows progress (a page of
+/// a long listing) moves it that far ahead again, and work started from it that outlives it
+/// (a fetch ahead of the reader) gets one of that length.
+#[derive(Debug)]
 struct Budget {
-    until: Instant,
+    until: Mutex<Instant>,
     limit: Duration,
+}
+
+impl Budget {
+    fn until(&self) -> Instant {
+        self.until
+            .lock()
+            .map(|u| *u)
+            .unwrap_or_else(|p| *p.into_inner())
+    }
 }
 
 /// An operation ran out of time.
@@ -27,28 +38,48 @@ impl std::fmt::Display for Expired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the service gave no answer within the {} s operation deadline (--op-timeout)",
+            "the service made no progress within the {} s operation deadline (--op-timeout)",
             self.0.as_secs_f64()
         )
     }
 }
 
-/// Runs `work` for at most `limit` from now, or until the deadline already in force if that
-/// comes first (deadlines nest by the earliest). `Err` when time ran out; `work` is then
-/// dropped, which cancels its requests.
+/// Runs `work` for at most `limit` from now (or until the deadline already in force, if that
+/// comes first), moved ahead by each [`progress`] it reports. `Err` when time ran out; `work`
+/// is then dropped, which cancels its requests.
 pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, Expired> {
-    let now = Instant::now();
-    let mut until = now.checked_add(limit).unwrap_or(now + FAR);
+    let mut until = later(limit);
     if let Some(outer) = current() {
-        until = until.min(outer.until);
+        until = until.min(outer.until());
     }
-    BUDGET
-        .scope(
-            Budget { until, limit },
-            tokio::time::timeout_at(until, work),
-        )
-        .await
-        .map_err(|_| Expired(limit))
+    let budget = Arc::new(Budget {
+        until: Mutex::new(until),
+        limit,
+    });
+    let work = BUDGET.scope(budget.clone(), work);
+    tokio::pin!(work);
+    loop {
+        let until = budget.until();
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            () = tokio::time::sleep_until(until) => {
+                if budget.until() <= Instant::now() {
+                    return Err(Expired(limit));
+                }
+            }
+        }
+    }
+}
+
+/// Says the work in hand advanced (a page of a listing arrived): its deadline is moved to a
+/// whole limit from now, so a long listing that keeps coming is not cut, while one that stops
+/// is, a limit after its last page.
+pub fn progress() {
+    if let Some(b) = current() {
+        if let Ok(mut until) = b.until.lock() {
+            *until = (*until).max(later(b.limit));
+        }
+    }
 }
 
 /// Runs `work` started by an operation but outliving it (read-ahead, signing ahead) under a
@@ -62,7 +93,7 @@ pub async fn detached<T>(limit: Option<Duration>, work: impl Future<Output = T>)
 
 /// The time left before the deadline in force, if any.
 pub fn remaining() -> Option<Duration> {
-    current().map(|b| b.until.saturating_duration_since(Instant::now()))
+    current().map(|b| b.until().saturating_duration_since(Instant::now()))
 }
 
 /// The length of the deadline in force, for work that outlives the operation.
@@ -70,12 +101,16 @@ pub fn limit() -> Option<Duration> {
     current().map(|b| b.limit)
 }
 
-fn current() -> Option<Budget> {
-    BUDGET.try_with(|b| *b).ok()
+fn current() -> Option<Arc<Budget>> {
+    BUDGET.try_with(Arc::clone).ok()
 }
 
-/// Stands in for a deadline too far away to represent: about thirty years.
-const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+/// `after` from now, or about thirty years when that cannot be represented.
+fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
 
 #[cfg(test)]
 mod tests {
@@ -84,20 +119,52 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_is_cut_at_the_deadline_and_deadlines_nest_by_the_earliest() {
         assert_eq!(remaining(), None);
-        let r = within(Duration::from_secs(5), async {
+        let started = Instant::now();
+        let _ = within(Duration::from_secs(5), async {
             assert!(remaining().is_some_and(|r| r <= Duration::from_secs(5)));
-            let inner = within(Duration::from_secs(60), async {
+            within(Duration::from_secs(60), async {
                 assert!(remaining().is_some_and(|r| r <= Duration::from_secs(5)));
                 assert_eq!(limit(), Some(Duration::from_secs(60)));
                 tokio::time::sleep(Duration::from_secs(30)).await;
             })
-            .await;
-            assert!(inner.is_err(), "the outer deadline cuts the inner work");
+            .await
         })
         .await;
-        assert!(r.is_ok());
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(5) && took < Duration::from_secs(6),
+            "the outer deadline cut the inner work: {took:?}"
+        );
         let r = within(Duration::from_secs(1), std::future::pending::<()>()).await;
         assert_eq!(r, Err(Expired(Duration::from_secs(1))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_moves_the_deadline_and_silence_ends_it() {
+        let started = Instant::now();
+        let r = within(Duration::from_secs(10), async {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                progress();
+            }
+            "done"
+        })
+        .await;
+        assert_eq!(r, Ok("done"), "40 s of work, never 10 s without progress");
+        assert!(started.elapsed() >= Duration::from_secs(40));
+        let started = Instant::now();
+        let r = within(Duration::from_secs(10), async {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            progress();
+            std::future::pending::<()>().await;
+        })
+        .await;
+        assert!(r.is_err());
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(18) && took < Duration::from_secs(19),
+            "{took:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,6 +68,8 @@ where
             .map(String::from);
         keep(*taken, page)?;
         *taken += 1;
+        // A page is progress: a long listing that keeps coming is not cut by the deadline.
+        super::deadline::progress();
         if next.is_some() && *taken >= MAX_PAGES {
             return Err(ApiError::Decode(format!(
                 "pagination does not end (at {MAX_PAGES} pages)"
@@ -76,9 +78,16 @@ where
         Ok(next)
     };
     let mut next = accept(fetch(At::Number(0)).await?, &mut taken)?;
+    // Links followed so far: one seen again is a loop, not more pages.
+    let mut followed = std::collections::HashSet::new();
     while let Some(link) = next {
         let ahead = known.saturating_sub(taken as u64).min(PARALLEL_PAGES);
         if ahead < 2 {
+            if !followed.insert(link.clone()) {
+                return Err(ApiError::Decode(format!(
+                    "pagination loops (a next link seen twice, at {taken} pages)"
+                )));
+            }
             next = accept(fetch(At::Link(link)).await?, &mut taken)?;
             continue;
         }
@@ -145,6 +154,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_next_link_seen_twice_is_a_loop() {
+        let requests = AtomicUsize::new(0);
+        let fetch = |_at: At| {
+            requests.fetch_add(1, Ordering::Relaxed);
+            // Every page says the same `next`.
+            async move { Ok(page(0, 5)) }
+        };
+        let r = walk(None, fetch, |_, _| Ok(())).await;
+        assert!(matches!(r, Err(ApiError::Decode(_))), "{r:?}");
+        assert_eq!(
+            requests.load(Ordering::Relaxed),
+            2,
+            "page 0, then the link once"
+        );
+    }
+
+    #[tokio::test]
     async fn a_lying_count_costs_at_most_one_window() {
         for real in [1, 2, 5, 13] {
             let (kept, requests) = walk_lying(real, Some(1_000_000_000_000)).await;
@@ -177,7 +203,18 @@ mod tests {
 
     #[tokio::test]
     async fn endless_next_links_are_a_fault() {
-        let fetch = |_| async { Ok(page(0, 2)) };
+        // Every page links to a new one, for ever.
+        let fetch = |at: At| {
+            let n = match at {
+                At::Number(n) => n,
+                At::Link(l) => l
+                    .rsplit('=')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            };
+            async move { Ok(page(n, u64::MAX)) }
+        };
         let e = walk(None, fetch, |_, _| Ok(())).await.unwrap_err();
         assert!(
             matches!(e, ApiError::Decode(ref d) if d.contains("does not end")),
