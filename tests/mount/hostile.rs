@@ -426,9 +426,35 @@ fn a_malformed_next_link_is_a_server_fault_not_a_missing_folder() {
     let emu = Emulator::seeded(seed.path(), &[]);
     let mnt = Mount::start(&emu.base, &[]);
     let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
-    // A count of one page, so the client follows `next`, which is malformed.
+    // A count of one page (in the listing of `Files`, where the client reads it), so the
+    // client follows `next` from the first page of `many`, which is malformed.
     faults(&emu, json!({"bad_next_link": true, "object_count": 1}));
+    std::fs::read_dir(&files).expect("list Files").count();
     let err = std::fs::read_dir(files.join("many")).expect_err("the listing cannot end");
     assert_eq!(errno(&err), libc::EIO, "{err}");
+}
+
+#[test]
+fn a_real_versions_entry_and_the_versions_directory_are_both_reachable() {
+    let seed = seed();
+    seed_file(
+        &seed.path().join("Hub/Project/Files/d4/.versions"),
+        b"a file named .versions\n",
+    );
+    let emu = Emulator::seeded(seed.path(), &[]);
+    let mnt = Mount::start(&emu.base, &[]);
+    let d4 = mnt.join("Hub/Project/Files/d4");
+    let renamed: Vec<String> = std::fs::read_dir(&d4)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".versions"))
+        .collect();
+    assert_eq!(renamed.len(), 1, "{renamed:?}");
+    assert_ne!(renamed[0], ".versions", "the real entry gives way");
+    assert_eq!(
+        std::fs::read(d4.join(&renamed[0])).expect("the real file"),
+        b"a file named .versions\n"
+    );
+    assert!(d4.join(".versions").is_dir(), "the versions directory");
+    assert!(d4.join(".versions/f1.txt").is_dir());
 }
