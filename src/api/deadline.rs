@@ -19,6 +19,8 @@ tokio::task_local! {
 struct Budget {
     until: Mutex<Instant>,
     limit: Duration,
+    /// The deadline this one was set inside: progress moves both.
+    outer: Option<Arc<Budget>>,
 }
 
 impl Budget {
@@ -49,12 +51,14 @@ impl std::fmt::Display for Expired {
 /// is then dropped, which cancels its requests.
 pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, Expired> {
     let mut until = later(limit);
-    if let Some(outer) = current() {
-        until = until.min(outer.until());
+    let outer = current();
+    if let Some(o) = &outer {
+        until = until.min(o.until());
     }
     let budget = Arc::new(Budget {
         until: Mutex::new(until),
         limit,
+        outer,
     });
     let work = BUDGET.scope(budget.clone(), work);
     tokio::pin!(work);
@@ -75,10 +79,22 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result
 /// whole limit from now, so a long listing that keeps coming is not cut, while one that stops
 /// is, a limit after its last page.
 pub fn progress() {
-    if let Some(b) = current() {
+    let mut next = current();
+    while let Some(b) = next {
         if let Ok(mut until) = b.until.lock() {
             *until = (*until).max(later(b.limit));
         }
+        next = b.outer.clone();
+    }
+}
+
+/// Runs `work` so that it ends `margin` before the deadline in force (as is without one),
+/// leaving the caller time to answer with something it has, like a cached listing when the
+/// service does not answer at all.
+pub async fn short_of<T>(margin: Duration, work: impl Future<Output = T>) -> Result<T, Expired> {
+    match remaining() {
+        Some(left) => within(left.saturating_sub(margin), work).await,
+        None => Ok(work.await),
     }
 }
 
@@ -165,6 +181,31 @@ mod tests {
             took >= Duration::from_secs(18) && took < Duration::from_secs(19),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_of_leaves_the_margin_and_progress_moves_every_deadline() {
+        let r = within(Duration::from_secs(10), async {
+            let started = Instant::now();
+            let inner = short_of(Duration::from_secs(2), std::future::pending::<()>()).await;
+            assert!(inner.is_err());
+            assert_eq!(
+                started.elapsed(),
+                Duration::from_secs(8),
+                "two seconds left"
+            );
+            // Progress inside the inner deadline moves the outer one too.
+            short_of(Duration::from_secs(2), async {
+                for _ in 0..4 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    progress();
+                }
+            })
+            .await
+        })
+        .await;
+        assert_eq!(r, Ok(Ok(())), "12 s in all, with progress");
+        assert_eq!(short_of(Duration::from_secs(1), async { 3 }).await, Ok(3));
     }
 
     #[tokio::test(start_paused = true)]

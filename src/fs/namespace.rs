@@ -11,8 +11,8 @@ use super::error::{poisoned, Error};
 use super::inode::{Child, Inodes, Kind, Node, ROOT};
 use super::listing::{self, Around, FolderFile, VERSIONS_DIR};
 use super::names;
-use super::offline::Offline;
-use crate::api::{Meta, Remote};
+use super::offline::{Offline, OFFLINE_MARGIN};
+use crate::api::{ApiError, Meta, Remote};
 use crate::cache::metadata::{Listing, MetaCache, Validator};
 use crate::single_flight::SingleFlight;
 use std::collections::HashSet;
@@ -220,7 +220,13 @@ impl<R: Remote> Namespace<R> {
             folder_files,
             buckets: self.buckets.as_deref().filter(|_| dir == ROOT),
         };
-        let children = match listing::fetch(&*self.remote, &self.objects, &node, around).await {
+        // Ends a little before the operation's deadline, so that a service that does not
+        // answer at all still leaves time to serve the cached listing (offline).
+        let fetch = listing::fetch(&*self.remote, &self.objects, &node, around);
+        let fetched = crate::api::deadline::short_of(OFFLINE_MARGIN, fetch)
+            .await
+            .unwrap_or_else(|e| Err(Error::Remote(ApiError::Timeout(e.to_string()))));
+        let children = match fetched {
             Ok(c) => {
                 self.offline.reached();
                 c

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// of retries (about 15 s each); then the service is tried again.
 pub const OFFLINE_RETRY: Duration = Duration::from_secs(30);
 
+/// How long before an operation's deadline a listing fetch gives up, so a service that does
+/// not answer at all (a black-holed network: connections that never complete) still leaves
+/// the operation time to serve the cached listing.
+pub const OFFLINE_MARGIN: Duration = Duration::from_secs(2);
+
 /// Whether the service was found unreachable lately.
 #[derive(Default)]
 pub struct Offline {
