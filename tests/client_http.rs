@@ -317,7 +317,34 @@ fn source(store: &Store, login: &Login, base: &str) -> TokenSource {
         store: store.clone(),
         login: login.clone(),
     };
-    TokenSource::new(creds, base, reqwest::Client::new())
+    let http = apsfs::api::transport::http_client().unwrap();
+    TokenSource::new(creds, base, http)
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_never_sent_to_another_origin() {
+    let emu = emulator(emulator::Store::new(), false).await;
+    let base = emu.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_dir(dir.path().join("apsfs"));
+    let login = due_login(&base).await;
+    store.save(&base, &login).unwrap();
+    emu.set_faults(FaultConfig {
+        redirect: emulator::Redirect::TokenForeign,
+        ..FaultConfig::default()
+    })
+    .unwrap();
+    emu.reset_stats();
+    let got = source(&store, &login, &base).token().await;
+    assert!(matches!(got, Err(ApiError::Redirected(_))), "{got:?}");
+    let stats = emu.stats();
+    assert_eq!(stats["redirects"], 1, "{stats}");
+    assert_eq!(stats["foreign"]["requests"], 0, "{stats}");
+    assert_eq!(
+        store.load(&base).unwrap(),
+        Some(login),
+        "nothing another host said was saved"
+    );
 }
 
 /// How long a stored login's access token may still be handed out (zero when it is due): the
