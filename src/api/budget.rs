@@ -75,7 +75,11 @@ impl RequestBudget {
                 WINDOW.saturating_sub(now.duration_since(oldest))
             };
             tracing::debug!(class, ?wait, "request budget spent; waiting");
-            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+            let wait = wait.max(Duration::from_millis(10));
+            // The mount's own pacing, not the service failing to answer: the operation's
+            // deadline moves by the wait, before it starts.
+            super::deadline::extend(wait);
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -88,6 +88,19 @@ pub fn progress() {
     }
 }
 
+/// Moves every deadline in force `by` later: for time the mount spent holding a request back
+/// itself (its own pacing within the documented rate limits), which is not the service
+/// failing to make progress.
+pub fn extend(by: Duration) {
+    let mut next = current();
+    while let Some(b) = next {
+        if let Ok(mut until) = b.until.lock() {
+            *until = until.checked_add(by).unwrap_or(*until);
+        }
+        next = b.outer.clone();
+    }
+}
+
 /// Runs `work` so that it ends `margin` before the deadline in force (as is without one),
 /// leaving the caller time to answer with something it has, like a cached listing when the
 /// service does not answer at all.
@@ -209,6 +222,25 @@ mod tests {
         .await;
         assert_eq!(r, Ok(Ok(())));
         assert_eq!(short_of(Duration::from_secs(1), async { 3 }).await, Ok(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_held_back_by_the_mount_itself_does_not_count() {
+        let r = within(Duration::from_secs(10), async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            extend(Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        assert!(r.is_err(), "the extension comes too late: 30 s of silence");
+        let r = within(Duration::from_secs(10), async {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                extend(Duration::from_secs(5));
+            }
+        })
+        .await;
+        assert!(r.is_ok(), "30 s of pacing, each wait given back");
     }
 
     #[tokio::test(start_paused = true)]
