@@ -67,12 +67,47 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result
         tokio::select! {
             done = &mut work => return Ok(done),
             () = tokio::time::sleep_until(until) => {
-                if budget.until() <= Instant::now() {
-                    return Err(Expired(limit));
+                let now = Instant::now();
+                if budget.until() > now {
+                    continue;
+                }
+                // Storage still delivering: a reader waiting on bytes fetched ahead (or behind
+                // another reader of the file) is waiting on a slow link, not a dead service.
+                match last_delivery().map(|at| at + limit).filter(|t| *t > now) {
+                    Some(t) => {
+                        if let Ok(mut u) = budget.until.lock() {
+                            *u = (*u).max(t);
+                        }
+                    }
+                    None => return Err(Expired(limit)),
                 }
             }
         }
     }
+}
+
+/// Bytes storage delivers between two marks of [`last_delivery`]: far more than a trickling
+/// body sends in a deadline, far less than any usable link does.
+const DELIVERY: u64 = 64 << 10;
+
+/// Storage bytes received since the last mark, and when the last mark was made.
+static DELIVERED: Mutex<(u64, Option<Instant>)> = Mutex::new((0, None));
+
+/// Counts `bytes` of object data received from storage (by any request of this process).
+pub fn delivered(bytes: u64) {
+    if let Ok(mut d) = DELIVERED.lock() {
+        d.0 += bytes;
+        if d.0 >= DELIVERY {
+            *d = (0, Some(Instant::now()));
+        }
+    }
+}
+
+/// When storage last delivered [`DELIVERY`] bytes: while it keeps doing so, no operation is
+/// cut for want of progress (reads wait on each other and on parts fetched ahead, and a slow
+/// link is not a dead service); a body that trickles never gets there.
+fn last_delivery() -> Option<Instant> {
+    DELIVERED.lock().ok().and_then(|d| d.1)
 }
 
 /// Says the work in hand advanced (a page of a listing arrived): its deadline is moved to a
@@ -241,6 +276,25 @@ mod tests {
         })
         .await;
         assert!(r.is_ok(), "30 s of pacing, each wait given back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bytes_still_arriving_from_storage_keep_a_waiting_operation() {
+        let started = Instant::now();
+        let feeding = tokio::spawn(async {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                delivered(DELIVERY);
+            }
+        });
+        let r = within(Duration::from_secs(10), std::future::pending::<()>()).await;
+        feeding.await.unwrap();
+        assert!(r.is_err());
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(40) && took <= Duration::from_secs(41),
+            "cut 10 s after the last delivery at 30 s: {took:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -306,6 +306,7 @@ impl Transport {
                             "ranged body longer than the {len} bytes asked for"
                         )));
                     }
+                    super::deadline::delivered(chunk.len() as u64);
                     buf.extend_from_slice(&chunk);
                 }
                 if (buf.len() as u64) < len {
@@ -336,6 +337,7 @@ impl Transport {
                     .map_err(|e| ApiError::from_transport(&e))?
                 {
                     let end = at + chunk.len() as u64;
+                    super::deadline::delivered(chunk.len() as u64);
                     if end > size {
                         buf.truncate(kept);
                         return Err(not_the_object(end));

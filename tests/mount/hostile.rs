@@ -487,3 +487,59 @@ fn a_service_that_never_answers_still_leaves_time_for_the_cached_listing() {
     assert_eq!(n, 5);
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
+
+#[test]
+fn a_slow_link_that_keeps_delivering_is_not_cut_by_the_deadline() {
+    let emu = Emulator::start(&[
+        "--generate",
+        "items=0,folders=1,large=1x12MiB",
+        "--bandwidth-mib",
+        "0.5",
+    ]);
+    // A part fetched ahead (4 MiB) takes 8 s at 0.5 MiB/s, longer than the deadline.
+    let (dir, mnt) = crate::support::mount::mountpoint();
+    let log = dir.path().join("log");
+    let _m = foreground(&emu, &mnt, &log, &["--op-timeout", "3"]);
+    let file = mnt.join("Hub 1/Project 1/Project Files/Large/large-1.bin");
+    let started = Instant::now();
+    let bytes = std::fs::read(&file).expect("a slow read that progresses");
+    eprintln!(
+        "12 MiB at 0.5 MiB/s per connection, --op-timeout 3: read in {:?}",
+        started.elapsed()
+    );
+    // The kernel retries a failed read-ahead itself, so the bytes arrive either way: what
+    // must not happen is a read cut while bytes were arriving.
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !text.contains("operation deadline"),
+        "reads were cut while storage delivered: {}",
+        text.lines()
+            .filter(|l| l.contains("deadline"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let key = storage_key(&file);
+    assert!(bytes == crate::support::generated::generated_bytes(&key, 0, 12 << 20));
+}
+
+/// The object key of a file, from its `user.aps.storage` attribute.
+fn storage_key(file: &Path) -> String {
+    let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).expect("path");
+    let name = std::ffi::CString::new("user.aps.storage").expect("name");
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: both strings are NUL-terminated and the buffer is as long as we say.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert!(n > 0, "user.aps.storage of {}", file.display());
+    buf.truncate(n as usize);
+    let urn = String::from_utf8(buf).expect("utf-8");
+    let (_, key) = urn.split_once(".prod/").expect("a storage urn");
+    key.to_string()
+}
