@@ -469,6 +469,10 @@ impl Remote for ApsClient {
         !self.batch_refused.load(Ordering::Relaxed)
     }
 
+    fn feed(&self) -> Option<std::sync::Arc<super::deadline::Feed>> {
+        Some(self.http.feed())
+    }
+
     async fn read(
         &self,
         storage: &str,

@@ -21,6 +21,8 @@ struct Budget {
     limit: Duration,
     /// The deadline this one was set inside: progress moves both.
     outer: Option<Arc<Budget>>,
+    /// Where storage reports the bytes it delivers, if anywhere.
+    feed: Option<Arc<Feed>>,
 }
 
 impl Budget {
@@ -30,6 +32,44 @@ impl Budget {
             .map(|u| *u)
             .unwrap_or_else(|p| *p.into_inner())
     }
+}
+
+/// Object bytes a client received from storage, as a sign of life: while storage keeps
+/// delivering, an operation waiting on those bytes (fetched ahead, or by another read of the
+/// file) waits on a slow link, not a dead service. One per client, shared by its operations.
+#[derive(Debug, Default)]
+pub struct Feed {
+    /// Bytes since the last mark, and when the last mark was made.
+    marks: Mutex<(u64, Option<Instant>)>,
+}
+
+/// Bytes storage delivers between two marks of a [`Feed`]: far more than a trickling body sends
+/// in a deadline, far less than any usable link does.
+const DELIVERY: u64 = 64 << 10;
+
+impl Feed {
+    /// Counts `bytes` of object data received.
+    pub fn delivered(&self, bytes: u64) {
+        if let Ok(mut m) = self.marks.lock() {
+            m.0 += bytes;
+            if m.0 >= DELIVERY {
+                *m = (0, Some(Instant::now()));
+            }
+        }
+    }
+
+    /// When the last [`DELIVERY`] bytes were complete.
+    fn last(&self) -> Option<Instant> {
+        self.marks.lock().ok().and_then(|m| m.1)
+    }
+}
+
+/// What work started from an operation but outliving it takes along: the deadline's length
+/// and the feed it watches.
+#[derive(Clone, Debug)]
+pub struct Inherit {
+    limit: Duration,
+    feed: Option<Arc<Feed>>,
 }
 
 /// An operation ran out of time.
@@ -47,18 +87,25 @@ impl std::fmt::Display for Expired {
 }
 
 /// Runs `work` for at most `limit` from now (or until the deadline already in force, if that
-/// comes first), moved ahead by each [`progress`] it reports. `Err` when time ran out; `work`
-/// is then dropped, which cancels its requests.
-pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, Expired> {
+/// comes first), moved ahead by each [`progress`] it reports and, while `feed` (or the enclosing
+/// deadline's) shows storage delivering, kept. `Err` when time ran out; `work` is then dropped,
+/// which cancels its requests.
+pub async fn within_fed<T>(
+    limit: Duration,
+    feed: Option<Arc<Feed>>,
+    work: impl Future<Output = T>,
+) -> Result<T, Expired> {
     let mut until = later(limit);
     let outer = current();
     if let Some(o) = &outer {
         until = until.min(o.until());
     }
+    let feed = feed.or_else(|| outer.as_ref().and_then(|o| o.feed.clone()));
     let budget = Arc::new(Budget {
         until: Mutex::new(until),
         limit,
         outer,
+        feed,
     });
     let work = BUDGET.scope(budget.clone(), work);
     tokio::pin!(work);
@@ -71,9 +118,8 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result
                 if budget.until() > now {
                     continue;
                 }
-                // Storage still delivering: a reader waiting on bytes fetched ahead (or behind
-                // another reader of the file) is waiting on a slow link, not a dead service.
-                match last_delivery().map(|at| at + limit).filter(|t| *t > now) {
+                let delivering = budget.feed.as_ref().and_then(|f| f.last());
+                match delivering.map(|at| at + limit).filter(|t| *t > now) {
                     Some(t) => {
                         if let Ok(mut u) = budget.until.lock() {
                             *u = (*u).max(t);
@@ -86,28 +132,9 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result
     }
 }
 
-/// Bytes storage delivers between two marks of [`last_delivery`]: far more than a trickling
-/// body sends in a deadline, far less than any usable link does.
-const DELIVERY: u64 = 64 << 10;
-
-/// Storage bytes received since the last mark, and when the last mark was made.
-static DELIVERED: Mutex<(u64, Option<Instant>)> = Mutex::new((0, None));
-
-/// Counts `bytes` of object data received from storage (by any request of this process).
-pub fn delivered(bytes: u64) {
-    if let Ok(mut d) = DELIVERED.lock() {
-        d.0 += bytes;
-        if d.0 >= DELIVERY {
-            *d = (0, Some(Instant::now()));
-        }
-    }
-}
-
-/// When storage last delivered [`DELIVERY`] bytes: while it keeps doing so, no operation is
-/// cut for want of progress (reads wait on each other and on parts fetched ahead, and a slow
-/// link is not a dead service); a body that trickles never gets there.
-fn last_delivery() -> Option<Instant> {
-    DELIVERED.lock().ok().and_then(|d| d.1)
+/// [`within_fed`] with the feed of the deadline in force, if any.
+pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, Expired> {
+    within_fed(limit, None, work).await
 }
 
 /// Says the work in hand advanced (a page of a listing arrived): its deadline is moved to a
@@ -146,11 +173,20 @@ pub async fn short_of<T>(margin: Duration, work: impl Future<Output = T>) -> Res
     }
 }
 
+/// What work started now but outliving the operation should take along, if a deadline is in
+/// force.
+pub fn inherit() -> Option<Inherit> {
+    current().map(|b| Inherit {
+        limit: b.limit,
+        feed: b.feed.clone(),
+    })
+}
+
 /// Runs `work` started by an operation but outliving it (read-ahead, signing ahead) under a
-/// fresh deadline of the same length, counted from now; without a deadline in force, as is.
-pub async fn detached<T>(limit: Option<Duration>, work: impl Future<Output = T>) -> Option<T> {
-    match limit {
-        Some(l) => within(l, work).await.ok(),
+/// fresh deadline of the operation's length, counted from now; without one, as is.
+pub async fn detached<T>(from: Option<Inherit>, work: impl Future<Output = T>) -> Option<T> {
+    match from {
+        Some(i) => within_fed(i.limit, i.feed, work).await.ok(),
         None => Some(work.await),
     }
 }
@@ -158,11 +194,6 @@ pub async fn detached<T>(limit: Option<Duration>, work: impl Future<Output = T>)
 /// The time left before the deadline in force, if any.
 pub fn remaining() -> Option<Duration> {
     current().map(|b| b.until().saturating_duration_since(Instant::now()))
-}
-
-/// The length of the deadline in force, for work that outlives the operation.
-pub fn limit() -> Option<Duration> {
-    current().map(|b| b.limit)
 }
 
 fn current() -> Option<Arc<Budget>> {
@@ -188,7 +219,7 @@ mod tests {
             assert!(remaining().is_some_and(|r| r <= Duration::from_secs(5)));
             within(Duration::from_secs(60), async {
                 assert!(remaining().is_some_and(|r| r <= Duration::from_secs(5)));
-                assert_eq!(limit(), Some(Duration::from_secs(60)));
+                assert_eq!(inherit().map(|i| i.limit), Some(Duration::from_secs(60)));
                 tokio::time::sleep(Duration::from_secs(30)).await;
             })
             .await
@@ -281,13 +312,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bytes_still_arriving_from_storage_keep_a_waiting_operation() {
         let started = Instant::now();
-        let feeding = tokio::spawn(async {
-            for _ in 0..6 {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                delivered(DELIVERY);
+        let feed = Arc::new(Feed::default());
+        let feeding = tokio::spawn({
+            let feed = feed.clone();
+            async move {
+                for _ in 0..6 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    feed.delivered(DELIVERY);
+                }
             }
         });
-        let r = within(Duration::from_secs(10), std::future::pending::<()>()).await;
+        let r = within_fed(
+            Duration::from_secs(10),
+            Some(feed),
+            std::future::pending::<()>(),
+        )
+        .await;
         feeding.await.unwrap();
         assert!(r.is_err());
         let took = started.elapsed();
@@ -301,7 +341,11 @@ mod tests {
     async fn huge_limits_do_not_overflow() {
         let r = within(Duration::MAX, async { remaining() }).await;
         assert!(r.is_ok_and(|left| left.is_some_and(|l| l > Duration::from_secs(86_400))));
-        let r = detached(Some(Duration::MAX), async { 7 }).await;
+        let forever = Inherit {
+            limit: Duration::MAX,
+            feed: None,
+        };
+        let r = detached(Some(forever), async { 7 }).await;
         assert_eq!(r, Some(7));
         assert_eq!(detached(None, async { 8 }).await, Some(8));
     }

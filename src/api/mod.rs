@@ -95,6 +95,11 @@ pub trait Remote: Send + Sync + 'static {
     fn prepare_many(&self, storages: &[String]) -> impl Future<Output = ()> + Send {
         prepare_each(self, storages.iter().map(String::as_str))
     }
+    /// Where this remote reports the object bytes it receives, so an operation waiting on them
+    /// is not cut while they keep arriving (a slow link); `None` when it has no such signal.
+    fn feed(&self) -> Option<std::sync::Arc<deadline::Feed>> {
+        None
+    }
     /// Whether `prepare_many` signs many objects in one request, so signing files before they
     /// are known to be wanted costs no more requests than signing them when they are.
     fn signs_in_batches(&self) -> bool {

@@ -6,6 +6,7 @@
 use super::auth::TokenSource;
 use super::body::{read_limited, read_prefix, MAX_ERROR_BODY, MAX_JSON_BODY};
 use super::buffers::BufferPool;
+use super::deadline::Feed;
 use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
 use bytes::Bytes;
@@ -38,6 +39,8 @@ pub struct Transport {
     budget: super::budget::RequestBudget,
     /// Receive buffers of range reads, used again rather than mapped fresh for every part.
     buffers: Arc<BufferPool>,
+    /// Object bytes received, the sign of life operations waiting on them watch.
+    feed: Arc<Feed>,
 }
 
 /// The client for API and token requests: the timeouts every APS call uses, and redirects
@@ -111,7 +114,13 @@ impl Transport {
             policy,
             budget,
             buffers: Arc::default(),
+            feed: Arc::default(),
         }
+    }
+
+    /// Where this client reports the object bytes it receives.
+    pub fn feed(&self) -> Arc<Feed> {
+        self.feed.clone()
     }
 
     /// Absolute URL of an API path.
@@ -306,7 +315,7 @@ impl Transport {
                             "ranged body longer than the {len} bytes asked for"
                         )));
                     }
-                    super::deadline::delivered(chunk.len() as u64);
+                    self.feed.delivered(chunk.len() as u64);
                     buf.extend_from_slice(&chunk);
                 }
                 if (buf.len() as u64) < len {
@@ -337,7 +346,7 @@ impl Transport {
                     .map_err(|e| ApiError::from_transport(&e))?
                 {
                     let end = at + chunk.len() as u64;
-                    super::deadline::delivered(chunk.len() as u64);
+                    self.feed.delivered(chunk.len() as u64);
                     if end > size {
                         buf.truncate(kept);
                         return Err(not_the_object(end));

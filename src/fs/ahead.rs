@@ -430,7 +430,7 @@ impl<R: Remote> Ahead<R> {
         }
         let remote = self.remote.clone();
         // Outlives the open that started it: a deadline of its own, as long as an operation's.
-        let limit = crate::api::deadline::limit();
+        let limit = crate::api::deadline::inherit();
         let signing = tokio::spawn(crate::api::deadline::detached(limit, async move {
             remote.prepare_many(&sign).await
         }))

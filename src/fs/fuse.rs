@@ -6,6 +6,7 @@
 
 use super::attr::{Attr, BLOCK_SIZE, VERSION_ATTR_TTL};
 use super::{Error, Fs, Op};
+use crate::api::deadline::{within_fed, Feed};
 use crate::api::Remote;
 use fuser::{
     FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenAccMode,
@@ -24,12 +25,15 @@ pub struct FuseAdapter<R: Remote> {
     rt: tokio::runtime::Handle,
     /// How long one operation may wait for the service.
     limit: Duration,
+    /// The remote's sign that storage is still delivering bytes.
+    feed: Option<Arc<Feed>>,
 }
 
 /// The bounds of one request's work: the operation deadline, and the process that asked.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Bound {
     limit: Duration,
+    feed: Option<Arc<Feed>>,
     pid: u32,
 }
 
@@ -38,7 +42,7 @@ impl Bound {
     /// is killed; either way `work` is dropped, which cancels what it waits for.
     async fn run<T>(self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         tokio::select! {
-            r = crate::api::deadline::within(self.limit, work) => r.unwrap_or_else(|expired| {
+            r = within_fed(self.limit, self.feed, work) => r.unwrap_or_else(|expired| {
                 Err(Error::Remote(crate::api::ApiError::Timeout(expired.to_string())))
             }),
             () = super::caller::killed(self.pid) => Err(Error::Interrupted),
@@ -49,13 +53,20 @@ impl Bound {
 impl<R: Remote> FuseAdapter<R> {
     /// Serves `fs`, running its operations on `rt`, each within `limit`.
     pub fn new(fs: Arc<Fs<R>>, rt: tokio::runtime::Handle, limit: Duration) -> FuseAdapter<R> {
-        FuseAdapter { fs, rt, limit }
+        let feed = fs.feed();
+        FuseAdapter {
+            fs,
+            rt,
+            limit,
+            feed,
+        }
     }
 
     /// The bounds of `req`'s work.
     fn bound(&self, req: &Request) -> Bound {
         Bound {
             limit: self.limit,
+            feed: self.feed.clone(),
             pid: req.pid(),
         }
     }

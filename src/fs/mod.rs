@@ -85,6 +85,12 @@ impl<R: Remote> Fs<R> {
         }
     }
 
+    /// The remote's sign that storage is still delivering bytes, which operation deadlines
+    /// watch (see `api::deadline`).
+    pub fn feed(&self) -> Option<Arc<crate::api::deadline::Feed>> {
+        self.ns.remote().feed()
+    }
+
     /// Whether this mount may change anything. Decided here alone, so the mount options,
     /// `access(W_OK)`, opening for writing and every changing operation agree.
     pub fn writable(&self) -> bool {
@@ -246,7 +252,7 @@ impl<R: Remote> Fs<R> {
         };
         if size > 0 && !opened.signed && !self.source.starts_cached(&version.storage) {
             let (remote, storage) = (self.ns.remote().clone(), version.storage.clone());
-            let limit = crate::api::deadline::limit();
+            let limit = crate::api::deadline::inherit();
             tokio::spawn(crate::api::deadline::detached(limit, async move {
                 remote.prepare(&storage).await
             }));

@@ -82,7 +82,7 @@ impl Part {
     ) -> Part {
         // A part outlives the read that started it: its fetch gets a deadline of its own, as
         // long as an operation's, from the moment it starts.
-        let limit = crate::api::deadline::limit();
+        let limit = crate::api::deadline::inherit();
         let task = tokio::spawn(async move {
             if let Some(after) = after {
                 after.await;

@@ -277,6 +277,10 @@ impl<R: Remote> Remote for Faulty<R> {
         self.inner.signs_in_batches()
     }
 
+    fn feed(&self) -> Option<Arc<crate::api::deadline::Feed>> {
+        self.inner.feed()
+    }
+
     async fn read(
         &self,
         storage: &str,
