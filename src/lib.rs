@@ -5,6 +5,7 @@ pub mod api;
 pub mod cache;
 pub mod credentials;
 pub mod daemon;
+pub mod deadline;
 pub mod files;
 pub mod fs;
 pub mod login;

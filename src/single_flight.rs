@@ -1,7 +1,10 @@
 //! One fetch per key: callers that want the same answer at the same moment (a listing that a
 //! hundred lookups need, the signed URL of a file several readers open, a bucket's object list)
-//! wait for the first caller's fetch instead of each sending their own request.
+//! wait for the first caller's fetch instead of each sending their own request. A caller that
+//! waits follows the fetching caller's deadline (see `deadline::behind`): it is not cut while
+//! the fetch progresses, and is let in once the fetch is done or cut.
 
+use crate::deadline;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -9,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 /// The fetches under way, by key.
 pub struct SingleFlight<K> {
-    gates: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+    gates: Mutex<HashMap<K, Arc<Gate>>>,
 }
 
 impl<K> Default for SingleFlight<K> {
@@ -37,10 +40,13 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
             return Ok(v);
         }
         let entry = self.enter(key);
-        let _turn = entry.gate.lock().await;
+        let _turn = deadline::behind(|| entry.gate.holder(), entry.gate.turn.lock()).await;
         match cached() {
             Some(v) => Ok(v),
-            None => fetch().await,
+            None => {
+                entry.gate.hold();
+                fetch().await
+            }
         }
     }
 
@@ -76,7 +82,8 @@ impl<K: Eq + Hash + Clone> SingleFlight<K> {
         keys.into_iter()
             .filter_map(|key| {
                 let entry = self.enter(key);
-                let turn = entry.gate.clone().try_lock_owned().ok()?;
+                let turn = entry.gate.turn.clone().try_lock_owned().ok()?;
+                entry.gate.hold();
                 Some(Claim { _turn: turn, entry })
             })
             .collect()
@@ -102,12 +109,34 @@ impl<K: Eq + Hash> Claim<'_, K> {
     }
 }
 
+/// One key's turn to fetch, and the deadline of the caller whose turn it is, which the
+/// callers waiting for the turn follow.
+#[derive(Default)]
+struct Gate {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    holder: Mutex<Option<deadline::Watch>>,
+}
+
+impl Gate {
+    /// Marks the calling task as the one fetching.
+    fn hold(&self) {
+        if let Ok(mut h) = self.holder.lock() {
+            *h = deadline::watch();
+        }
+    }
+
+    /// The deadline of the task fetching, if it has one.
+    fn holder(&self) -> Option<deadline::Watch> {
+        self.holder.lock().ok().and_then(|h| h.clone())
+    }
+}
+
 /// A caller's hold on a key's gate; the last one to leave (done or cancelled) removes it, so
 /// the map holds only keys being fetched.
 struct Entry<'a, K: Eq + Hash> {
     flights: &'a SingleFlight<K>,
     key: K,
-    gate: Arc<tokio::sync::Mutex<()>>,
+    gate: Arc<Gate>,
 }
 
 impl<K: Eq + Hash> Drop for Entry<'_, K> {
@@ -128,6 +157,37 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_caller_follows_the_deadline_of_a_fetch_that_progresses() {
+        let flights = Arc::new(SingleFlight::default());
+        let store: Arc<Mutex<Option<u32>>> = Arc::default();
+        let call = |slow: bool| {
+            let (flights, store) = (flights.clone(), store.clone());
+            async move {
+                crate::deadline::within(Duration::from_secs(10), async {
+                    let cached = || *store.lock().unwrap();
+                    let fetch = || async {
+                        // 30 s of a listing whose pages keep coming.
+                        for _ in 0..6 {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            crate::deadline::progress();
+                        }
+                        *store.lock().unwrap() = Some(7);
+                        Ok::<_, ()>(7)
+                    };
+                    if !slow {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    flights.get("k", cached, fetch).await
+                })
+                .await
+            }
+        };
+        let (first, second) = tokio::join!(call(true), call(false));
+        assert_eq!(first, Ok(Ok(7)));
+        assert_eq!(second, Ok(Ok(7)), "the waiter was not cut at its own 10 s");
+    }
 
     #[tokio::test]
     async fn concurrent_callers_share_one_fetch_and_the_map_empties() {

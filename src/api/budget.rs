@@ -78,7 +78,7 @@ impl RequestBudget {
             let wait = wait.max(Duration::from_millis(10));
             // The mount's own pacing, not the service failing to answer: the operation's
             // deadline moves by the wait, before it starts.
-            super::deadline::extend(wait);
+            crate::deadline::extend(wait);
             tokio::time::sleep(wait).await;
         }
     }

@@ -77,7 +77,7 @@ impl ApsClient {
             let doc = self.http.get_doc(&url).await?;
             let link = next(&doc).map(|h| self.next_url(h)).transpose()?;
             pages.push(doc);
-            super::deadline::progress();
+            crate::deadline::progress();
             match link {
                 Some(n) => url = n,
                 None => return Ok(pages),
@@ -469,7 +469,7 @@ impl Remote for ApsClient {
         !self.batch_refused.load(Ordering::Relaxed)
     }
 
-    fn feed(&self) -> Option<std::sync::Arc<super::deadline::Feed>> {
+    fn feed(&self) -> Option<std::sync::Arc<crate::deadline::Feed>> {
         Some(self.http.feed())
     }
 

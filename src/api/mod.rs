@@ -7,7 +7,6 @@ pub mod body;
 pub mod budget;
 pub mod buffers;
 pub mod client;
-pub mod deadline;
 pub mod error;
 pub mod oss;
 pub mod paging;
@@ -97,7 +96,7 @@ pub trait Remote: Send + Sync + 'static {
     }
     /// Where this remote reports the object bytes it receives, so an operation waiting on them
     /// is not cut while they keep arriving (a slow link); `None` when it has no such signal.
-    fn feed(&self) -> Option<std::sync::Arc<deadline::Feed>> {
+    fn feed(&self) -> Option<std::sync::Arc<crate::deadline::Feed>> {
         None
     }
     /// Whether `prepare_many` signs many objects in one request, so signing files before they

@@ -69,7 +69,7 @@ where
         keep(*taken, page)?;
         *taken += 1;
         // A page is progress: a long listing that keeps coming is not cut by the deadline.
-        super::deadline::progress();
+        crate::deadline::progress();
         if next.is_some() && *taken >= MAX_PAGES {
             return Err(ApiError::Decode(format!(
                 "pagination does not end (at {MAX_PAGES} pages)"

@@ -1,10 +1,10 @@
 //! The one retry policy: transient failures (429, 5xx, timeouts, broken connections, short
 //! bodies) are tried again with exponential backoff, honouring `Retry-After`; everything else
-//! fails at once. Within an operation's deadline ([`super::deadline`]): a wait that would end
+//! fails at once. Within an operation's deadline ([`crate::deadline`]): a wait that would end
 //! past it is not started, so the caller hears of the failure at once.
 
-use super::deadline;
 use super::error::ApiError;
+use crate::deadline;
 use std::future::Future;
 use std::time::Duration;
 

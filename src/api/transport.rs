@@ -6,9 +6,9 @@
 use super::auth::TokenSource;
 use super::body::{read_limited, read_prefix, MAX_ERROR_BODY, MAX_JSON_BODY};
 use super::buffers::BufferPool;
-use super::deadline::Feed;
 use super::error::{redact_url, retry_after, status_error, ApiError};
 use super::retry::RetryPolicy;
+use crate::deadline::Feed;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_RANGE, RANGE};
 use serde::de::DeserializeOwned;

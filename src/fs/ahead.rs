@@ -430,8 +430,8 @@ impl<R: Remote> Ahead<R> {
         }
         let remote = self.remote.clone();
         // Outlives the open that started it: a deadline of its own, as long as an operation's.
-        let limit = crate::api::deadline::inherit();
-        let signing = tokio::spawn(crate::api::deadline::detached(limit, async move {
+        let limit = crate::deadline::inherit();
+        let signing = tokio::spawn(crate::deadline::detached(limit, async move {
             remote.prepare_many(&sign).await
         }))
         .map(|_| ())

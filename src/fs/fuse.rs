@@ -6,8 +6,8 @@
 
 use super::attr::{Attr, BLOCK_SIZE, VERSION_ATTR_TTL};
 use super::{Error, Fs, Op};
-use crate::api::deadline::{within_fed, Feed};
 use crate::api::Remote;
+use crate::deadline::{within_fed, Feed};
 use fuser::{
     FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenAccMode,
     OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,

@@ -87,7 +87,7 @@ impl<R: Remote> Fs<R> {
 
     /// The remote's sign that storage is still delivering bytes, which operation deadlines
     /// watch (see `api::deadline`).
-    pub fn feed(&self) -> Option<Arc<crate::api::deadline::Feed>> {
+    pub fn feed(&self) -> Option<Arc<crate::deadline::Feed>> {
         self.ns.remote().feed()
     }
 
@@ -252,8 +252,8 @@ impl<R: Remote> Fs<R> {
         };
         if size > 0 && !opened.signed && !self.source.starts_cached(&version.storage) {
             let (remote, storage) = (self.ns.remote().clone(), version.storage.clone());
-            let limit = crate::api::deadline::inherit();
-            tokio::spawn(crate::api::deadline::detached(limit, async move {
+            let limit = crate::deadline::inherit();
+            tokio::spawn(crate::deadline::detached(limit, async move {
                 remote.prepare(&storage).await
             }));
         }

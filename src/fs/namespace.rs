@@ -223,7 +223,7 @@ impl<R: Remote> Namespace<R> {
         // Ends a little before the operation's deadline, so that a service that does not
         // answer at all still leaves time to serve the cached listing (offline).
         let fetch = listing::fetch(&*self.remote, &self.objects, &node, around);
-        let fetched = crate::api::deadline::short_of(OFFLINE_MARGIN, fetch)
+        let fetched = crate::deadline::short_of(OFFLINE_MARGIN, fetch)
             .await
             .unwrap_or_else(|e| Err(Error::Remote(ApiError::Timeout(e.to_string()))));
         let children = match fetched {

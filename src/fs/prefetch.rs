@@ -82,13 +82,13 @@ impl Part {
     ) -> Part {
         // A part outlives the read that started it: its fetch gets a deadline of its own, as
         // long as an operation's, from the moment it starts.
-        let limit = crate::api::deadline::inherit();
+        let limit = crate::deadline::inherit();
         let task = tokio::spawn(async move {
             if let Some(after) = after {
                 after.await;
             }
             let read = source.read(&storage, size, start, end - start);
-            crate::api::deadline::detached(limit, read)
+            crate::deadline::detached(limit, read)
                 .await
                 .unwrap_or_else(|| {
                     Err(ApiError::Timeout(

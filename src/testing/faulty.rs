@@ -277,7 +277,7 @@ impl<R: Remote> Remote for Faulty<R> {
         self.inner.signs_in_batches()
     }
 
-    fn feed(&self) -> Option<Arc<crate::api::deadline::Feed>> {
+    fn feed(&self) -> Option<Arc<crate::deadline::Feed>> {
         self.inner.feed()
     }
 

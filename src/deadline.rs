@@ -163,6 +163,46 @@ pub fn extend(by: Duration) {
     }
 }
 
+/// A look at another task's deadline, for a caller waiting on that task's work (the fetch of a
+/// listing several operations need): while the work progresses, so does the wait.
+#[derive(Clone, Debug)]
+pub struct Watch(std::sync::Weak<Budget>);
+
+/// The deadline in force, for callers that will wait on this task's work.
+pub fn watch() -> Option<Watch> {
+    current().map(|b| Watch(Arc::downgrade(&b)))
+}
+
+/// How often a caller waiting behind another task looks at that task's deadline.
+const LOOK_BEHIND: Duration = Duration::from_millis(500);
+
+/// Runs `work`, a wait on another task's work (whose deadline `holder` tells, when it says),
+/// moving every deadline in force to at least that task's: a caller waiting behind a fetch
+/// that progresses is not cut before the fetch is, and one whose fetch has stopped is.
+pub async fn behind<T>(holder: impl Fn() -> Option<Watch>, work: impl Future<Output = T>) -> T {
+    if current().is_none() {
+        return work.await;
+    }
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            () = tokio::time::sleep(LOOK_BEHIND) => {
+                let theirs = holder().and_then(|w| w.0.upgrade()).map(|b| b.until());
+                if let Some(theirs) = theirs {
+                    let mut next = current();
+                    while let Some(b) = next {
+                        if let Ok(mut until) = b.until.lock() {
+                            *until = (*until).max(theirs);
+                        }
+                        next = b.outer.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Runs `work` so that it ends `margin` before the deadline in force (as is without one),
 /// leaving the caller time to answer with something it has, like a cached listing when the
 /// service does not answer at all.
@@ -334,6 +374,59 @@ mod tests {
         assert!(
             took >= Duration::from_secs(40) && took <= Duration::from_secs(41),
             "cut 10 s after the last delivery at 30 s: {took:?}"
+        );
+    }
+
+    type Gate = Arc<tokio::sync::Mutex<()>>;
+    type Holder = Arc<Mutex<Option<Watch>>>;
+
+    /// Takes `gate` under a 10 s deadline, says so in `holder`, and runs `work` holding it.
+    fn fetcher(
+        gate: &Gate,
+        holder: &Holder,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<(), Expired>> {
+        let (gate, holder) = (gate.clone(), holder.clone());
+        tokio::spawn(within(Duration::from_secs(10), async move {
+            let _turn = gate.lock().await;
+            *holder.lock().unwrap() = watch();
+            work.await;
+        }))
+    }
+
+    /// Waits for `gate` under a deadline of `limit`, behind whoever `holder` names; how long.
+    async fn waiter(gate: &Gate, holder: &Holder, limit: Duration) -> Result<Duration, Expired> {
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        within(limit, async {
+            let _turn = behind(|| holder.lock().unwrap().clone(), gate.lock()).await;
+        })
+        .await
+        .map(|()| started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_behind_a_progressing_fetch_waits_as_long_as_it_progresses() {
+        let (gate, holder) = (Gate::default(), Holder::default());
+        let progressing = fetcher(&gate, &holder, async {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                progress();
+            }
+        });
+        let waited = waiter(&gate, &holder, Duration::from_secs(10)).await;
+        assert!(progressing.await.unwrap().is_ok());
+        assert!(
+            waited.is_ok_and(|w| w >= Duration::from_secs(30)),
+            "waited 30 s behind a fetch that progressed: {waited:?}"
+        );
+        // Behind a fetch that has stopped, the wait ends with the fetch's deadline.
+        let stuck = fetcher(&gate, &holder, std::future::pending());
+        let waited = waiter(&gate, &holder, Duration::from_secs(60)).await;
+        assert!(stuck.await.unwrap().is_err());
+        assert!(
+            waited.is_ok_and(|w| w <= Duration::from_secs(11)),
+            "let in when the stuck fetch was cut: {waited:?}"
         );
     }
 
