@@ -321,14 +321,20 @@ fn source(store: &Store, login: &Login, base: &str) -> TokenSource {
     TokenSource::new(creds, base, http)
 }
 
+/// A due login for `base`, saved in a credentials file of a temporary directory of its own.
+async fn stored_login(base: &str) -> (tempfile::TempDir, Store, Login) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::in_dir(dir.path().join("apsfs"));
+    let login = due_login(base).await;
+    store.save(base, &login).unwrap();
+    (dir, store, login)
+}
+
 #[tokio::test]
 async fn a_refresh_token_is_never_sent_to_another_origin() {
     let emu = emulator(emulator::Store::new(), false).await;
     let base = emu.base_url();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::in_dir(dir.path().join("apsfs"));
-    let login = due_login(&base).await;
-    store.save(&base, &login).unwrap();
+    let (_dir, store, login) = stored_login(&base).await;
     emu.set_faults(FaultConfig {
         redirect: emulator::Redirect::TokenForeign,
         ..FaultConfig::default()
@@ -362,10 +368,7 @@ async fn user_tokens_rotate_persist_and_are_shared_between_processes() {
     // Refresh tokens are single use, so a process refreshing with a spent one would fail.
     let emu = emulator(emulator::Store::new(), true).await;
     let base = emu.base_url();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::in_dir(dir.path().join("apsfs"));
-    let first = due_login(&base).await;
-    store.save(&base, &first).unwrap();
+    let (_dir, store, first) = stored_login(&base).await;
 
     let a = source(&store, &first, &base);
     let ta = a.token().await.unwrap();

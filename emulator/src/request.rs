@@ -3,6 +3,7 @@
 
 use super::auth::Grant;
 use super::router::Route;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
 
@@ -25,6 +26,25 @@ pub struct Req {
 }
 
 impl Req {
+    /// The request `parts` and `body` make, matched to `route`, before authentication (no
+    /// grant yet); the query is decoded here, once.
+    pub fn new(route: Route, parts: Parts, body: Bytes) -> Req {
+        let query = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Req {
+            route,
+            path: parts.uri.path().to_string(),
+            method: parts.method,
+            query,
+            headers: parts.headers,
+            body,
+            grant: None,
+        }
+    }
+
     /// First value of a query parameter.
     pub fn q(&self, key: &str) -> Option<&str> {
         self.query

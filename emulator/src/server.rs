@@ -211,20 +211,9 @@ async fn pipeline(
             )
         }
     };
-    let query = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let mut req = Req {
-        route: route.clone(),
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query,
-        headers: parts.headers,
-        body,
-        grant: None,
-    };
+    // Kept as sent (still encoded): a redirect repeats it verbatim.
+    let raw_query = parts.uri.query().map(str::to_string);
+    let mut req = Req::new(route.clone(), parts, body);
     if route == Route::Unknown {
         return handlers::unknown_route(&req).into_response();
     }
@@ -250,7 +239,7 @@ async fn pipeline(
             Err(e) => return e.into_response(),
         }
     }
-    if let Some(r) = hostile::redirect(app, faults, &mut req, parts.uri.query()) {
+    if let Some(r) = hostile::redirect(app, faults, &mut req, raw_query.as_deref()) {
         return r;
     }
     if let (Some(limiter), Some((class, rpm))) = (&app.limiter, route.rate_limit()) {

@@ -133,20 +133,25 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// The page number a fetch asks for: by number, or from the `=N` ending a link of `page`.
+    fn number(at: At) -> u64 {
+        match at {
+            At::Number(n) => n,
+            At::Link(l) => l
+                .rsplit('=')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+        }
+    }
+
     /// Walks a folder of `real` pages whose count claims `claimed` entries; returns (pages
     /// kept, requests made).
     async fn walk_lying(real: u64, claimed: Option<u64>) -> (usize, usize) {
         let requests = AtomicUsize::new(0);
         let fetch = |at: At| {
             requests.fetch_add(1, Ordering::Relaxed);
-            let n = match at {
-                At::Number(n) => n,
-                At::Link(l) => l
-                    .rsplit('=')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-            };
+            let n = number(at);
             async move { Ok(page(n, real)) }
         };
         let kept = walk(claimed, fetch, |_, _| Ok(())).await.unwrap();
@@ -205,14 +210,7 @@ mod tests {
     async fn endless_next_links_are_a_fault() {
         // Every page links to a new one, for ever.
         let fetch = |at: At| {
-            let n = match at {
-                At::Number(n) => n,
-                At::Link(l) => l
-                    .rsplit('=')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-            };
+            let n = number(at);
             async move { Ok(page(n, u64::MAX)) }
         };
         let e = walk(None, fetch, |_, _| Ok(())).await.unwrap_err();

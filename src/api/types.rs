@@ -492,9 +492,7 @@ fn data_of<'a>(
 
 /// The hubs of a hub list page (`context` names it in the log).
 pub fn hubs_page(page: &DataPage, context: &dyn std::fmt::Display) -> Result<Vec<Hub>, String> {
-    Ok(good(data_of(&page.data, "hub list")?, context)
-        .filter_map(hub_of)
-        .collect())
+    collection(page, "hub list", context, hub_of)
 }
 
 /// The projects of a project list page.
@@ -502,9 +500,7 @@ pub fn projects_page(
     page: &DataPage,
     context: &dyn std::fmt::Display,
 ) -> Result<Vec<Project>, String> {
-    Ok(good(data_of(&page.data, "project list")?, context)
-        .filter_map(project_of)
-        .collect())
+    collection(page, "project list", context, project_of)
 }
 
 /// The folders of a top folder list.
@@ -512,8 +508,18 @@ pub fn folders_page(
     page: &DataPage,
     context: &dyn std::fmt::Display,
 ) -> Result<Vec<FolderInfo>, String> {
-    Ok(good(data_of(&page.data, "top folder list")?, context)
-        .filter_map(folder)
+    collection(page, "top folder list", context, folder)
+}
+
+/// What `parse` makes of each resource of a collection page (a `what`) that could be read.
+fn collection<T>(
+    page: &DataPage,
+    what: &str,
+    context: &dyn std::fmt::Display,
+    parse: fn(&Resource) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    Ok(good(data_of(&page.data, what)?, context)
+        .filter_map(parse)
         .collect())
 }
 

@@ -476,9 +476,8 @@ async fn attributes_come_from_listings_and_refs_on_demand() {
     assert_eq!(fs.getxattr(ROOT, "user.aps.id").await.unwrap(), b"p");
 }
 
-#[tokio::test]
-async fn buckets_become_folders_of_keys() {
-    let mock = account();
+/// The app's bucket `bk`, which the bucket tests fill.
+fn add_bk(mock: &MemoryRemote) {
     mock.add_bucket(
         Bucket {
             key: "bk".into(),
@@ -487,6 +486,12 @@ async fn buckets_become_folders_of_keys() {
         },
         "the-app",
     );
+}
+
+#[tokio::test]
+async fn buckets_become_folders_of_keys() {
+    let mock = account();
+    add_bk(&mock);
     for key in ["a/b/deep.txt", "a/top.txt", "root.txt"] {
         mock.put_bucket_object("bk", key, key.as_bytes(), Some(&format!("sha-{key}")));
     }
@@ -711,14 +716,7 @@ async fn a_real_versions_entry_and_the_versions_directory_are_both_reachable() {
 #[tokio::test]
 async fn bucket_keys_dot_and_dot_dot_are_reachable() {
     let mock = account();
-    mock.add_bucket(
-        Bucket {
-            key: "bk".into(),
-            policy: "persistent".into(),
-            created: t(5),
-        },
-        "the-app",
-    );
+    add_bk(&mock);
     for key in [".", "..", "d/.", "d/../x"] {
         mock.put_bucket_object("bk", key, key.as_bytes(), None);
     }

@@ -26,6 +26,40 @@ fn no_redirects() -> reqwest::Client {
         .expect("client")
 }
 
+/// A GET of `url` by `client`, with a bearer `token` when given.
+async fn get(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let req = client.get(url);
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    req.send().await.expect("GET")
+}
+
+/// A form POST of `form` to `url` by `client`.
+async fn post_form(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(url).form(form).send().await.expect("POST")
+}
+
+/// An app's token request (client credentials, `data:read`) to the emulator.
+async fn client_credentials(emu: &Emulator) -> reqwest::Response {
+    http()
+        .post(emu.url("/authentication/v2/token"))
+        .basic_auth("c", Some("s"))
+        .form(&[("grant_type", "client_credentials"), ("scope", "data:read")])
+        .send()
+        .await
+        .expect("POST")
+}
+
 /// Turns the knobs of `body` on (all others off); they must be accepted.
 async fn set(emu: &Emulator, body: Value) {
     let (s, echoed) = emu.put_faults(&body).await;
@@ -70,12 +104,7 @@ async fn redirect_api_foreign_sends_api_requests_to_another_origin() {
         enc("some key")
     );
     for p in ["/project/v1/hubs", path.as_str(), signing.as_str()] {
-        let r = no_redirects()
-            .get(emu.url(p))
-            .bearer_auth(&tok)
-            .send()
-            .await
-            .expect("GET");
+        let r = get(&no_redirects(), emu.url(p), Some(&tok)).await;
         assert_eq!(r.status(), 307, "{p}");
         assert_eq!(
             header(r.headers(), "location"),
@@ -104,18 +133,14 @@ async fn the_foreign_origin_counts_credentials_and_resets_with_the_stats() {
     let foreign = foreign_url(&emu).await;
     let token = format!("{foreign}/authentication/v2/token");
     // Nothing secret: counted, not as a credential.
-    let r = http()
-        .get(format!("{foreign}/project/v1/hubs"))
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&http(), format!("{foreign}/project/v1/hubs"), None).await;
     assert_eq!(r.status(), 200);
-    let r = http()
-        .post(&token)
-        .form(&[("grant_type", "client_credentials"), ("scope", "data:read")])
-        .send()
-        .await
-        .expect("POST");
+    let r = post_form(
+        &http(),
+        &token,
+        &[("grant_type", "client_credentials"), ("scope", "data:read")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let f = foreign_stats(&emu).await;
     assert_eq!(
@@ -134,12 +159,12 @@ async fn the_foreign_origin_counts_credentials_and_resets_with_the_stats() {
         .await
         .expect("POST");
     assert_eq!(r.status(), 200);
-    let r = http()
-        .post(&token)
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "rt")])
-        .send()
-        .await
-        .expect("POST");
+    let r = post_form(
+        &http(),
+        &token,
+        &[("grant_type", "refresh_token"), ("refresh_token", "rt")],
+    )
+    .await;
     let body: Value = r.json().await.expect("token json");
     assert_eq!(
         body,
@@ -167,23 +192,13 @@ async fn redirect_api_same_redirects_once_and_a_following_client_keeps_working()
     let (project, flat) = folder_by_path(&emu, &tok, &["Flat"]).await;
     set(&emu, json!({ "redirect": "api_same" })).await;
     let path = format!("{}?page%5Blimit%5D=2", contents_path(&project, &flat));
-    let r = no_redirects()
-        .get(emu.url(&path))
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&no_redirects(), emu.url(&path), Some(&tok)).await;
     assert_eq!(r.status(), 307);
     let location = header(r.headers(), "location")
         .expect("location")
         .to_string();
     assert_eq!(location, emu.url(&format!("{path}&redirected=1")));
-    let r = no_redirects()
-        .get(emu.url("/project/v1/hubs"))
-        .bearer_auth(&tok)
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&no_redirects(), emu.url("/project/v1/hubs"), Some(&tok)).await;
     assert_eq!(
         header(r.headers(), "location"),
         Some(emu.url("/project/v1/hubs?redirected=1").as_str())
@@ -205,24 +220,24 @@ async fn redirect_token_foreign_sends_the_token_request_with_its_body_away() {
     let emu = world();
     let foreign = foreign_url(&emu).await;
     set(&emu, json!({ "redirect": "token_foreign" })).await;
-    let r = no_redirects()
-        .post(emu.url("/authentication/v2/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "rt")])
-        .send()
-        .await
-        .expect("POST");
+    let r = post_form(
+        &no_redirects(),
+        emu.url("/authentication/v2/token"),
+        &[("grant_type", "refresh_token"), ("refresh_token", "rt")],
+    )
+    .await;
     assert_eq!(r.status(), 307);
     assert_eq!(
         header(r.headers(), "location"),
         Some(format!("{foreign}/authentication/v2/token").as_str())
     );
     // A client following 307 re-sends the body: the refresh token reaches the stranger.
-    let r = http()
-        .post(emu.url("/authentication/v2/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "rt")])
-        .send()
-        .await
-        .expect("POST");
+    let r = post_form(
+        &http(),
+        emu.url("/authentication/v2/token"),
+        &[("grant_type", "refresh_token"), ("refresh_token", "rt")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["access_token"], "foreign-token");
@@ -233,11 +248,7 @@ async fn redirect_token_foreign_sends_the_token_request_with_its_body_away() {
         "{f}"
     );
     // API requests are not redirected by this mode.
-    let r = no_redirects()
-        .get(emu.url("/project/v1/hubs"))
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&no_redirects(), emu.url("/project/v1/hubs"), None).await;
     assert_eq!(r.status(), 401);
 }
 
@@ -449,13 +460,7 @@ async fn token_expires_in_is_reported_verbatim_even_at_the_extremes() {
     let emu = world();
     for n in [u64::MAX, i64::MAX as u64, 5] {
         set(&emu, json!({ "token_expires_in": n })).await;
-        let r = http()
-            .post(emu.url("/authentication/v2/token"))
-            .basic_auth("c", Some("s"))
-            .form(&[("grant_type", "client_credentials"), ("scope", "data:read")])
-            .send()
-            .await
-            .expect("POST");
+        let r = client_credentials(&emu).await;
         assert_eq!(r.status(), 200);
         let text = r.text().await.expect("text");
         assert!(text.contains(&format!("\"expires_in\":{n}")), "{text}");
@@ -470,11 +475,7 @@ async fn token_expires_in_is_reported_verbatim_even_at_the_extremes() {
 async fn retry_after_of_injected_429s_in_seconds_or_as_a_date() {
     let emu = world();
     set(&emu, json!({ "throttle_rate": 1.0, "retry_after_secs": 7 })).await;
-    let r = http()
-        .get(emu.url("/project/v1/hubs"))
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&http(), emu.url("/project/v1/hubs"), None).await;
     assert_eq!(r.status(), 429);
     assert_eq!(header(r.headers(), "retry-after"), Some("7"));
     set(
@@ -482,11 +483,7 @@ async fn retry_after_of_injected_429s_in_seconds_or_as_a_date() {
         json!({ "throttle_rate": 1.0, "retry_after_secs": 120, "retry_after_date": true }),
     )
     .await;
-    let r = http()
-        .get(emu.url("/project/v1/hubs"))
-        .send()
-        .await
-        .expect("GET");
+    let r = get(&http(), emu.url("/project/v1/hubs"), None).await;
     assert_eq!(r.status(), 429);
     let v = header(r.headers(), "retry-after")
         .expect("retry-after")
@@ -503,13 +500,7 @@ async fn token_error_rate_one_fails_the_token_endpoint_only() {
     let tok = emu.token().await;
     set(&emu, json!({ "token_error_rate": 1.0 })).await;
     for _ in 0..3 {
-        let r = http()
-            .post(emu.url("/authentication/v2/token"))
-            .basic_auth("c", Some("s"))
-            .form(&[("grant_type", "client_credentials"), ("scope", "data:read")])
-            .send()
-            .await
-            .expect("POST");
+        let r = client_credentials(&emu).await;
         assert_eq!(r.status(), 503);
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["error"], "server_error", "{body}");

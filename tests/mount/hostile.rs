@@ -4,12 +4,13 @@
 
 use crate::support::emulator::Emulator;
 use crate::support::files::seed_file;
-use crate::support::mount::{Foreground, Mount, Stderr};
+use crate::support::mount::{Foreground, Mount, Stderr, CREDENTIALS};
 use crate::support::process::{run_apsfs, s, wait_timeout};
 use crate::support::runtime::rt;
+use crate::support::xattr::xattr;
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,37 @@ fn seed() -> tempfile::TempDir {
     d
 }
 
+/// A seeded emulator (started with `emu_args`) and a mount of it (with `mount_args`) whose
+/// `Files` folder is listed already, so each scenario asks for one fresh folder.
+struct Listed {
+    // Fields drop in this order: the mount, then the emulator, then the seed it serves.
+    _mnt: Mount,
+    emu: Emulator,
+    _seed: tempfile::TempDir,
+    files: PathBuf,
+}
+
+fn listed(emu_args: &[&str], mount_args: &[&str]) -> Listed {
+    let seed = seed();
+    let emu = Emulator::seeded(seed.path(), emu_args);
+    let mnt = Mount::start(&emu.base, mount_args);
+    let files = mnt.join("Hub/Project/Files");
+    std::fs::read_dir(&files).expect("list Files").count();
+    Listed {
+        _mnt: mnt,
+        emu,
+        _seed: seed,
+        files,
+    }
+}
+
+/// Time since `started`, printed after `what` (the figures RELIABILITY.md quotes).
+fn took(what: &str, started: Instant) -> Duration {
+    let t = started.elapsed();
+    eprintln!("{what} {t:?}");
+    t
+}
+
 fn faults(emu: &Emulator, body: Value) {
     let (status, answer) = rt().block_on(emu.put_faults(&body));
     assert_eq!(status, 200, "{body} refused: {answer}");
@@ -56,25 +88,36 @@ fn errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
 
-/// A foreground mount of `emu` with test credentials, its stderr in `log`.
-fn foreground(emu: &Emulator, mnt: &Path, log: &Path, extra: &[&str]) -> Foreground {
-    let mut args = vec![
-        "--base-url",
-        &emu.base,
-        "--client-id",
-        "test-client",
-        "--client-secret",
-        "test-secret",
-    ];
+/// A foreground mount of an emulator, logging at debug level to a file of its own.
+struct Logged {
+    // Dropped first: the mount ends before its directory goes.
+    process: Foreground,
+    mnt: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Mounts `emu` with test credentials and `extra` options in a temporary directory, its
+/// stderr in a log file beside the mountpoint.
+fn foreground(emu: &Emulator, extra: &[&str]) -> Logged {
+    let (dir, mnt) = crate::support::mount::mountpoint();
+    let log = dir.path().join("log");
+    let mut args = vec!["--base-url", &emu.base];
+    args.extend(CREDENTIALS);
     args.extend_from_slice(extra);
-    let m = Foreground::spawn(
-        mnt,
+    let process = Foreground::spawn(
+        &mnt,
         &args,
         &[("RUST_LOG", "apsfs=debug")],
-        Stderr::File(log),
+        Stderr::File(&log),
     );
-    assert!(m.first.starts_with("mounted "), "{}", m.first);
-    m
+    assert!(process.first.starts_with("mounted "), "{}", process.first);
+    Logged {
+        process,
+        mnt,
+        log,
+        _dir: dir,
+    }
 }
 
 fn rss_mib(pid: u32) -> u64 {
@@ -105,31 +148,27 @@ fn huge_token_lifetimes_do_not_panic() {
 
 #[test]
 fn redirects_to_another_origin_are_refused_and_same_origin_ones_followed() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &[]);
-    let mnt = Mount::start(&emu.base, &[]);
-    let files = mnt.join("Hub/Project/Files");
-    // Listed before the faults, so each scenario below asks for one fresh folder.
-    std::fs::read_dir(&files).expect("list Files").count();
+    let world = listed(&[], &[]);
+    let Listed { emu, files, .. } = &world;
 
-    faults(&emu, json!({"redirect": "api_foreign"}));
+    faults(emu, json!({"redirect": "api_foreign"}));
     let err = std::fs::read_dir(files.join("d1")).expect_err("a foreign answer is no listing");
     assert_eq!(errno(&err), libc::EIO, "{err}");
-    let st = stats(&emu);
+    let st = stats(emu);
     assert!(st["redirects"].as_u64() > Some(0), "{st}");
     assert_eq!(st["foreign"]["requests"], 0, "not even asked: {st}");
 
-    faults(&emu, json!({"redirect": "api_same"}));
+    faults(emu, json!({"redirect": "api_same"}));
     let n = std::fs::read_dir(files.join("d2"))
         .expect("same origin")
         .count();
     assert_eq!(n, 5);
 
-    faults(&emu, json!({"redirect": "storage_foreign"}));
-    reset(&emu);
+    faults(emu, json!({"redirect": "storage_foreign"}));
+    reset(emu);
     let got = std::fs::read(files.join("d3/f1.txt")).expect("storage may redirect");
     assert_eq!(got, b"file 1 of d3\n");
-    let st = stats(&emu);
+    let st = stats(emu);
     assert!(st["foreign"]["requests"].as_u64() > Some(0), "{st}");
     assert_eq!(st["foreign"]["with_credentials"], 0, "{st}");
 }
@@ -173,9 +212,9 @@ fn a_lying_object_count_costs_only_the_real_pages() {
 fn oversized_and_endless_bodies_are_refused_in_bounded_memory() {
     let seed = seed();
     let emu = Emulator::seeded(seed.path(), &[]);
-    let (dir, mnt) = crate::support::mount::mountpoint();
-    let log = dir.path().join("log");
-    let m = foreground(&emu, &mnt, &log, &[]);
+    let Logged {
+        process, mnt, log, ..
+    } = &foreground(&emu, &[]);
     let files = mnt.join("Hub/Project/Files");
     std::fs::read_dir(&files).expect("list Files").count();
 
@@ -186,16 +225,10 @@ fn oversized_and_endless_bodies_are_refused_in_bounded_memory() {
     faults(&emu, json!({"endless_json": true}));
     let err = std::fs::read_dir(files.join("d2")).expect_err("an endless page");
     assert_eq!(errno(&err), libc::EIO, "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
-    let rss = rss_mib(m.pid());
-    eprintln!(
-        "padded and endless bodies: EIO after {:?}, mount RSS {rss} MiB",
-        started.elapsed()
-    );
+    let t = took("padded and endless bodies: EIO after", started);
+    assert!(t < Duration::from_secs(30), "{t:?}");
+    let rss = rss_mib(process.pid());
+    eprintln!("mount RSS after them: {rss} MiB");
     assert!(rss < 150, "the mount holds {rss} MiB");
 
     faults(&emu, json!({}));
@@ -203,7 +236,7 @@ fn oversized_and_endless_bodies_are_refused_in_bounded_memory() {
         std::fs::read_dir(files.join("d3")).expect("list").count(),
         5
     );
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     assert!(text.contains("larger than"), "the refusal is logged");
 }
 
@@ -234,50 +267,39 @@ fn a_body_that_ignores_range_or_the_size_is_never_served() {
 
 #[test]
 fn a_trickling_service_is_cut_at_the_operation_deadline() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &[]);
-    let mnt = Mount::start(&emu.base, &["--op-timeout", "4"]);
-    let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
-    faults(&emu, json!({"trickle_ms": 500}));
+    let world = listed(&[], &["--op-timeout", "4"]);
+    let Listed { emu, files, .. } = &world;
+    faults(emu, json!({"trickle_ms": 500}));
     let started = Instant::now();
     let err = std::fs::read_dir(files.join("d1")).expect_err("no answer in time");
-    let took = started.elapsed();
+    let t = took("trickle, --op-timeout 4: ETIMEDOUT after", started);
     assert_eq!(errno(&err), libc::ETIMEDOUT, "{err}");
-    eprintln!("trickle, --op-timeout 4: ETIMEDOUT after {took:?}");
     assert!(
         // A listing gives up 2 s before the deadline (to leave time for a cached one).
-        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
-        "{took:?}"
+        t >= Duration::from_secs(1) && t < Duration::from_secs(6),
+        "{t:?}"
     );
 }
 
 #[test]
 fn retry_after_beyond_the_deadline_fails_fast_and_a_date_is_honoured() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &[]);
-    let mnt = Mount::start(&emu.base, &[]);
-    let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
+    let world = listed(&[], &[]);
+    let Listed { emu, files, .. } = &world;
 
     faults(
-        &emu,
+        emu,
         json!({"throttle_rate": 1.0, "retry_after_secs": 999_999}),
     );
     let started = Instant::now();
     let err = std::fs::read_dir(files.join("d1")).expect_err("throttled for days");
     assert_eq!(errno(&err), libc::EIO, "{err}");
-    eprintln!("Retry-After 999999: EIO after {:?}", started.elapsed());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    let t = took("Retry-After 999999: EIO after", started);
+    assert!(t < Duration::from_secs(3), "{t:?}");
 
     // Throttled with a date three seconds ahead, lifted after half a second: a client that
     // ignored the date would have retried (and succeeded) within a second.
     faults(
-        &emu,
+        emu,
         json!({"throttle_rate": 1.0, "retry_after_secs": 3, "retry_after_date": true}),
     );
     let started = Instant::now();
@@ -299,49 +321,39 @@ fn retry_after_beyond_the_deadline_fails_fast_and_a_date_is_honoured() {
     let n = std::fs::read_dir(files.join("d2"))
         .expect("after the date")
         .count();
-    let took = started.elapsed();
+    let t = took(
+        "Retry-After as a date 3 s ahead, lifted at 0.5 s: listed after",
+        started,
+    );
     lift.join().expect("lift thread");
-    eprintln!("Retry-After as a date 3 s ahead, lifted at 0.5 s: listed after {took:?}");
     assert_eq!(n, 5);
-    assert!(took >= Duration::from_millis(1900), "waited only {took:?}");
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(t >= Duration::from_millis(1900), "waited only {t:?}");
+    assert!(t < Duration::from_secs(10), "{t:?}");
 }
 
 #[test]
 fn a_failing_token_endpoint_costs_one_token_request_per_try() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &["--token-ttl", "2"]);
-    let mnt = Mount::start(&emu.base, &[]);
-    let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
-    faults(&emu, json!({"token_error_rate": 1.0}));
+    let world = listed(&["--token-ttl", "2"], &[]);
+    let Listed { emu, files, .. } = &world;
+    faults(emu, json!({"token_error_rate": 1.0}));
     std::thread::sleep(Duration::from_millis(2500));
-    reset(&emu);
+    reset(emu);
     let started = Instant::now();
     let err = std::fs::read_dir(files.join("d1")).expect_err("no token");
     assert_eq!(errno(&err), libc::EIO, "{err}");
-    let st = stats(&emu);
+    let st = stats(emu);
     let tokens = count(&st, "token");
-    eprintln!(
-        "failing token endpoint: EIO after {:?}, {tokens} token requests",
-        started.elapsed()
-    );
+    let t = took("failing token endpoint: EIO after", started);
+    eprintln!("token requests for it: {tokens}");
     assert!((1..=8).contains(&tokens), "{tokens} token requests: {st}");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(t < Duration::from_secs(20), "{t:?}");
 }
 
 #[test]
 fn a_killed_caller_is_released_at_once_and_nobody_waits_behind_it() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &[]);
-    let mnt = Mount::start(&emu.base, &[]);
-    let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
-    faults(&emu, json!({"trickle_ms": 1000}));
+    let world = listed(&[], &[]);
+    let Listed { emu, files, .. } = &world;
+    faults(emu, json!({"trickle_ms": 1000}));
     for signal in [libc::SIGKILL, libc::SIGINT] {
         let folder = if signal == libc::SIGKILL { "d1" } else { "d2" };
         let mut cmd = Command::new("ls");
@@ -364,64 +376,57 @@ fn a_killed_caller_is_released_at_once_and_nobody_waits_behind_it() {
         unsafe { libc::kill(ls.id() as i32, signal) };
         let started = Instant::now();
         let st = wait_timeout(&mut ls, Duration::from_secs(10));
-        let took = started.elapsed();
+        let t = took(
+            &format!("caller killed by signal {signal}: released after"),
+            started,
+        );
         assert!(st.is_some(), "signal {signal}: the caller is still held");
-        eprintln!("caller killed by signal {signal}: released after {took:?}");
         assert!(
-            took < Duration::from_secs(3),
-            "signal {signal}: released after {took:?}"
+            t < Duration::from_secs(3),
+            "signal {signal}: released after {t:?}"
         );
     }
     // The killed caller's listing was given up: a new caller fetches it at once.
-    faults(&emu, json!({}));
+    faults(emu, json!({}));
     let started = Instant::now();
     assert_eq!(
         std::fs::read_dir(files.join("d1")).expect("list").count(),
         5
     );
-    eprintln!(
-        "the next caller of the folder: listed after {:?}",
-        started.elapsed()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    let t = took("the next caller of the folder: listed after", started);
+    assert!(t < Duration::from_secs(3), "{t:?}");
 }
 
 #[test]
 fn unmount_never_waits_for_the_service() {
     let seed = seed();
     let emu = Emulator::seeded(seed.path(), &[]);
-    let (dir, mnt) = crate::support::mount::mountpoint();
-    let log = dir.path().join("log");
-    let mut m = foreground(&emu, &mnt, &log, &["--metadata-ttl", "1"]);
+    let mut logged = foreground(&emu, &["--metadata-ttl", "1"]);
+    let mnt = logged.mnt.clone();
     std::thread::sleep(Duration::from_millis(1500));
     // Every listing, the root's included, is stale, and the service takes 30 s to answer.
     faults(&emu, json!({"latency_ms": 30_000}));
     let started = Instant::now();
     let out = run_apsfs(&["unmount", s(&mnt)], &[], Duration::from_secs(20));
-    let took = started.elapsed();
-    eprintln!("unmount with the service 30 s away: {took:?}");
+    let t = took("unmount with the service 30 s away:", started);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(took < Duration::from_secs(5), "unmount took {took:?}");
-    assert!(m.wait(Duration::from_secs(10)).is_some(), "the mount ended");
+    assert!(t < Duration::from_secs(5), "unmount took {t:?}");
+    assert!(
+        logged.process.wait(Duration::from_secs(10)).is_some(),
+        "the mount ended"
+    );
 }
 
 #[test]
 fn one_bad_entry_is_skipped_and_its_siblings_listed() {
-    let seed = seed();
-    let emu = Emulator::seeded(seed.path(), &[]);
-    let mnt = Mount::start(&emu.base, &[]);
-    let files = mnt.join("Hub/Project/Files");
-    std::fs::read_dir(&files).expect("list Files").count();
-    faults(&emu, json!({"bad_entries": true}));
+    let world = listed(&[], &[]);
+    let Listed { emu, files, .. } = &world;
+    faults(emu, json!({"bad_entries": true}));
     let names: Vec<String> = std::fs::read_dir(files.join("d1"))
         .expect("the folder lists")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(stats(&emu)["injected"]["bad_entries"].as_u64() > Some(0));
+    assert!(stats(emu)["injected"]["bad_entries"].as_u64() > Some(0));
     // The first item's name is invalid and the second's size out of range: at most those
     // two are missing, and nothing else is.
     assert!(names.len() >= 3 && names.len() <= 5, "{names:?}");
@@ -482,10 +487,12 @@ fn a_service_that_never_answers_still_leaves_time_for_the_cached_listing() {
     faults(&emu, json!({"latency_ms": 600_000}));
     let started = Instant::now();
     let n = std::fs::read_dir(&d1).expect("the cached listing").count();
-    let took = started.elapsed();
-    eprintln!("no answer at all, --op-timeout 5: the cached listing after {took:?}");
+    let t = took(
+        "no answer at all, --op-timeout 5: the cached listing after",
+        started,
+    );
     assert_eq!(n, 5);
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(t < Duration::from_secs(5), "{t:?}");
 }
 
 #[test]
@@ -497,19 +504,17 @@ fn a_slow_link_that_keeps_delivering_is_not_cut_by_the_deadline() {
         "0.5",
     ]);
     // A part fetched ahead (4 MiB) takes 8 s at 0.5 MiB/s, longer than the deadline.
-    let (dir, mnt) = crate::support::mount::mountpoint();
-    let log = dir.path().join("log");
-    let _m = foreground(&emu, &mnt, &log, &["--op-timeout", "3"]);
+    let Logged { mnt, log, .. } = &foreground(&emu, &["--op-timeout", "3"]);
     let file = mnt.join("Hub 1/Project 1/Project Files/Large/large-1.bin");
     let started = Instant::now();
     let bytes = std::fs::read(&file).expect("a slow read that progresses");
-    eprintln!(
-        "12 MiB at 0.5 MiB/s per connection, --op-timeout 3: read in {:?}",
-        started.elapsed()
+    took(
+        "12 MiB at 0.5 MiB/s per connection, --op-timeout 3: read in",
+        started,
     );
     // The kernel retries a failed read-ahead itself, so the bytes arrive either way: what
     // must not happen is a read cut while bytes were arriving.
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     assert!(
         !text.contains("operation deadline"),
         "reads were cut while storage delivered: {}",
@@ -525,21 +530,7 @@ fn a_slow_link_that_keeps_delivering_is_not_cut_by_the_deadline() {
 
 /// The object key of a file, from its `user.aps.storage` attribute.
 fn storage_key(file: &Path) -> String {
-    let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).expect("path");
-    let name = std::ffi::CString::new("user.aps.storage").expect("name");
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: both strings are NUL-terminated and the buffer is as long as we say.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    assert!(n > 0, "user.aps.storage of {}", file.display());
-    buf.truncate(n as usize);
-    let urn = String::from_utf8(buf).expect("utf-8");
+    let urn = xattr(file, "user.aps.storage").expect("user.aps.storage");
     let (_, key) = urn.split_once(".prod/").expect("a storage urn");
     key.to_string()
 }

@@ -21,6 +21,7 @@ mod support {
     pub mod runtime;
     pub mod upload;
     pub mod walk;
+    pub mod xattr;
 }
 
 mod awkward;

@@ -10,48 +10,9 @@ use crate::support::http::{enc, http};
 use crate::support::mount::Mount;
 use crate::support::process::run;
 use crate::support::runtime::rt;
+use crate::support::xattr::{xattr, xattr_names};
 use serde_json::json;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-
-fn c_path(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("no NUL in path")
-}
-
-/// `getxattr`, or `None` with the errno when the attribute is absent.
-fn xattr(p: &Path, name: &str) -> Result<String, i32> {
-    let (path, name) = (c_path(p), CString::new(name).expect("name"));
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: both strings are NUL-terminated and the buffer is as long as we say.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-    }
-    buf.truncate(n as usize);
-    Ok(String::from_utf8(buf).expect("utf-8 value"))
-}
-
-/// `listxattr` as names.
-fn xattr_names(p: &Path) -> Vec<String> {
-    let path = c_path(p);
-    let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: as above.
-    let n = unsafe { libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    assert!(n >= 0, "listxattr {}", p.display());
-    buf[..n as usize]
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
-}
 
 fn names_in(p: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(p)

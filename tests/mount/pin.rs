@@ -9,6 +9,7 @@ use crate::support::files::seed_file;
 use crate::support::mount::Mount;
 use crate::support::process::{apsfs_cmd, run, s};
 use crate::support::runtime::rt;
+use crate::support::xattr::xattr;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -60,20 +61,8 @@ fn apsfs(args: &[&str]) -> (i32, String, String) {
 
 /// `user.apsfs.cached` of a file: bytes of it on disk.
 fn cached(path: &Path) -> u64 {
-    let p = std::ffi::CString::new(s(path)).expect("path");
-    let mut buf = [0u8; 32];
-    // SAFETY: NUL-terminated strings and a buffer of the length given.
-    let n = unsafe {
-        libc::getxattr(
-            p.as_ptr(),
-            c"user.apsfs.cached".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    assert!(n >= 0, "getxattr: {}", std::io::Error::last_os_error());
-    std::str::from_utf8(&buf[..n as usize])
-        .expect("utf-8")
+    xattr(path, "user.apsfs.cached")
+        .unwrap_or_else(|errno| panic!("getxattr: errno {errno}"))
         .parse()
         .expect("number")
 }

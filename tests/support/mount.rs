@@ -69,6 +69,14 @@ pub enum Stderr<'a> {
     File(&'a Path),
 }
 
+/// The credential flags of every test mount (the emulator accepts any pair).
+pub const CREDENTIALS: [&str; 4] = [
+    "--client-id",
+    "test-client",
+    "--client-secret",
+    "test-secret",
+];
+
 /// A foreground mount process started by the test; dropping it stops the process (SIGTERM,
 /// then SIGKILL after 10 s) and then unmounts whatever it left mounted.
 pub struct Foreground {
@@ -194,12 +202,7 @@ impl Mount {
 
     /// Like `start`, but returns the error line of a mount that failed.
     pub fn try_start(base: &str, extra: &[&str]) -> Result<Mount, String> {
-        let mut args = vec![
-            "--client-id",
-            "test-client",
-            "--client-secret",
-            "test-secret",
-        ];
+        let mut args = CREDENTIALS.to_vec();
         args.extend_from_slice(extra);
         Mount::try_start_with(base, &args, &[])
     }

@@ -30,20 +30,7 @@ pub async fn foreign(State(app): State<Arc<App>>, request: Request) -> Response 
     let route = Route::parse(&parts.method, parts.uri.path());
     app.stats
         .foreign(route.name(), carries_credentials(&parts.headers, &body));
-    let query = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let req = Req {
-        route: route.clone(),
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query,
-        headers: parts.headers,
-        body,
-        grant: None,
-    };
+    let req = Req::new(route.clone(), parts, body);
     match &route {
         Route::Token => {
             let mut r = oss_json(
