@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::oss::{self, object_path, seg, UrlCache, URL_MINUTES};
-use super::paging::{self, At, LISTING_TIME, MAX_FOLDER_ENTRIES, MAX_PAGES};
+use super::paging::{self, At, LISTING_TIME, MAX_FOLDER_ENTRIES};
 use super::resource::{ContentsPage, DataPage, Object};
 use super::transport::Transport;
 use super::types::{
@@ -66,14 +66,9 @@ impl ApsClient {
     ) -> Result<Vec<P>, ApiError> {
         let mut pages = Vec::new();
         let mut url = first;
-        let mut seen = std::collections::HashSet::new();
+        let mut followed = paging::Followed::default();
         loop {
-            if !seen.insert(url.clone()) || pages.len() >= MAX_PAGES {
-                return Err(ApiError::Decode(format!(
-                    "pagination does not end (at {} pages)",
-                    pages.len()
-                )));
-            }
+            followed.admit(&url, pages.len())?;
             let doc = self.http.get_doc(&url).await?;
             let link = next(&doc).map(|h| self.next_url(h)).transpose()?;
             pages.push(doc);

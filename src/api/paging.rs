@@ -5,6 +5,7 @@
 
 use super::error::ApiError;
 use super::resource::ContentsPage;
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,6 +33,34 @@ pub const LISTING_TIME: Duration = Duration::from_secs(10 * 60);
 /// grow without bound: each entry costs a few hundred bytes while the listing is assembled and
 /// cached. Twice the default bound on all cached entries (`--max-cached-entries`).
 pub const MAX_FOLDER_ENTRIES: usize = 1_000_000;
+
+/// Fails when a listing that has `pages` pages still says `next`: past [`MAX_PAGES`] it is a
+/// server that never stops, not a folder.
+pub fn more_after(pages: usize) -> Result<(), ApiError> {
+    if pages >= MAX_PAGES {
+        return Err(ApiError::Decode(format!(
+            "pagination does not end (at {pages} pages)"
+        )));
+    }
+    Ok(())
+}
+
+/// The `next` links one walk has followed: a link seen again is a loop, not more pages.
+#[derive(Default)]
+pub struct Followed(HashSet<String>);
+
+impl Followed {
+    /// Whether `link` may be followed after `pages` pages: not too many, not seen before.
+    pub fn admit(&mut self, link: &str, pages: usize) -> Result<(), ApiError> {
+        more_after(pages)?;
+        if !self.0.insert(link.to_string()) {
+            return Err(ApiError::Decode(format!(
+                "pagination loops (a next link seen twice, at {pages} pages)"
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Where a page comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,24 +99,17 @@ where
         *taken += 1;
         // A page is progress: a long listing that keeps coming is not cut by the deadline.
         crate::deadline::progress();
-        if next.is_some() && *taken >= MAX_PAGES {
-            return Err(ApiError::Decode(format!(
-                "pagination does not end (at {MAX_PAGES} pages)"
-            )));
+        if next.is_some() {
+            more_after(*taken)?;
         }
         Ok(next)
     };
     let mut next = accept(fetch(At::Number(0)).await?, &mut taken)?;
-    // Links followed so far: one seen again is a loop, not more pages.
-    let mut followed = std::collections::HashSet::new();
+    let mut followed = Followed::default();
     while let Some(link) = next {
         let ahead = known.saturating_sub(taken as u64).min(PARALLEL_PAGES);
         if ahead < 2 {
-            if !followed.insert(link.clone()) {
-                return Err(ApiError::Decode(format!(
-                    "pagination loops (a next link seen twice, at {taken} pages)"
-                )));
-            }
+            followed.admit(&link, taken)?;
             next = accept(fetch(At::Link(link)).await?, &mut taken)?;
             continue;
         }
