@@ -141,26 +141,14 @@ pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> Result
 /// whole limit from now, so a long listing that keeps coming is not cut, while one that stops
 /// is, a limit after its last page.
 pub fn progress() {
-    let mut next = current();
-    while let Some(b) = next {
-        if let Ok(mut until) = b.until.lock() {
-            *until = (*until).max(later(b.limit));
-        }
-        next = b.outer.clone();
-    }
+    move_every(|until, b| until.max(later(b.limit)));
 }
 
 /// Moves every deadline in force `by` later: for time the mount spent holding a request back
 /// itself (its own pacing within the documented rate limits), which is not the service
 /// failing to make progress.
 pub fn extend(by: Duration) {
-    let mut next = current();
-    while let Some(b) = next {
-        if let Ok(mut until) = b.until.lock() {
-            *until = until.checked_add(by).unwrap_or(*until);
-        }
-        next = b.outer.clone();
-    }
+    move_every(|until, _| until.checked_add(by).unwrap_or(until));
 }
 
 /// A look at another task's deadline, for a caller waiting on that task's work (the fetch of a
@@ -190,13 +178,7 @@ pub async fn behind<T>(holder: impl Fn() -> Option<Watch>, work: impl Future<Out
             () = tokio::time::sleep(LOOK_BEHIND) => {
                 let theirs = holder().and_then(|w| w.0.upgrade()).map(|b| b.until());
                 if let Some(theirs) = theirs {
-                    let mut next = current();
-                    while let Some(b) = next {
-                        if let Ok(mut until) = b.until.lock() {
-                            *until = (*until).max(theirs);
-                        }
-                        next = b.outer.clone();
-                    }
+                    move_every(|until, _| until.max(theirs));
                 }
             }
         }
@@ -234,6 +216,18 @@ pub async fn detached<T>(from: Option<Inherit>, work: impl Future<Output = T>) -
 /// The time left before the deadline in force, if any.
 pub fn remaining() -> Option<Duration> {
     current().map(|b| b.until().saturating_duration_since(Instant::now()))
+}
+
+/// Sets every deadline in force, the innermost and those it was set inside, to what `to`
+/// makes of it.
+fn move_every(to: impl Fn(Instant, &Budget) -> Instant) {
+    let mut next = current();
+    while let Some(b) = next {
+        if let Ok(mut until) = b.until.lock() {
+            *until = to(*until, &b);
+        }
+        next = b.outer.clone();
+    }
 }
 
 fn current() -> Option<Arc<Budget>> {

@@ -30,7 +30,6 @@ pub struct FuseAdapter<R: Remote> {
 }
 
 /// The bounds of one request's work: the operation deadline, and the process that asked.
-#[derive(Clone)]
 struct Bound {
     limit: Duration,
     feed: Option<Arc<Feed>>,
