@@ -7,9 +7,10 @@ use super::paging::{self, At, LISTING_TIME, MAX_FOLDER_ENTRIES};
 use super::resource::{ContentsPage, DataPage, Object};
 use super::transport::Transport;
 use super::types::{
-    self, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, VersionInfo,
+    self, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, ObjectInfo, Project, RefInfo,
+    UploadUrls, VersionInfo,
 };
-use super::{prepare_each, Remote};
+use super::{create, prepare_each, Remote};
 use crate::single_flight::SingleFlight;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -28,7 +29,7 @@ const PARALLEL_BATCHES: usize = 4;
 
 /// The real client (also used against the emulator).
 pub struct ApsClient {
-    http: Transport,
+    pub(super) http: Transport,
     urls: UrlCache,
     /// One signed-URL request per object at a time: readers of one file share it.
     url_fetches: SingleFlight<String>,
@@ -501,6 +502,74 @@ impl Remote for ApsClient {
                 other => return other,
             }
         }
+    }
+    async fn create_storage(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+    ) -> Result<String, ApiError> {
+        create::storage(self, project, folder, name).await
+    }
+
+    async fn upload_urls(
+        &self,
+        storage: &str,
+        first: u32,
+        parts: u32,
+        upload_key: Option<&str>,
+    ) -> Result<UploadUrls, ApiError> {
+        create::upload_urls(self, storage, first, parts, upload_key).await
+    }
+
+    async fn put_part(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+        create::put_part(self, url, bytes).await
+    }
+
+    async fn complete_upload(
+        &self,
+        storage: &str,
+        upload_key: &str,
+        size: u64,
+        etags: &[String],
+    ) -> Result<u64, ApiError> {
+        create::complete_upload(self, storage, upload_key, size, etags).await
+    }
+
+    async fn create_item(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> Result<ItemInfo, ApiError> {
+        create::item(self, project, folder, name, storage, flavour).await
+    }
+
+    async fn create_version(
+        &self,
+        project: &str,
+        item: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> Result<VersionInfo, ApiError> {
+        create::version(self, project, item, name, storage, flavour).await
+    }
+
+    async fn create_folder(
+        &self,
+        project: &str,
+        parent: &str,
+        name: &str,
+        flavour: Flavour,
+    ) -> Result<FolderInfo, ApiError> {
+        create::folder(self, project, parent, name, flavour).await
+    }
+
+    async fn item(&self, project: &str, item: &str) -> Result<ItemInfo, ApiError> {
+        create::item_now(self, project, item).await
     }
 }
 

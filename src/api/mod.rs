@@ -7,6 +7,7 @@ pub mod body;
 pub mod budget;
 pub mod buffers;
 pub mod client;
+pub mod create;
 pub mod error;
 pub mod oss;
 pub mod paging;
@@ -18,7 +19,8 @@ pub mod types;
 pub use client::ApsClient;
 pub use error::ApiError;
 pub use types::{
-    Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, VersionInfo,
+    Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo,
+    UploadUrls, VersionInfo,
 };
 
 use bytes::Bytes;
@@ -39,7 +41,8 @@ pub async fn prepare_each<'a, R: Remote + ?Sized>(
         .await
 }
 
-/// The remote operations a read-only filesystem needs.
+/// The remote operations the filesystem needs: reading (navigation, listings, bytes) and
+/// writing (storage, multipart uploads, items, versions, folders).
 pub trait Remote: Send + Sync + 'static {
     /// All hubs the credentials can see.
     fn hubs(&self) -> impl Future<Output = Result<Vec<Hub>, ApiError>> + Send;
@@ -114,4 +117,71 @@ pub trait Remote: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Bytes, ApiError>> + Send;
+
+    // Writes. Each is one request (with the retry policy's attempts); what a save needs in
+    // what order, and what survives a crash between them, is the write path's business.
+
+    /// `POST projects/:p/storage`: a storage object for `name` in `folder`, to upload into;
+    /// its URN.
+    fn create_storage(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// `GET …/signeds3upload`: `parts` part URLs from part `first` (1-based) of an upload into
+    /// `storage`, continuing the upload `upload_key` when given (an expired or refused URL is
+    /// signed again under the same key), else starting one.
+    fn upload_urls(
+        &self,
+        storage: &str,
+        first: u32,
+        parts: u32,
+        upload_key: Option<&str>,
+    ) -> impl Future<Output = Result<UploadUrls, ApiError>> + Send;
+    /// `PUT` of one part's bytes to its signed URL (no credential); the part's ETag. A refused
+    /// URL (403: expired) is `ApiError::Forbidden`, for the caller to sign again.
+    fn put_part(&self, url: &str, bytes: Bytes)
+        -> impl Future<Output = Result<String, ApiError>> + Send;
+    /// `POST …/signeds3upload`: completes the upload `upload_key` of `size` bytes whose parts
+    /// have `etags` (in part order), so storage checks them; the size storage now holds.
+    fn complete_upload(
+        &self,
+        storage: &str,
+        upload_key: &str,
+        size: u64,
+        etags: &[String],
+    ) -> impl Future<Output = Result<u64, ApiError>> + Send;
+    /// `POST projects/:p/items`: a new item `name` in `folder` whose first version is
+    /// `storage`; the item with that version as its tip. 409: the name is taken.
+    fn create_item(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> impl Future<Output = Result<ItemInfo, ApiError>> + Send;
+    /// `POST projects/:p/versions`: a new version `name` of `item` holding `storage`. 409: the
+    /// name belongs to another item; 423: the item is reserved (locked) or being changed.
+    fn create_version(
+        &self,
+        project: &str,
+        item: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> impl Future<Output = Result<VersionInfo, ApiError>> + Send;
+    /// `POST projects/:p/folders`: a new folder `name` in `parent`. 409: the name is taken.
+    fn create_folder(
+        &self,
+        project: &str,
+        parent: &str,
+        name: &str,
+        flavour: Flavour,
+    ) -> impl Future<Output = Result<FolderInfo, ApiError>> + Send;
+    /// `GET projects/:p/items/:i`: an item with its tip version as it is now (whether it is
+    /// reserved, which version a save would follow).
+    fn item(&self, project: &str, item: &str)
+        -> impl Future<Output = Result<ItemInfo, ApiError>> + Send;
 }

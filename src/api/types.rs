@@ -34,6 +34,39 @@ pub struct Reserved {
     pub by: Option<String>,
     /// `reservedTime` as the service spells it.
     pub since: Option<String>,
+    /// `reservedUserId`, to tell a reservation of the mount's own user from another's.
+    pub user_id: Option<String>,
+}
+
+/// Which family of extension types a project's new items, versions and folders carry: the
+/// service refuses the core types in BIM 360 / ACC projects and the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// `items:autodesk.core:File`, `versions:autodesk.core:File`, `folders:autodesk.core:Folder`
+    /// (A360, Fusion Team and other team hubs).
+    Core,
+    /// `items:autodesk.bim360:File`, `versions:autodesk.bim360:File`,
+    /// `folders:autodesk.bim360:Folder` (BIM 360 Docs and ACC).
+    Bim360,
+}
+
+impl Flavour {
+    /// The flavour of a project whose folder carries the extension type `ext_type`.
+    pub fn of(ext_type: Option<&str>) -> Flavour {
+        match ext_type {
+            Some(t) if t.contains("bim360") => Flavour::Bim360,
+            _ => Flavour::Core,
+        }
+    }
+}
+
+/// Part URLs signed for a multipart upload, and the key that ties its parts together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadUrls {
+    /// `uploadKey`: names the upload when more URLs are asked for and when it is completed.
+    pub upload_key: String,
+    /// One signed `PUT` URL per part asked for, in part order.
+    pub urls: Vec<String>,
 }
 
 /// A hub (account).
@@ -229,6 +262,7 @@ pub fn meta(r: &Resource) -> Meta {
                 .clone()
                 .or_else(|| a.reserved_user_id.0.clone()),
             since: a.reserved_time.0.clone(),
+            user_id: a.reserved_user_id.0.clone(),
         })
     });
     Meta {
