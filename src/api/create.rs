@@ -32,7 +32,11 @@ pub(super) async fn upload_urls(
     Err(not_yet("upload_urls"))
 }
 
-pub(super) async fn put_part(_c: &ApsClient, _url: &str, _bytes: Bytes) -> Result<String, ApiError> {
+pub(super) async fn put_part(
+    _c: &ApsClient,
+    _url: &str,
+    _bytes: Bytes,
+) -> Result<String, ApiError> {
     Err(not_yet("put_part"))
 }
 

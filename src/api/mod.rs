@@ -141,8 +141,11 @@ pub trait Remote: Send + Sync + 'static {
     ) -> impl Future<Output = Result<UploadUrls, ApiError>> + Send;
     /// `PUT` of one part's bytes to its signed URL (no credential); the part's ETag. A refused
     /// URL (403: expired) is `ApiError::Forbidden`, for the caller to sign again.
-    fn put_part(&self, url: &str, bytes: Bytes)
-        -> impl Future<Output = Result<String, ApiError>> + Send;
+    fn put_part(
+        &self,
+        url: &str,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<String, ApiError>> + Send;
     /// `POST …/signeds3upload`: completes the upload `upload_key` of `size` bytes whose parts
     /// have `etags` (in part order), so storage checks them; the size storage now holds.
     fn complete_upload(
@@ -182,6 +185,9 @@ pub trait Remote: Send + Sync + 'static {
     ) -> impl Future<Output = Result<FolderInfo, ApiError>> + Send;
     /// `GET projects/:p/items/:i`: an item with its tip version as it is now (whether it is
     /// reserved, which version a save would follow).
-    fn item(&self, project: &str, item: &str)
-        -> impl Future<Output = Result<ItemInfo, ApiError>> + Send;
+    fn item(
+        &self,
+        project: &str,
+        item: &str,
+    ) -> impl Future<Output = Result<ItemInfo, ApiError>> + Send;
 }

@@ -352,6 +352,7 @@ fn three_versions(mock: &MemoryRemote) {
             reserved: Some(Box::new(crate::api::types::Reserved {
                 by: Some("Jane".into()),
                 since: Some("2024-01-01T00:00:00Z".into()),
+                user_id: None,
             })),
             ..Meta::default()
         },

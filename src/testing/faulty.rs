@@ -10,7 +10,8 @@
 
 use super::op::Op;
 use crate::api::{
-    ApiError, Bucket, Entry, FolderInfo, Hub, ObjectInfo, Project, RefInfo, Remote, VersionInfo,
+    ApiError, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, ObjectInfo, Project, RefInfo,
+    Remote, UploadUrls, VersionInfo,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -290,6 +291,101 @@ impl<R: Remote> Remote for Faulty<R> {
     ) -> Result<Bytes, ApiError> {
         self.check(Op::Read, || format!("read {storage} {offset}+{len}"))?;
         self.inner.read(storage, size, offset, len).await
+    }
+
+    async fn create_storage(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+    ) -> Result<String, ApiError> {
+        self.check(Op::CreateStorage, || {
+            format!("create_storage {folder} {name}")
+        })?;
+        self.inner.create_storage(project, folder, name).await
+    }
+
+    async fn upload_urls(
+        &self,
+        storage: &str,
+        first: u32,
+        parts: u32,
+        upload_key: Option<&str>,
+    ) -> Result<UploadUrls, ApiError> {
+        self.check(Op::UploadUrls, || {
+            format!("upload_urls {storage} {first}+{parts}")
+        })?;
+        self.inner
+            .upload_urls(storage, first, parts, upload_key)
+            .await
+    }
+
+    async fn put_part(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+        self.check(Op::PutPart, || format!("put_part {url}"))?;
+        self.inner.put_part(url, bytes).await
+    }
+
+    async fn complete_upload(
+        &self,
+        storage: &str,
+        upload_key: &str,
+        size: u64,
+        etags: &[String],
+    ) -> Result<u64, ApiError> {
+        self.check(Op::CompleteUpload, || format!("complete_upload {storage}"))?;
+        self.inner
+            .complete_upload(storage, upload_key, size, etags)
+            .await
+    }
+
+    async fn create_item(
+        &self,
+        project: &str,
+        folder: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> Result<ItemInfo, ApiError> {
+        self.check(Op::CreateItem, || format!("create_item {folder} {name}"))?;
+        self.inner
+            .create_item(project, folder, name, storage, flavour)
+            .await
+    }
+
+    async fn create_version(
+        &self,
+        project: &str,
+        item: &str,
+        name: &str,
+        storage: &str,
+        flavour: Flavour,
+    ) -> Result<VersionInfo, ApiError> {
+        self.check(Op::CreateVersion, || {
+            format!("create_version {item} {name}")
+        })?;
+        self.inner
+            .create_version(project, item, name, storage, flavour)
+            .await
+    }
+
+    async fn create_folder(
+        &self,
+        project: &str,
+        parent: &str,
+        name: &str,
+        flavour: Flavour,
+    ) -> Result<FolderInfo, ApiError> {
+        self.check(Op::CreateFolder, || {
+            format!("create_folder {parent} {name}")
+        })?;
+        self.inner
+            .create_folder(project, parent, name, flavour)
+            .await
+    }
+
+    async fn item(&self, project: &str, item: &str) -> Result<ItemInfo, ApiError> {
+        self.check(Op::Item, || format!("item {item}"))?;
+        self.inner.item(project, item).await
     }
 }
 

@@ -10,8 +10,8 @@
 use super::op::Op;
 use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{
-    ApiError, Bucket, Entry, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo, Remote,
-    VersionInfo,
+    ApiError, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project,
+    RefInfo, Remote, UploadUrls, VersionInfo,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -151,7 +151,31 @@ struct State {
     /// Whether every change moves the rollups of the folders above it.
     track_rollups: bool,
     rollups: u64,
+    /// The write side: storage objects made and not yet uploaded, uploads in progress.
+    writes: Writes,
 }
+
+/// What the write calls keep between requests, as storage and OSS would.
+#[derive(Default)]
+struct Writes {
+    /// Storage URNs made by `create_storage`, by the folder and name they were made for.
+    made: HashMap<String, (String, String)>,
+    /// Uploads in progress by `uploadKey`: the storage and the parts received (bytes, ETag).
+    uploads: HashMap<String, (String, BTreeMap<u32, (Bytes, String)>)>,
+    /// Signed part URLs handed out that storage refuses from now on (expired).
+    expired: std::collections::HashSet<String>,
+    /// Part URLs signed so far, so each URL is distinct.
+    signed: u64,
+    /// Smallest part but the last, as S3 checks at completion (5 MiB unless a test lowers it).
+    min_part: Option<u64>,
+    /// Items reserved (locked) by another user: new versions answer 423.
+    reserved: std::collections::HashSet<String>,
+    /// Objects, items and versions made so far, for unique ids.
+    made_ids: u64,
+}
+
+/// S3's smallest part but the last.
+const MIN_PART: u64 = 5 << 20;
 
 impl State {
     fn folder(&mut self, id: &str) -> &mut Folder {
@@ -592,6 +616,131 @@ impl MemoryRemote {
     }
 }
 
+impl MemoryRemote {
+    /// Lowers the smallest part size completion accepts, so tests upload many parts cheaply.
+    pub fn set_min_part(&self, bytes: u64) {
+        self.state().writes.min_part = Some(bytes);
+    }
+
+    /// Makes every part URL signed so far refused, as expired URLs are.
+    pub fn expire_part_urls(&self) {
+        let mut s = self.state();
+        let urls: Vec<String> = (1..=s.writes.signed).map(part_url).collect();
+        s.writes.expired.extend(urls);
+    }
+
+    /// Reserves (locks) `item` for another user, or lifts that.
+    pub fn set_reserved(&self, item: &str, reserved: bool) {
+        let mut s = self.state();
+        if reserved {
+            s.writes.reserved.insert(item.into());
+        } else {
+            s.writes.reserved.remove(item);
+        }
+    }
+
+    /// Every version of `item`, newest first.
+    pub fn versions(&self, item: &str) -> Vec<VersionInfo> {
+        self.state()
+            .items
+            .get(item)
+            .map(|i| i.versions.clone())
+            .unwrap_or_default()
+    }
+
+    /// The bytes of a storage object, when it holds any.
+    pub fn object(&self, storage: &str) -> Option<Bytes> {
+        let s = self.state();
+        let o = s.objects.get(storage)?;
+        Some(o.range(0, o.len()))
+    }
+
+    /// The items of `folder` by name (tip name), for tests that check what a save made.
+    pub fn items_in(&self, folder: &str) -> Vec<(String, String)> {
+        let s = self.state();
+        let Some(f) = s.folders.get(folder) else {
+            return Vec::new();
+        };
+        f.children
+            .iter()
+            .filter_map(|id| {
+                let it = s.items.get(id)?;
+                Some((it.versions.first()?.name.clone(), id.clone()))
+            })
+            .collect()
+    }
+
+    /// The folder of `folder` called `name`, when there is one.
+    pub fn folder_named(&self, folder: &str, name: &str) -> Option<String> {
+        let s = self.state();
+        s.folders.get(folder)?.children.iter().find_map(|id| {
+            let f = s.folders.get(id)?;
+            (f.info.name == name).then(|| id.clone())
+        })
+    }
+}
+
+/// The signed URL of the `n`th part URL handed out.
+fn part_url(n: u64) -> String {
+    format!("memory://upload/{n}")
+}
+
+fn refused(status: u16, detail: impl Into<String>) -> ApiError {
+    ApiError::Refused {
+        status,
+        detail: detail.into(),
+    }
+}
+
+impl State {
+    /// Whether a visible child of `folder` other than `except` is called `name`.
+    fn name_taken(&self, folder: &str, name: &str, except: Option<&str>) -> bool {
+        let Some(f) = self.folders.get(folder) else {
+            return false;
+        };
+        f.children.iter().any(|id| {
+            if Some(id.as_str()) == except {
+                return false;
+            }
+            if let Some(sub) = self.folders.get(id) {
+                return !sub.info.hidden && sub.info.name == name;
+            }
+            self.items.get(id).is_some_and(|i| {
+                !i.info.hidden
+                    && i.versions
+                        .first()
+                        .is_some_and(|t| !t.deleted && t.name == name)
+            })
+        })
+    }
+
+    /// A fresh id with `prefix`.
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.writes.made_ids += 1;
+        format!("{prefix}{}", self.writes.made_ids)
+    }
+
+    /// Version `n` of `item` named `name` holding uploaded `storage`.
+    fn uploaded_version(
+        &self,
+        item: &str,
+        n: u32,
+        name: &str,
+        storage: &str,
+    ) -> Result<VersionInfo, ApiError> {
+        let o = self
+            .objects
+            .get(storage)
+            .ok_or_else(|| refused(400, format!("storage {storage} has not been uploaded")))?;
+        let now = Some(SystemTime::now());
+        Ok(VersionInfo {
+            created: now,
+            modified: now,
+            ..version(item, n, name, Some(o.len()), Some(storage))
+        })
+    }
+}
+
 fn not_found(what: &str) -> ApiError {
     ApiError::NotFound(what.into())
 }
@@ -742,6 +891,260 @@ impl Remote for MemoryRemote {
             o.len()
         );
         Ok(o.range(offset, len))
+    }
+    async fn create_storage(
+        &self,
+        _project: &str,
+        folder: &str,
+        name: &str,
+    ) -> Result<String, ApiError> {
+        let _r = self.begin(Op::CreateStorage).await;
+        let mut s = self.state();
+        if !s.folders.contains_key(folder) {
+            return Err(not_found(folder));
+        }
+        let urn = format!("{OBJECT_URN_PREFIX}wip.dm.prod/{}", s.fresh("upload-"));
+        s.writes
+            .made
+            .insert(urn.clone(), (folder.into(), name.into()));
+        Ok(urn)
+    }
+
+    async fn upload_urls(
+        &self,
+        storage: &str,
+        first: u32,
+        parts: u32,
+        upload_key: Option<&str>,
+    ) -> Result<UploadUrls, ApiError> {
+        let _r = self.begin(Op::UploadUrls).await;
+        let mut s = self.state();
+        if !s.writes.made.contains_key(storage) {
+            return Err(not_found(storage));
+        }
+        if !(1..=25).contains(&parts) || first == 0 || first.saturating_add(parts) > 10_001 {
+            return Err(refused(400, format!("parts {first}+{parts} out of range")));
+        }
+        let key = match upload_key {
+            Some(k) => match s.writes.uploads.get(k) {
+                Some((st, _)) if st == storage => k.to_string(),
+                _ => return Err(refused(400, format!("no upload {k} for {storage}"))),
+            },
+            None => {
+                let k = s.fresh("key-");
+                s.writes
+                    .uploads
+                    .insert(k.clone(), (storage.into(), BTreeMap::new()));
+                k
+            }
+        };
+        let urls = (first..first + parts)
+            .map(|part| {
+                s.writes.signed += 1;
+                let url = part_url(s.writes.signed);
+                (url, part)
+            })
+            .collect::<Vec<_>>();
+        // The URL names its upload and part through this table, as a signature would.
+        for (url, part) in &urls {
+            s.writes
+                .made
+                .insert(url.clone(), (key.clone(), part.to_string()));
+        }
+        Ok(UploadUrls {
+            upload_key: key,
+            urls: urls.into_iter().map(|(u, _)| u).collect(),
+        })
+    }
+
+    async fn put_part(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+        let _r = self.begin(Op::PutPart).await;
+        let mut s = self.state();
+        if s.writes.expired.contains(url) {
+            return Err(ApiError::Forbidden(format!("{url} has expired")));
+        }
+        let (key, part) = s
+            .writes
+            .made
+            .get(url)
+            .cloned()
+            .ok_or_else(|| ApiError::Forbidden(format!("{url} was never signed")))?;
+        let part: u32 = part.parse().map_err(|_| not_found(url))?;
+        let etag = format!("\"{:x}\"", crc32fast::hash(&bytes));
+        let (_, parts) = s
+            .writes
+            .uploads
+            .get_mut(&key)
+            .ok_or_else(|| ApiError::Forbidden(format!("upload {key} is gone")))?;
+        parts.insert(part, (bytes, etag.clone()));
+        Ok(etag)
+    }
+
+    async fn complete_upload(
+        &self,
+        storage: &str,
+        upload_key: &str,
+        size: u64,
+        etags: &[String],
+    ) -> Result<u64, ApiError> {
+        let _r = self.begin(Op::CompleteUpload).await;
+        let mut s = self.state();
+        let min_part = s.writes.min_part.unwrap_or(MIN_PART);
+        let Some((st, parts)) = s.writes.uploads.get(upload_key) else {
+            // Completed before (the answer was lost): the object is there.
+            return match s.objects.get(storage) {
+                Some(o) => Ok(o.len()),
+                None => Err(refused(400, format!("no upload {upload_key}"))),
+            };
+        };
+        if st != storage {
+            return Err(refused(
+                400,
+                format!("upload {upload_key} is not for {storage}"),
+            ));
+        }
+        if parts.len() != etags.len() || !parts.keys().copied().eq(1..=etags.len() as u32) {
+            return Err(refused(400, "InvalidPart: parts missing"));
+        }
+        let mut body = Vec::new();
+        for (i, ((_, (bytes, etag)), want)) in parts.iter().zip(etags).enumerate() {
+            if etag != want {
+                return Err(refused(400, format!("InvalidPart: part {} ETag", i + 1)));
+            }
+            if i + 1 < etags.len() && (bytes.len() as u64) < min_part {
+                return Err(refused(400, "EntityTooSmall"));
+            }
+            body.extend_from_slice(bytes);
+        }
+        if body.len() as u64 != size {
+            return Err(refused(
+                400,
+                format!("size {size} but {} uploaded", body.len()),
+            ));
+        }
+        s.writes.uploads.remove(upload_key);
+        s.objects.insert(storage.into(), Object::Bytes(body.into()));
+        Ok(size)
+    }
+
+    async fn create_item(
+        &self,
+        _project: &str,
+        folder: &str,
+        name: &str,
+        storage: &str,
+        _flavour: Flavour,
+    ) -> Result<ItemInfo, ApiError> {
+        let _r = self.begin(Op::CreateItem).await;
+        let mut s = self.state();
+        if !s.folders.contains_key(folder) {
+            return Err(not_found(folder));
+        }
+        if s.name_taken(folder, name, None) {
+            return Err(refused(409, format!("{name} already exists")));
+        }
+        let id = s.fresh("item-");
+        let tip = s.uploaded_version(&id, 1, name, storage)?;
+        let info = ItemInfo {
+            id: id.clone(),
+            display_name: name.into(),
+            hidden: false,
+            tip: None,
+            meta: Meta::default(),
+        };
+        s.folder(folder).children.push(id.clone());
+        s.items.insert(
+            id.clone(),
+            Item {
+                info: info.clone(),
+                versions: vec![tip.clone()],
+                folder: folder.into(),
+                size_listed: true,
+            },
+        );
+        s.touch(folder);
+        Ok(ItemInfo {
+            tip: Some(tip),
+            ..info
+        })
+    }
+
+    async fn create_version(
+        &self,
+        _project: &str,
+        item: &str,
+        name: &str,
+        storage: &str,
+        _flavour: Flavour,
+    ) -> Result<VersionInfo, ApiError> {
+        let _r = self.begin(Op::CreateVersion).await;
+        let mut s = self.state();
+        let Some(it) = s.items.get(item) else {
+            return Err(not_found(item));
+        };
+        let folder = it.folder.clone();
+        let n = it.versions.first().map_or(1, |t| t.number + 1);
+        if s.writes.reserved.contains(item) {
+            return Err(refused(423, format!("{item} is reserved by another user")));
+        }
+        if s.name_taken(&folder, name, Some(item)) {
+            return Err(refused(409, format!("{name} already exists")));
+        }
+        let v = s.uploaded_version(item, n, name, storage)?;
+        s.push_version(item, v.clone());
+        Ok(v)
+    }
+
+    async fn create_folder(
+        &self,
+        _project: &str,
+        parent: &str,
+        name: &str,
+        _flavour: Flavour,
+    ) -> Result<FolderInfo, ApiError> {
+        let _r = self.begin(Op::CreateFolder).await;
+        let mut s = self.state();
+        if !s.folders.contains_key(parent) {
+            return Err(not_found(parent));
+        }
+        if s.name_taken(parent, name, None) {
+            return Err(refused(409, format!("{name} already exists")));
+        }
+        let id = s.fresh("folder-");
+        let now = Some(SystemTime::now());
+        let info = FolderInfo {
+            created: now,
+            modified: now,
+            ..folder_info(&id, name)
+        };
+        s.folders.insert(
+            id.clone(),
+            Folder {
+                info: info.clone(),
+                parent: Some(parent.into()),
+                children: Vec::new(),
+                error: None,
+            },
+        );
+        s.folder(parent).children.push(id);
+        s.touch(parent);
+        Ok(info)
+    }
+
+    async fn item(&self, _project: &str, item: &str) -> Result<ItemInfo, ApiError> {
+        let _r = self.begin(Op::Item).await;
+        let s = self.state();
+        let it = s.items.get(item).ok_or_else(|| not_found(item))?;
+        let mut info = it.info.clone();
+        info.tip = it.versions.first().cloned();
+        if s.writes.reserved.contains(item) {
+            info.meta.reserved = Some(Box::new(crate::api::types::Reserved {
+                by: Some("someone else".into()),
+                since: None,
+                user_id: Some("other-user".into()),
+            }));
+        }
+        Ok(info)
     }
 }
 

@@ -30,11 +30,27 @@ pub enum Op {
     PrepareMany,
     /// `read`: a range of an object's bytes.
     Read,
+    /// `create_storage`.
+    CreateStorage,
+    /// `upload_urls`: signing part URLs.
+    UploadUrls,
+    /// `put_part`: one part's bytes.
+    PutPart,
+    /// `complete_upload`.
+    CompleteUpload,
+    /// `create_item`.
+    CreateItem,
+    /// `create_version`.
+    CreateVersion,
+    /// `create_folder`.
+    CreateFolder,
+    /// `item`: an item and its tip as they are now.
+    Item,
 }
 
 impl Op {
     /// Every operation, so per-operation tables can be plain arrays.
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 21] = [
         Op::Hubs,
         Op::Projects,
         Op::TopFolders,
@@ -48,6 +64,14 @@ impl Op {
         Op::Prepare,
         Op::PrepareMany,
         Op::Read,
+        Op::CreateStorage,
+        Op::UploadUrls,
+        Op::PutPart,
+        Op::CompleteUpload,
+        Op::CreateItem,
+        Op::CreateVersion,
+        Op::CreateFolder,
+        Op::Item,
     ];
 
     /// Position in `ALL`, the index of per-operation tables.
