@@ -266,6 +266,8 @@ pub fn fs_config(
         uid,
         gid,
         buckets: None,
+        made: None,
+        user_id: None,
     }
 }
 

@@ -38,7 +38,7 @@ async fn copy(fs: &Fs<MemoryRemote>, ino: u64, i: usize) {
     let size = 3000 + i as u64;
     let data = fs.read(fh, 0, 128 << 10).await.unwrap();
     assert!(data[..] == pattern(i as u64 * 1000, size)[..], "file {i}");
-    fs.release(fh);
+    fs.release(fh).await;
 }
 
 /// Index of the file named `name` as `folder_of_files` made it.
@@ -104,7 +104,7 @@ async fn files_opened_out_of_order_or_only_sniffed_are_not_fetched_ahead() {
     for (ino, _) in files(&fs).await {
         let fh = fs.open(ino, false).await.unwrap();
         fs.read(fh, 0, 16).await.unwrap();
-        fs.release(fh);
+        fs.release(fh).await;
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
@@ -213,7 +213,7 @@ async fn a_reader_by_name_finds_the_next_folders_first_files_fetched() {
         for ino in inos {
             let fh = fs.open(*ino, false).await.unwrap();
             assert_eq!(fs.read(fh, 0, 4096).await.unwrap().len(), 2);
-            fs.release(fh);
+            fs.release(fh).await;
         }
     }
     let total: usize = storages.iter().flatten().map(|s| m.reads_of(s).len()).sum();

@@ -35,11 +35,18 @@ pub struct Attr {
     pub gid: u32,
 }
 
-/// Attributes of `node` as inode `ino`, owned by `uid:gid`.
-pub fn of(ino: u64, node: &Node, uid: u32, gid: u32) -> Attr {
+/// Attributes of `node` as inode `ino`, owned by `uid:gid`; writable by the owner on a
+/// read-write mount (then the kernel's permission check lets editors save), except an item
+/// reserved (locked) by someone, which shows read-only as Desktop Connector shows it.
+pub fn of(ino: u64, node: &Node, uid: u32, gid: u32, writable: bool) -> Attr {
+    let w = if writable && node.meta.reserved.is_none() {
+        0o200
+    } else {
+        0
+    };
     let (size, perm, nlink) = match &node.kind {
-        Kind::File { version } => (version.size.unwrap_or(0), 0o444, 1),
-        _ => (0, 0o555, 2),
+        Kind::File { version } => (version.size.unwrap_or(0), 0o444 | w, 1),
+        _ => (0, 0o555 | w, 2),
     };
     Attr {
         ino,

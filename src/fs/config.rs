@@ -38,4 +38,8 @@ pub struct FsConfig {
     pub gid: u32,
     /// Show the app's own OSS buckets of this region under `buckets/` at the root.
     pub buckets: Option<String>,
+    /// Versions a read-write mount made, whose modification time is the writer's.
+    pub made: Option<Arc<crate::fs::write::MadeVersions>>,
+    /// The mount's own user id, when known.
+    pub user_id: Option<String>,
 }

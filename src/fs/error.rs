@@ -50,6 +50,12 @@ pub enum Op {
     Write,
     /// Creating and opening a file.
     Create,
+    /// A `close` (what was written made durable).
+    Flush,
+    /// `fsync`.
+    Fsync,
+    /// Reserving space.
+    Fallocate,
     /// Setting an extended attribute.
     Setxattr,
     /// Removing an extended attribute.
@@ -81,6 +87,9 @@ impl Op {
             Op::Link => "link",
             Op::Write => "write",
             Op::Create => "create",
+            Op::Flush => "flush",
+            Op::Fsync => "fsync",
+            Op::Fallocate => "fallocate",
             Op::Setxattr => "setxattr",
             Op::Removexattr => "removexattr",
         }
@@ -99,7 +108,15 @@ impl Op {
         self.makes_a_name()
             || matches!(
                 self,
-                Op::Setattr | Op::Unlink | Op::Rmdir | Op::Write | Op::Setxattr | Op::Removexattr
+                Op::Setattr
+                    | Op::Unlink
+                    | Op::Rmdir
+                    | Op::Write
+                    | Op::Flush
+                    | Op::Fsync
+                    | Op::Fallocate
+                    | Op::Setxattr
+                    | Op::Removexattr
             )
     }
 }
@@ -128,6 +145,29 @@ pub enum Error {
     /// A change on a read-only mount.
     #[error("the mount is read-only")]
     ReadOnly,
+    /// A change this mount does not make to what exists on the service (what, in the
+    /// message): answered rather than made locally and silently never sent.
+    #[error("not permitted: {0}")]
+    NotPermitted(&'static str),
+    /// A name that already exists where a new one is made.
+    #[error("the name exists")]
+    Exists,
+    /// A directory that still has entries.
+    #[error("the directory is not empty")]
+    NotEmpty,
+    /// A name the service refuses (the reason, in the message), refused before anything is
+    /// staged rather than failing later in the background.
+    #[error("name refused: {0}")]
+    BadName(String),
+    /// A name or path longer than the service takes.
+    #[error("name too long: {0}")]
+    NameTooLong(String),
+    /// A request the filesystem does not take (what, in the message).
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
+    /// The item is reserved (locked) by another user, who is named.
+    #[error("reserved by {0}")]
+    Locked(String),
     /// Not enough room in the disk cache.
     #[error("not enough room: {0}")]
     NoSpace(String),
@@ -154,6 +194,12 @@ impl Error {
             Error::NoAttribute => libc::ENODATA,
             Error::Unsupported(_) => libc::EOPNOTSUPP,
             Error::ReadOnly => libc::EROFS,
+            Error::NotPermitted(_) => libc::EPERM,
+            Error::Exists => libc::EEXIST,
+            Error::NotEmpty => libc::ENOTEMPTY,
+            Error::BadName(_) | Error::Invalid(_) => libc::EINVAL,
+            Error::NameTooLong(_) => libc::ENAMETOOLONG,
+            Error::Locked(_) => libc::EACCES,
             Error::NoSpace(_) => libc::ENOSPC,
             Error::Internal(_) => libc::EIO,
             Error::Interrupted => libc::EINTR,
@@ -171,6 +217,8 @@ impl Error {
             | Error::NoAttribute
             | Error::Unsupported(_)
             | Error::ReadOnly
+            | Error::Exists
+            | Error::NotEmpty
             | Error::Interrupted => {
                 tracing::debug!(op = op_name, error = %self, errno, "failed");
             }
@@ -204,6 +252,16 @@ fn remote_errno(e: &ApiError, op: Op) -> i32 {
         | ApiError::Network(_)
         | ApiError::Decode(_)
         | ApiError::ShortBody { .. } => libc::EIO,
+    }
+}
+
+/// A local disk failure (the staging area, the journal): out of space is `ENOSPC`, anything
+/// else `EIO`, with what failed in the message.
+pub fn local(what: &str, e: std::io::Error) -> Error {
+    if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) {
+        Error::NoSpace(format!("{what}: {e}"))
+    } else {
+        Error::Internal(format!("{what}: {e}"))
     }
 }
 

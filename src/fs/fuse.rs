@@ -4,8 +4,8 @@
 //! by the operation deadline (`--op-timeout`, all retries and waits included), and by its
 //! caller being killed (see `caller.rs`).
 
-use super::attr::{Attr, BLOCK_SIZE, VERSION_ATTR_TTL};
-use super::{Error, Fs, Op};
+use super::attr::{Attr, BLOCK_SIZE};
+use super::{Error, Fs, Op, RenameFlags, SetAttr};
 use crate::api::Remote;
 use crate::deadline::{within_fed, Feed};
 use fuser::{
@@ -70,13 +70,27 @@ impl<R: Remote> FuseAdapter<R> {
         }
     }
 
-    /// The answer to an operation that would change the mount, as the filesystem's policy
-    /// decides it; an allowed change this adapter does not carry out is "not implemented".
-    fn refuse(&self, op: Op) -> fuser::Errno {
+    /// The answer to an operation that would change the mount and that this filesystem never
+    /// does: `EROFS` on a read-only mount, otherwise `why`.
+    fn refuse(&self, op: Op, why: Error) -> fuser::Errno {
         match self.fs.may_change(op) {
             Err(e) => errno(op, e),
-            Ok(()) => fuser::Errno::ENOSYS,
+            Ok(()) => errno(op, why),
         }
+    }
+
+    /// Runs `work` for `req` on the runtime, within its bounds, and replies with `reply`.
+    fn spawn<T: Send + 'static>(
+        &self,
+        req: &Request,
+        op: Op,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+        reply: impl FnOnce(Result<T, fuser::Errno>) + Send + 'static,
+    ) {
+        let bound = self.bound(req);
+        self.rt.spawn(async move {
+            reply(bound.run(work).await.map_err(|e| errno(op, e)));
+        });
     }
 }
 
@@ -146,7 +160,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.rt.spawn(async move {
             match bound.run(fs.lookup(parent.0, &name)).await {
                 Ok((a, ttl)) => {
-                    let attr_ttl = if a.is_dir { ttl } else { VERSION_ATTR_TTL };
+                    let attr_ttl = fs.attr_ttl(&a, ttl);
                     reply.entry_with_ttls(&attr_ttl, &ttl, &file_attr(&a), Generation(0))
                 }
                 Err(e) => reply.error(errno(Op::Lookup, e)),
@@ -169,13 +183,17 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let write =
-            !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY) || flags.0 & libc::O_TRUNC != 0;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        let write = !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY) || truncate;
         let (fs, bound) = (self.fs.clone(), self.bound(req));
         self.rt.spawn(async move {
-            match bound.run(fs.open(ino.0, write)).await {
-                // An inode is one immutable version, so pages cached by an earlier open are
-                // still right: keep them, and a re-read costs no request at all.
+            match bound.run(fs.open_with(ino.0, write, truncate)).await {
+                // A remote file's inode is one immutable version, so pages cached by an
+                // earlier open are still right: keep them, and a re-read costs no request at
+                // all. A file being written is not one version.
+                Ok(fh) if fs.is_local_handle(fh) => {
+                    reply.opened(FileHandle(fh), FopenFlags::empty())
+                }
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
                 Err(e) => reply.error(errno(Op::Open, e)),
             }
@@ -212,19 +230,52 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs.release(fh.0);
-        reply.ok();
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            fs.release(fh.0).await;
+            reply.ok();
+        });
     }
 
+    /// Each `close`: what was written is durable here before `close` returns.
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _lock_owner: fuser::LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Flush,
+            async move { fs.flush(fh.0).await },
+            |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Fsync,
+            async move { fs.flush(fh.0).await },
+            |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -341,16 +392,19 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        // Capacity is not something the service reports: a read-only mount with no free space.
+        // Capacity is not something the service reports. A read-only mount has no free
+        // space; a read-write one has the room its staging area has, since saves land there
+        // first (applications refuse to save to a filesystem reporting none).
+        let (blocks, free, avail, bsize) = self.fs.room().unwrap_or((0, 0, 0, BLOCK_SIZE));
         reply.statfs(
-            0,
-            0,
-            0,
+            blocks,
+            free,
+            avail,
             self.fs.inode_count(),
-            0,
-            BLOCK_SIZE,
+            u64::MAX >> 1,
+            bsize,
             super::names::NAME_MAX as u32,
-            BLOCK_SIZE,
+            bsize,
         );
     }
 
@@ -363,23 +417,41 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
 
     fn setattr(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _mode: Option<u32>,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
         _uid: Option<u32>,
         _gid: Option<u32>,
-        _size: Option<u64>,
+        size: Option<u64>,
         _atime: Option<fuser::TimeOrNow>,
-        _mtime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
         _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
+        fh: Option<FileHandle>,
         _crtime: Option<SystemTime>,
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        reply.error(self.refuse(Op::Setattr));
+        if let Err(e) = self.fs.may_change(Op::Setattr) {
+            return reply.error(errno(Op::Setattr, e));
+        }
+        // Owners are accepted as they are (every inode is the mounting user's).
+        let set = SetAttr {
+            size,
+            mtime: mtime.map(|t| match t {
+                fuser::TimeOrNow::SpecificTime(t) => t,
+                fuser::TimeOrNow::Now => SystemTime::now(),
+            }),
+            mode,
+        };
+        let fs = self.fs.clone();
+        let work = async move { fs.setattr(ino.0, fh.map(|f| f.0), set).await };
+        let fs = self.fs.clone();
+        self.spawn(req, Op::Setattr, work, move |r| match r {
+            Ok(a) => reply.attr(&fs.attr_ttl(&a, Duration::ZERO), &file_attr(&a)),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn mknod(
@@ -392,68 +464,168 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _r: u32,
         reply: ReplyEntry,
     ) {
-        reply.error(self.refuse(Op::Mknod));
+        reply.error(self.refuse(Op::Mknod, Error::NotPermitted("special files")));
     }
 
-    fn mkdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
-        reply.error(self.refuse(Op::Mkdir));
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _u: u32,
+        reply: ReplyEntry,
+    ) {
+        let Some(name) = utf8(name) else {
+            return reply.error(fuser::Errno::EINVAL);
+        };
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Mkdir,
+            async move { fs.mkdir(parent.0, &name, mode).await },
+            move |r| match r {
+                Ok(a) => reply.entry(&Duration::from_secs(1), &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
-    fn unlink(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.refuse(Op::Unlink));
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let Some(name) = utf8(name) else {
+            return reply.error(fuser::Errno::ENOENT);
+        };
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Unlink,
+            async move { fs.unlink(parent.0, &name).await },
+            |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
-    fn rmdir(&self, _req: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.refuse(Op::Rmdir));
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let Some(name) = utf8(name) else {
+            return reply.error(fuser::Errno::ENOENT);
+        };
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Rmdir,
+            async move { fs.rmdir(parent.0, &name).await },
+            |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn symlink(&self, _req: &Request, _p: INodeNo, _n: &OsStr, _t: &Path, reply: ReplyEntry) {
-        reply.error(self.refuse(Op::Symlink));
+        reply.error(self.refuse(Op::Symlink, Error::NotPermitted("symbolic links")));
     }
 
     fn rename(
         &self,
-        _req: &Request,
-        _p: INodeNo,
-        _n: &OsStr,
-        _np: INodeNo,
-        _nn: &OsStr,
-        _f: fuser::RenameFlags,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        new_parent: INodeNo,
+        new_name: &OsStr,
+        flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(self.refuse(Op::Rename));
+        let (Some(name), Some(new_name)) = (utf8(name), utf8(new_name)) else {
+            return reply.error(fuser::Errno::EINVAL);
+        };
+        let flags = RenameFlags {
+            no_replace: flags.contains(fuser::RenameFlags::RENAME_NOREPLACE),
+            exchange: flags.contains(fuser::RenameFlags::RENAME_EXCHANGE),
+        };
+        let fs = self.fs.clone();
+        let work = async move {
+            fs.rename(parent.0, &name, new_parent.0, &new_name, flags)
+                .await
+        };
+        self.spawn(req, Op::Rename, work, |r| match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        });
     }
 
     fn link(&self, _req: &Request, _i: INodeNo, _np: INodeNo, _nn: &OsStr, reply: ReplyEntry) {
-        reply.error(self.refuse(Op::Link));
+        reply.error(self.refuse(Op::Link, Error::NotPermitted("hard links")));
     }
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
-        _offset: u64,
-        _data: &[u8],
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
         _write_flags: fuser::WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        reply.error(self.refuse(Op::Write));
+        let data = data.to_vec();
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Write,
+            async move { fs.write(fh.0, offset, &data).await },
+            |r| match r {
+                Ok(n) => reply.written(n),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn create(
         &self,
-        _req: &Request,
-        _p: INodeNo,
-        _n: &OsStr,
-        _m: u32,
-        _u: u32,
-        _f: i32,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _flags: i32,
         reply: ReplyCreate,
     ) {
-        reply.error(self.refuse(Op::Create));
+        let Some(name) = utf8(name) else {
+            return reply.error(fuser::Errno::EINVAL);
+        };
+        let fs = self.fs.clone();
+        self.spawn(
+            req,
+            Op::Create,
+            async move { fs.create(parent.0, &name, mode).await },
+            |r| match r {
+                Ok((a, fh)) => reply.created(
+                    &super::writing::LOCAL_TTL,
+                    &file_attr(&a),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                ),
+                Err(e) => reply.error(e),
+            },
+        );
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _length: u64,
+        _mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(self.refuse(Op::Fallocate, Error::Unsupported("fallocate")));
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -492,10 +664,14 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _p: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(self.refuse(Op::Setxattr));
+        reply.error(self.refuse(
+            Op::Setxattr,
+            Error::Unsupported("setting extended attributes"),
+        ));
     }
 
     fn removexattr(&self, _req: &Request, _i: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(self.refuse(Op::Removexattr));
+        let why = Error::Unsupported("removing extended attributes");
+        reply.error(self.refuse(Op::Removexattr, why));
     }
 }

@@ -3,6 +3,8 @@
 use super::error::{poisoned, Error};
 use super::pace::Pace;
 use super::prefetch::OpenFile;
+use super::write::ops::RemoteFile;
+use super::write::Place;
 use crate::api::Remote;
 use crate::cache::metadata::Listing;
 use std::collections::HashMap;
@@ -16,6 +18,46 @@ pub enum Handle<R: Remote> {
     Dir(Arc<Listing>, Arc<Pace>),
     /// An open file: one version, read through read-ahead.
     File(Arc<OpenFile<R>>),
+    /// A file of a read-write mount's overlay, or a remote file opened for writing.
+    Local(Arc<LocalFile<R>>),
+}
+
+/// An open overlay file, or a remote file opened for writing whose bytes are only copied into
+/// the overlay at its first change (an open that never writes changes nothing).
+pub struct LocalFile<R: Remote> {
+    /// The inode opened.
+    pub ino: u64,
+    /// Where its name lives.
+    pub at: Place,
+    /// The overlay entry, once there is one.
+    pub entry: tokio::sync::Mutex<Option<u64>>,
+    /// What a remote file opened for writing starts from.
+    pub remote: Option<RemoteFile>,
+    /// Reads of that remote file before its first change.
+    pub reader: Option<Arc<OpenFile<R>>>,
+    /// Whether it was opened for writing.
+    pub write: bool,
+}
+
+impl<R: Remote> LocalFile<R> {
+    /// An open overlay file.
+    pub fn new(
+        ino: u64,
+        at: Place,
+        entry: Option<u64>,
+        remote: Option<RemoteFile>,
+        reader: Option<Arc<OpenFile<R>>>,
+        write: bool,
+    ) -> LocalFile<R> {
+        LocalFile {
+            ino,
+            at,
+            entry: tokio::sync::Mutex::new(entry),
+            remote,
+            reader,
+            write,
+        }
+    }
 }
 
 /// The handles a mount has given out.
@@ -54,6 +96,14 @@ impl<R: Remote> Handles<R> {
     pub fn file(&self, fh: u64) -> Result<Arc<OpenFile<R>>, Error> {
         match self.open.lock().map_err(poisoned)?.get(&fh) {
             Some(Handle::File(file)) => Ok(file.clone()),
+            _ => Err(Error::BadHandle),
+        }
+    }
+
+    /// Open overlay file `fh`.
+    pub fn local(&self, fh: u64) -> Result<Arc<LocalFile<R>>, Error> {
+        match self.open.lock().map_err(poisoned)?.get(&fh) {
+            Some(Handle::Local(file)) => Ok(file.clone()),
             _ => Err(Error::BadHandle),
         }
     }

@@ -22,11 +22,15 @@ pub mod pace;
 pub mod pins;
 pub mod prefetch;
 pub mod read;
+pub mod write;
+pub mod writing;
 pub mod xattr;
 
 pub use config::{FsConfig, Scope};
 pub use error::{Error, Op};
 pub use listing::{BUCKETS_DIR, VERSIONS_DIR};
+pub use write::WriteConfig;
+pub use writing::{RenameFlags, SetAttr};
 
 use crate::api::Remote;
 use attr::Attr;
@@ -67,12 +71,55 @@ pub struct Fs<R: Remote> {
     ahead: Arc<ahead::Ahead<R>>,
     xattrs: xattr::Xattrs,
     pins: pins::Pins,
+    /// The overlay of a read-write mount.
+    writes: Option<Arc<write::Writes<R>>>,
+    /// The mount's own user id, when known (reservations by it are its own).
+    user_id: Option<String>,
 }
 
 impl<R: Remote> Fs<R> {
-    /// A filesystem showing `scope` of `remote`.
+    /// A read-only filesystem showing `scope` of `remote`.
     pub fn new(remote: Arc<R>, scope: Scope, config: FsConfig) -> Fs<R> {
         let source = Arc::new(read::ByteSource::new(remote.clone(), config.disk.clone()));
+        Fs::build(remote, scope, config, source, None)
+    }
+
+    /// A read-write filesystem showing `scope` of `remote`, its changes kept as `write`
+    /// says (the journal there replayed: saves a previous mount did not finish resume). Its
+    /// reconciler runs once `start_writes` is called inside a runtime.
+    pub fn writable_with(
+        remote: Arc<R>,
+        scope: Scope,
+        mut config: FsConfig,
+        write: WriteConfig,
+    ) -> Result<Fs<R>, String> {
+        let source = Arc::new(read::ByteSource::new(remote.clone(), config.disk.clone()));
+        let (uid, gid) = (config.uid, config.gid);
+        let writes = write::Writes::open(
+            remote.clone(),
+            source.clone(),
+            config.disk.clone(),
+            write,
+            uid,
+            gid,
+        )?;
+        config.made = Some(writes.made());
+        Ok(Fs::build(
+            remote,
+            scope,
+            config,
+            source,
+            Some(Arc::new(writes)),
+        ))
+    }
+
+    fn build(
+        remote: Arc<R>,
+        scope: Scope,
+        config: FsConfig,
+        source: Arc<read::ByteSource<R>>,
+        writes: Option<Arc<write::Writes<R>>>,
+    ) -> Fs<R> {
         let budget = prefetch::Budget::new(config.prefetch_memory);
         Fs {
             ns: Namespace::new(remote.clone(), scope, &config),
@@ -82,7 +129,40 @@ impl<R: Remote> Fs<R> {
             budget,
             xattrs: xattr::Xattrs::new(config.ttl),
             pins: pins::Pins::new(config.disk),
+            user_id: config.user_id.clone(),
+            writes,
         }
+    }
+
+    /// Starts sending the overlay's changes to the service (a read-write mount's reconciler),
+    /// on the current runtime.
+    pub fn start_writes(&self) {
+        if let Some(w) = &self.writes {
+            tokio::spawn(w.clone().run());
+        }
+    }
+
+    /// Sends pending changes now (of the folder `ino` is or is in; all with `None`), waiting
+    /// up to `limit` for them with `wait`; what is still pending.
+    pub async fn sync(&self, ino: Option<u64>, wait: bool, limit: Duration) -> Vec<write::Queued> {
+        let Some(w) = &self.writes else {
+            return Vec::new();
+        };
+        let folder = ino.and_then(|ino| {
+            self.overlay_folder(ino).or_else(|| {
+                let parent = w
+                    .by_ino(ino)
+                    .map(|e| e.parent)
+                    .or_else(|| self.ns.node(ino).ok().map(|n| n.parent))?;
+                self.overlay_folder(parent)
+            })
+        });
+        w.sync(folder.as_deref(), wait, limit).await
+    }
+
+    /// The overlay's queue (`apsfs status`).
+    pub fn queue(&self) -> Vec<write::Queued> {
+        self.writes.as_ref().map(|w| w.queue()).unwrap_or_default()
     }
 
     /// The remote's sign that storage is still delivering bytes, which operation deadlines
@@ -94,7 +174,7 @@ impl<R: Remote> Fs<R> {
     /// Whether this mount may change anything. Decided here alone, so the mount options,
     /// `access(W_OK)`, opening for writing and every changing operation agree.
     pub fn writable(&self) -> bool {
-        false
+        self.writes.is_some()
     }
 
     /// `Ok` when `op`, which would change something, may go ahead.
@@ -108,6 +188,9 @@ impl<R: Remote> Fs<R> {
 
     /// `lookup`: a child of `parent` by name, and how long the kernel may trust the name.
     pub async fn lookup(&self, parent: u64, name: &str) -> Result<(Attr, Duration), Error> {
+        if let Some(local) = self.lookup_local(parent, name) {
+            return local;
+        }
         // Twice at most: under memory pressure a listing can be evicted (and its inodes dropped)
         // between finding a name and answering for it; fetching it again brings them back.
         for attempt in 0..2 {
@@ -137,6 +220,9 @@ impl<R: Remote> Fs<R> {
     /// answered as they are and may be cached for long; a directory's come from its parent's
     /// listing, refreshed when stale.
     pub async fn getattr(&self, ino: u64) -> Result<(Attr, Duration), Error> {
+        if let Some(attr) = self.writes.as_ref().and_then(|w| w.attr(ino)) {
+            return Ok((attr, writing::LOCAL_TTL));
+        }
         if ino == ROOT {
             return Ok((self.ns.attr(ROOT)?, self.ns.ttl()));
         }
@@ -158,8 +244,37 @@ impl<R: Remote> Fs<R> {
 
     /// `opendir`: snapshots the listing so offsets stay valid while it is read.
     pub async fn opendir(&self, ino: u64) -> Result<u64, Error> {
-        let listing = self.ns.hold(ino).await?;
+        let local_dir = self.writes.as_ref().and_then(|w| w.local_folder(ino));
+        let listing = match local_dir {
+            Some(_) => Arc::new(crate::cache::metadata::Listing::new(Vec::new())),
+            None => self.ns.hold(ino).await?,
+        };
+        let listing = self.with_overlay(ino, listing);
         self.handles.insert(Handle::Dir(listing, Arc::default()))
+    }
+
+    /// How long the kernel may keep `attr` (answered with a name trusted for `ttl`): a
+    /// directory's as long as its name, an overlay file's briefly, a version's for long.
+    pub fn attr_ttl(&self, attr: &Attr, ttl: Duration) -> Duration {
+        if attr.is_dir {
+            ttl
+        } else if self
+            .writes
+            .as_ref()
+            .is_some_and(|w| w.by_ino(attr.ino).is_some())
+        {
+            writing::LOCAL_TTL
+        } else {
+            attr::VERSION_ATTR_TTL
+        }
+    }
+
+    /// The parent of directory `ino`.
+    fn parent_of(&self, ino: u64) -> Result<u64, Error> {
+        match self.writes.as_ref().and_then(|w| w.by_ino(ino)) {
+            Some(e) => Ok(e.parent),
+            None => Ok(self.ns.node(ino)?.parent),
+        }
     }
 
     /// `readdir`: entries from `offset` (`.` and `..` first) — some, not necessarily all: as
@@ -167,7 +282,7 @@ impl<R: Remote> Fs<R> {
     /// and listing a directory is linear in its size. An empty answer means the end.
     pub fn readdir(&self, ino: u64, fh: u64, offset: u64) -> Result<Vec<DirEntry>, Error> {
         let (listing, pace) = self.handles.dir(fh)?;
-        let parent = self.ns.node(ino)?.parent;
+        let parent = self.parent_of(ino)?;
         let from = usize::try_from(offset).unwrap_or(usize::MAX);
         let to = from.saturating_add(pace.batch(offset));
         let entry = |k: usize| {
@@ -200,9 +315,16 @@ impl<R: Remote> Fs<R> {
     ) -> Result<Vec<(DirEntry, Attr, Duration)>, Error> {
         let entries = self.readdir(ino, fh, offset)?;
         let ttl = self.ns.remaining(&self.handles.dir(fh)?.0);
-        let attrs = self
+        let mut attrs = self
             .ns
             .attrs_remembered(entries.iter().map(|e| (e.ino, e.counts_as_lookup())))?;
+        if let Some(w) = &self.writes {
+            for (e, a) in entries.iter().zip(attrs.iter_mut()) {
+                if let Some(local) = w.attr(e.ino) {
+                    *a = Some((local, true));
+                }
+            }
+        }
         Ok(entries
             .into_iter()
             .zip(attrs)
@@ -232,6 +354,15 @@ impl<R: Remote> Fs<R> {
     /// URL (with those of the files after it) so the first read is one round trip, and tells
     /// read-ahead across files, which may have fetched its start already.
     pub async fn open(&self, ino: u64, write: bool) -> Result<u64, Error> {
+        self.open_with(ino, write, false).await
+    }
+
+    /// `open` with `O_TRUNC` told apart (a truncating open of a remote file starts empty
+    /// instead of copying the version it replaces).
+    pub async fn open_with(&self, ino: u64, write: bool, truncate: bool) -> Result<u64, Error> {
+        if let Some(fh) = self.open_local(ino, write, truncate).await? {
+            return Ok(fh);
+        }
         if write {
             self.may_change(Op::Open)?;
         }
@@ -270,6 +401,9 @@ impl<R: Remote> Fs<R> {
 
     /// `read`: at most `size` bytes at `offset` of the open version (fewer only at the end).
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, Error> {
+        if let Ok(local) = self.handles.local(fh) {
+            return self.read_local(&local, offset, size).await;
+        }
         let file = self.handles.file(fh)?;
         tracing::trace!(fh, offset, size, "read");
         let data = file.read(offset, u64::from(size)).await?;
@@ -285,8 +419,15 @@ impl<R: Remote> Fs<R> {
     }
 
     /// `release`.
-    pub fn release(&self, fh: u64) {
-        self.handles.remove(fh);
+    pub async fn release(&self, fh: u64) {
+        if let Some(Handle::Local(file)) = self.handles.remove(fh) {
+            self.release_local(file).await;
+        }
+    }
+
+    /// Whether `fh` is an overlay handle (whose pages the kernel must not keep across opens).
+    pub fn is_local_handle(&self, fh: u64) -> bool {
+        self.handles.local(fh).is_ok()
     }
 
     /// `forget`: the kernel dropped `n` references to `ino`.
@@ -301,13 +442,33 @@ impl<R: Remote> Fs<R> {
 
     /// `listxattr`: the names of `ino`'s attributes, NUL-terminated, without a request.
     pub fn listxattr(&self, ino: u64) -> Result<Vec<u8>, Error> {
-        self.xattrs.list(&self.ns, ino)
+        let mut names = match self.writes.as_ref().and_then(|w| w.by_ino(ino)) {
+            Some(_) => Vec::new(),
+            None => self.xattrs.list(&self.ns, ino)?,
+        };
+        if self.sync_xattr(ino).is_some() {
+            names.extend_from_slice(write::SYNC_XATTR.as_bytes());
+            names.push(0);
+        }
+        Ok(names)
     }
 
     /// `getxattr` without waiting: the value when no request is needed, `None` when it must be
     /// fetched (then `getxattr` fetches it).
     pub fn xattr_now(&self, ino: u64, name: &str) -> Result<Option<Vec<u8>>, Error> {
         xattr::check_name(name)?;
+        if name == write::SYNC_XATTR {
+            if let Some(v) = self.sync_xattr(ino) {
+                return Ok(Some(v));
+            }
+        }
+        if self
+            .writes
+            .as_ref()
+            .is_some_and(|w| w.by_ino(ino).is_some())
+        {
+            return Err(Error::NoAttribute);
+        }
         if let Some(control) = self.pins.control_xattr(&self.ns, ino, name) {
             return control.map(Some);
         }

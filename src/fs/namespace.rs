@@ -43,6 +43,9 @@ pub struct Namespace<R: Remote> {
     uid: u32,
     gid: u32,
     buckets: Option<String>,
+    /// Versions this (read-write) mount made: shown with the writer's modification time.
+    /// `None` on a read-only mount.
+    made: Option<Arc<crate::fs::write::MadeVersions>>,
 }
 
 impl<R: Remote> Namespace<R> {
@@ -74,6 +77,7 @@ impl<R: Remote> Namespace<R> {
             uid: config.uid,
             gid: config.gid,
             buckets: config.buckets.clone(),
+            made: config.made.clone(),
         }
     }
 
@@ -100,7 +104,13 @@ impl<R: Remote> Namespace<R> {
     /// Attributes of `ino`.
     pub fn attr(&self, ino: u64) -> Result<Attr, Error> {
         let node = self.node(ino)?;
-        Ok(attr::of(ino, &node, self.uid, self.gid))
+        Ok(attr::of(
+            ino,
+            &node,
+            self.uid,
+            self.gid,
+            self.made.is_some(),
+        ))
     }
 
     /// Attributes of `ino`, counting the lookup the kernel is about to be handed in the same
@@ -108,7 +118,7 @@ impl<R: Remote> Namespace<R> {
     pub fn attr_remembered(&self, ino: u64) -> Result<Attr, Error> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let node = inodes.get(ino).ok_or(Error::NotFound)?;
-        let attr = attr::of(ino, node, self.uid, self.gid);
+        let attr = attr::of(ino, node, self.uid, self.gid, self.made.is_some());
         inodes.remember(ino);
         Ok(attr)
     }
@@ -126,7 +136,7 @@ impl<R: Remote> Namespace<R> {
             .map(|(ino, remember)| {
                 let node = inodes.get(ino)?;
                 let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
-                let attr = attr::of(ino, node, self.uid, self.gid);
+                let attr = attr::of(ino, node, self.uid, self.gid, self.made.is_some());
                 if remember {
                     inodes.remember(ino);
                 }
@@ -295,12 +305,16 @@ impl<R: Remote> Namespace<R> {
             // Hubs and projects carry no times: they show the mount's start, which at least
             // stays put for the life of the mount.
             let created = c.created.or(c.modified).unwrap_or(self.started);
+            let made = match (&kind, &self.made) {
+                (Kind::File { version }, Some(made)) => made.mtime(&version.id),
+                _ => None,
+            };
             let ino = inodes.upsert(Node {
                 id: key,
                 parent: dir,
                 kind,
                 created,
-                modified: c.modified.unwrap_or(created),
+                modified: made.or(c.modified).unwrap_or(created),
                 meta: self.intern(c.meta),
             });
             entries.push((name, ino, is_dir));
@@ -358,6 +372,40 @@ impl<R: Remote> Namespace<R> {
             modified: node.modified,
             meta: Meta::default(),
         })))
+    }
+
+    /// Records folder `info`, just made in directory `dir` of `project`, as a child of `dir`
+    /// (its cached listing gains it, so the new folder needs no listing to be found); its
+    /// inode.
+    pub fn add_folder(
+        &self,
+        dir: u64,
+        project: &str,
+        info: crate::api::FolderInfo,
+    ) -> Result<u64, Error> {
+        let now = SystemTime::now();
+        let created = info.created.unwrap_or(now);
+        let ino = self.inodes.write().map_err(poisoned)?.upsert(Node {
+            id: info.id.clone(),
+            parent: dir,
+            kind: Kind::Folder {
+                project: project.to_string(),
+                count: Some(0),
+                rollup: None,
+            },
+            created,
+            modified: info.modified.unwrap_or(created),
+            meta: self.intern(info.meta),
+        });
+        if let Some(old) = self.cache.peek(dir) {
+            let mut entries = old.entries.clone();
+            entries.push((info.name, ino, true));
+            let evicted = self
+                .cache
+                .put(dir, Arc::new(Listing::with_validator(entries, None)));
+            self.prune(&evicted);
+        }
+        Ok(ino)
     }
 
     /// The listing of `dir` for an open directory handle: it keeps the nodes it names until

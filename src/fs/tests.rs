@@ -29,6 +29,8 @@ fn config(ttl: Duration) -> FsConfig {
         uid: 1000,
         gid: 1000,
         buckets: None,
+        made: None,
+        user_id: None,
     }
 }
 
@@ -95,7 +97,7 @@ async fn lists_reads_and_names() {
     assert_eq!(&fs.read(f, 6, 100).await.unwrap()[..], b"world");
     assert!(fs.read(f, 11, 10).await.unwrap().is_empty());
     assert!(fs.read(f, 1000, 10).await.unwrap().is_empty());
-    fs.release(f);
+    fs.release(f).await;
     assert_eq!(errno(fs.read(f, 0, 1).await, FsOp::Read), Some(libc::EBADF));
     assert_eq!(
         errno(fs.open(a.ino, true).await, FsOp::Open),
@@ -320,7 +322,7 @@ pub(super) async fn names_in(fs: &Fs<MemoryRemote>, dir: u64) -> Vec<String> {
 async fn read_all(fs: &Fs<MemoryRemote>, ino: u64) -> Vec<u8> {
     let fh = fs.open(ino, false).await.unwrap();
     let data = fs.read(fh, 0, 1 << 20).await.unwrap().to_vec();
-    fs.release(fh);
+    fs.release(fh).await;
     data
 }
 

@@ -161,7 +161,7 @@ struct Writes {
     /// Storage URNs made by `create_storage`, by the folder and name they were made for.
     made: HashMap<String, (String, String)>,
     /// Uploads in progress by `uploadKey`: the storage and the parts received (bytes, ETag).
-    uploads: HashMap<String, (String, BTreeMap<u32, (Bytes, String)>)>,
+    uploads: HashMap<String, (String, Parts)>,
     /// Signed part URLs handed out that storage refuses from now on (expired).
     expired: std::collections::HashSet<String>,
     /// Part URLs signed so far, so each URL is distinct.
@@ -173,6 +173,9 @@ struct Writes {
     /// Objects, items and versions made so far, for unique ids.
     made_ids: u64,
 }
+
+/// The parts of an upload received so far, by part number: bytes and ETag.
+type Parts = BTreeMap<u32, (Bytes, String)>;
 
 /// S3's smallest part but the last.
 const MIN_PART: u64 = 5 << 20;

@@ -25,6 +25,8 @@ pub(super) async fn run(setup: Setup, steps: Vec<Step>) -> Result<(), TestCaseEr
         uid: 1000,
         gid: 1000,
         buckets: None,
+        made: None,
+        user_id: None,
     };
     let scope = Scope::Project {
         hub: HUB.into(),
@@ -101,7 +103,7 @@ async fn drive<R: Remote>(
         }
     }
     for f in std::mem::take(&mut run.files) {
-        run.fs.release(f.fh);
+        run.fs.release(f.fh).await;
     }
     for d in std::mem::take(&mut run.dirs) {
         run.fs.releasedir(d.fh);

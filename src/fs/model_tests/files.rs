@@ -88,10 +88,10 @@ impl<R: Remote> Run<R> {
     }
 
     /// Closes an open file.
-    pub(super) fn release(&mut self, handle: usize) {
+    pub(super) async fn release(&mut self, handle: usize) {
         if !self.files.is_empty() {
             let f = self.files.remove(handle % self.files.len());
-            self.fs.release(f.fh);
+            self.fs.release(f.fh).await;
         }
     }
 

@@ -81,7 +81,7 @@ impl<R: Remote> Run<R> {
             Step::Open { file } => self.open(file).await?,
             Step::Read { handle, at, len } => self.read_at(handle, at, len).await?,
             Step::ReadAll { handle, chunk } => self.read_all(handle, chunk).await?,
-            Step::Release { handle } => self.release(handle),
+            Step::Release { handle } => self.release(handle).await,
             Step::Forget { ino, all } => self.forget(ino, all),
             Step::Expire => {
                 if !self.setup.exact {

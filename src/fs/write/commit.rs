@@ -1,0 +1,602 @@
+//! The reconciler: sends each folder's final state to the service once the folder has been
+//! quiet for the configured period (or its oldest change is `max_delay` old). For each sealed
+//! entry: upload its bytes (continuing an upload a crash cut short), then a new version of the
+//! item its name belongs to, or a new item when the name belongs to none. Before posting after
+//! a crash it looks for a version already holding its storage object, so a save is never
+//! committed twice. A failure leaves the entry sealed, with the error shown, for a later
+//! attempt (growing delays up to 30 s), so saves made while the service is unreachable go up
+//! when it is back.
+
+use super::entry::{Committed, Entry, State, Upload};
+use super::journal::{Made, Record};
+use super::upload::{self, Progress};
+use super::{Queued, Writes};
+use crate::api::{ApiError, Entry as Listed, Flavour, ItemInfo, Remote, VersionInfo};
+use crate::fs::error::Error;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Folders sent at once (each sends its entries one after another).
+const PARALLEL_FOLDERS: usize = 4;
+/// Longest wait between attempts at a failing entry.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// How long each request of a commit may take, every retry included.
+const REQUEST_LIMIT: Duration = Duration::from_secs(120);
+
+/// What the service has under each name of a folder: the item and its tip.
+type Names = HashMap<String, ItemInfo>;
+
+impl<R: Remote> Writes<R> {
+    /// Runs the reconciler until the mount ends.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let (due, next) = self.due_folders();
+            if due.is_empty() {
+                let wait = next.unwrap_or(Duration::from_secs(3600));
+                let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+                continue;
+            }
+            use futures_util::stream::{self, StreamExt};
+            stream::iter(due)
+                .for_each_concurrent(PARALLEL_FOLDERS, |f| {
+                    let me = self.clone();
+                    async move { me.send_folder(&f).await }
+                })
+                .await;
+            self.committed.notify_waiters();
+        }
+    }
+
+    /// Folders whose changes are due now, and how long until the next one is.
+    fn due_folders(&self) -> (Vec<String>, Option<Duration>) {
+        let Ok(mut i) = self.inner() else {
+            return (Vec::new(), Some(Duration::from_secs(1)));
+        };
+        let now = Instant::now();
+        let mut due = Vec::new();
+        let mut next: Option<Duration> = None;
+        let mut soonest = |d: Duration| next = Some(next.map_or(d, |n| n.min(d)));
+        let folders: Vec<(String, (Instant, Instant))> =
+            i.folders.iter().map(|(f, t)| (f.clone(), *t)).collect();
+        for (folder, (first, last)) in folders {
+            let waiting: Vec<u64> = i
+                .entries
+                .values()
+                .filter(|e| e.folder == folder)
+                .filter(|e| e.state == State::Sealed || e.state == State::Hidden)
+                .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
+                .map(|e| e.id)
+                .collect();
+            if waiting.is_empty() {
+                if !i
+                    .entries
+                    .values()
+                    .any(|e| e.folder == folder && e.pending())
+                {
+                    i.folders.remove(&folder);
+                }
+                continue;
+            }
+            let ready_at = (last + self.config.quiet).min(first + self.config.max_delay);
+            let retry_at = waiting
+                .iter()
+                .filter_map(|id| i.retry_at.get(id))
+                .min()
+                .copied();
+            let ready_at = match retry_at {
+                Some(r) if waiting.iter().all(|id| i.retry_at.contains_key(id)) => ready_at.max(r),
+                _ => ready_at,
+            };
+            if i.urgent.contains(&folder) || ready_at <= now {
+                due.push(folder);
+            } else {
+                soonest(ready_at - now);
+            }
+        }
+        for f in &due {
+            i.urgent.remove(f);
+        }
+        (due, next)
+    }
+
+    /// Sends the due entries of `folder`.
+    async fn send_folder(&self, folder: &str) {
+        let ids: Vec<u64> = match self.inner() {
+            Ok(i) => i
+                .entries
+                .values()
+                .filter(|e| e.folder == folder)
+                .filter(|e| e.state == State::Sealed || e.state == State::Hidden)
+                .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
+                .filter(|e| {
+                    i.urgent.contains(folder)
+                        || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now())
+                })
+                .map(|e| e.id)
+                .collect(),
+            Err(_) => return,
+        };
+        // Restarted now: changes after this point wait for their own quiet period.
+        if let Ok(mut i) = self.inner() {
+            i.folders.remove(folder);
+        }
+        let mut listing: Option<Names> = None;
+        for id in ids {
+            let Ok(e) = self.entry(id) else { continue };
+            if e.state == State::Hidden {
+                tracing::warn!(
+                    name = %e.name,
+                    "a file removed or renamed away here was not saved again under its name; \
+                     it stays on the service (deleting is not supported yet) and shows again"
+                );
+                self.forget_entry(id);
+                continue;
+            }
+            match self.send(&e, &mut listing).await {
+                Ok(()) => {
+                    if let Ok(mut i) = self.inner() {
+                        i.retry_at.remove(&id);
+                    }
+                }
+                Err(err) => self.failed(id, &err),
+            }
+        }
+        // Entries still waiting (failed, or changed meanwhile) keep the folder queued.
+        if let Ok(mut i) = self.inner() {
+            if i.entries
+                .values()
+                .any(|e| e.folder == folder && e.pending())
+            {
+                let now = Instant::now();
+                i.folders.entry(folder.to_string()).or_insert((now, now));
+            }
+        }
+    }
+
+    /// Records a failed attempt at entry `id`: shown as its error, tried again later.
+    fn failed(&self, id: u64, err: &Error) {
+        let Ok(mut e) = self.entry(id) else { return };
+        e.attempts += 1;
+        e.error = Some(err.to_string());
+        let delay = Duration::from_millis(500 << e.attempts.min(6)).min(MAX_RETRY_DELAY);
+        tracing::warn!(name = %e.name, attempts = e.attempts, retry_in = ?delay, error = %err, "a save could not be sent yet");
+        if let Ok(mut i) = self.inner() {
+            i.retry_at.insert(id, Instant::now() + delay);
+        }
+        if let Err(err) = self.save(&e, false) {
+            tracing::warn!(error = %err, "cannot record a failed attempt");
+        }
+    }
+
+    /// Sends one sealed entry: bytes, then the version or item.
+    async fn send(&self, e: &Entry, listing: &mut Option<Names>) -> Result<(), Error> {
+        let generation = e
+            .generation()
+            .ok_or_else(|| Error::Internal("nothing staged".into()))?;
+        let file = Arc::new(self.file(e)?);
+        let flavour = if e.bim360 {
+            Flavour::Bim360
+        } else {
+            Flavour::Core
+        };
+        // Where the name stands on the service now.
+        if listing.is_none() {
+            *listing = Some(self.remote_names(e).await?);
+        }
+        let target = listing.as_ref().and_then(|l| l.get(&e.name)).cloned();
+        // The item an earlier attempt may have posted to (after a crash, before recording it).
+        let item = target
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| e.committed.as_ref().map(|c| c.item.clone()));
+        let sha = {
+            let f = file.clone();
+            let size = e.size;
+            tokio::task::spawn_blocking(move || sha256_of(&f, size))
+        };
+        // A save identical to the version it follows, which this mount made: nothing to send.
+        let sha = sha
+            .await
+            .map_err(|err| Error::Internal(err.to_string()))?
+            .map_err(|err| crate::fs::error::local("reading a staging file", err))?;
+        if let Some(tip) = target.as_ref().and_then(|t| t.tip.as_ref()) {
+            if self.made.sha256(&tip.id).as_deref() == Some(sha.as_str()) {
+                tracing::info!(name = %e.name, version = tip.number, "unchanged since the version this mount made; nothing sent");
+                let item = target.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+                return self.done(e, generation, tip, &item, &sha, None);
+            }
+            if let Some(reserved) = target.as_ref().and_then(|t| t.meta.reserved.as_ref()) {
+                let mine = reserved.user_id.is_some() && reserved.user_id == self.config.user_id;
+                if !mine {
+                    let who = reserved.by.clone().unwrap_or_else(|| "another user".into());
+                    return Err(Error::Locked(who));
+                }
+            }
+        }
+        // Bytes first (continuing an upload a crash cut short).
+        let progress = Arc::new(Progress::default());
+        let mut up = match &e.upload {
+            Some(u) if u.generation == generation => u.clone(),
+            _ => Upload {
+                storage: within(self.remote.create_storage(&e.project, &e.folder, &e.name)).await?,
+                generation,
+                ..Upload::default()
+            },
+        };
+        let resumed = up.completed;
+        self.mark_uploading(e.id, Some(progress.clone()))?;
+        let sent = upload::upload(
+            &*self.remote,
+            file.clone(),
+            e.size,
+            &mut up,
+            &progress,
+            &|u| {
+                let _ = self.update(e.id, |x| x.upload = Some(u.clone()), false);
+            },
+        )
+        .await;
+        self.mark_uploading(e.id, None)?;
+        sent?;
+        self.update(e.id, |x| x.upload = Some(up.clone()), true)?;
+        // A crash between posting the version and recording it: the service may have it.
+        if resumed {
+            if let Some(v) = self
+                .already_posted(e, item.as_deref(), &up.storage, target.as_ref())
+                .await?
+            {
+                return self.done(e, generation, &v.1, &v.0, &sha, None);
+            }
+        }
+        let conflict = target.as_ref().and_then(|t| conflict_with(e, t));
+        let posted = match &target {
+            Some(t) => {
+                within(
+                    self.remote
+                        .create_version(&e.project, &t.id, &e.name, &up.storage, flavour),
+                )
+                .await
+                .map(|v| (t.id.clone(), v))
+            }
+            None => match within(self.remote.create_item(
+                &e.project,
+                &e.folder,
+                &e.name,
+                &up.storage,
+                flavour,
+            ))
+            .await
+            {
+                Ok(item) => {
+                    let tip = item.tip.clone().ok_or_else(|| {
+                        Error::Remote(ApiError::Decode(
+                            "the new item came without its version".into(),
+                        ))
+                    })?;
+                    Ok((item.id, tip))
+                }
+                // The name was taken meanwhile (another client, or our own earlier attempt
+                // whose answer was lost): the save becomes a version of that item.
+                Err(Error::Remote(ApiError::Refused { status: 409, .. })) => {
+                    *listing = Some(self.remote_names(e).await?);
+                    let t = listing
+                        .as_ref()
+                        .and_then(|l| l.get(&e.name))
+                        .cloned()
+                        .ok_or_else(|| {
+                            Error::Remote(ApiError::Decode(
+                                "409 for a name the folder does not list".into(),
+                            ))
+                        })?;
+                    if let Some(tip) = t
+                        .tip
+                        .as_ref()
+                        .filter(|tip| tip.storage.as_deref() == Some(&up.storage))
+                    {
+                        return self.done(e, generation, tip, &t.id, &sha, None);
+                    }
+                    within(self.remote.create_version(
+                        &e.project,
+                        &t.id,
+                        &e.name,
+                        &up.storage,
+                        flavour,
+                    ))
+                    .await
+                    .map(|v| (t.id.clone(), v))
+                }
+                Err(err) => Err(err),
+            },
+        };
+        let (item_id, version) = posted?;
+        // The next save in this folder continues this one.
+        if let Some(l) = listing.as_mut() {
+            l.insert(
+                e.name.clone(),
+                ItemInfo {
+                    id: item_id.clone(),
+                    display_name: e.name.clone(),
+                    hidden: false,
+                    tip: Some(version.clone()),
+                    meta: Default::default(),
+                },
+            );
+        }
+        self.done(e, generation, &version, &item_id, &sha, conflict)
+    }
+
+    /// What the service has under each name of `e`'s folder now.
+    async fn remote_names(&self, e: &Entry) -> Result<Names, Error> {
+        let listed = within(self.remote.folder_contents(&e.project, &e.folder, None)).await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|l| match l {
+                Listed::Item(i) if !i.hidden && i.tip.as_ref().is_some_and(|t| !t.deleted) => {
+                    let name = i.tip.as_ref().map(|t| t.name.clone())?;
+                    Some((name, i))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// After a crash: the version (and its item) that already holds `storage`, if one does.
+    async fn already_posted(
+        &self,
+        e: &Entry,
+        item: Option<&str>,
+        storage: &str,
+        target: Option<&ItemInfo>,
+    ) -> Result<Option<(String, VersionInfo)>, Error> {
+        let Some(item) = target.map(|t| t.id.as_str()).or(item) else {
+            return Ok(None);
+        };
+        let versions = within(self.remote.item_versions(&e.project, item)).await?;
+        Ok(versions
+            .into_iter()
+            .find(|v| v.storage.as_deref() == Some(storage))
+            .map(|v| (item.to_string(), v)))
+    }
+
+    /// Records entry `e` (staged as `generation`) as committed as `version` of `item`.
+    fn done(
+        &self,
+        e: &Entry,
+        generation: u32,
+        version: &VersionInfo,
+        item: &str,
+        sha: &str,
+        conflict: Option<String>,
+    ) -> Result<(), Error> {
+        let committed = Committed {
+            item: item.to_string(),
+            version: version.id.clone(),
+            number: version.number,
+            storage: version.storage.clone().unwrap_or_default(),
+        };
+        let made = Made {
+            version: version.id.clone(),
+            mtime_ns: e.mtime_ns,
+            size: e.size,
+            sha256: sha.to_string(),
+        };
+        self.made.insert(made.clone());
+        if let Some(who) = &conflict {
+            tracing::warn!(name = %e.name, version = version.number, after = %who, "conflict: the item had a newer version than the one opened; saved as the next version, both kept");
+        } else {
+            tracing::info!(name = %e.name, version = version.number, %item, "saved");
+        }
+        self.keep_on_disk(e, generation, &committed.storage);
+        let changed = self.update(
+            e.id,
+            |x| {
+                x.committed = Some(committed.clone());
+                x.upload = None;
+                x.error = None;
+                x.attempts = 0;
+                x.conflict = conflict.clone();
+                x.sha256 = Some(sha.to_string());
+                x.base = Some(super::entry::Base {
+                    item: committed.item.clone(),
+                    version: committed.version.clone(),
+                    number: committed.number,
+                });
+                // Changed again while it was sent: that change is the next save.
+                if x.generation() == Some(generation) && x.state == State::Sealed {
+                    x.state = State::Committed;
+                }
+            },
+            true,
+        );
+        self.record(&[Record::Made(made)], true)?;
+        if let Ok(x) = self.entry(e.id) {
+            if x.generation() != Some(generation) {
+                self.staging.remove(e.id, generation);
+            }
+        }
+        changed
+    }
+
+    /// Puts a committed entry's bytes into the disk cache under its new storage object, so
+    /// reading the version back (after a remount too) downloads nothing.
+    fn keep_on_disk(&self, e: &Entry, generation: u32, storage: &str) {
+        let Some(disk) = &self.disk else { return };
+        let Ok(f) = self.staging.open_file(e.id, generation) else {
+            return;
+        };
+        let block = crate::cache::disk::BLOCK;
+        let mut b = 0;
+        while b * block < e.size {
+            let len = block.min(e.size - b * block);
+            let mut buf = vec![0u8; len as usize];
+            if f.read_exact_at(&mut buf, b * block).is_err() {
+                return;
+            }
+            disk.put(storage, b, &buf);
+            b += 1;
+        }
+    }
+
+    /// Notes that entry `id` is (or is no longer, with `None`) being uploaded.
+    fn mark_uploading(&self, id: u64, p: Option<Arc<Progress>>) -> Result<(), Error> {
+        let mut i = self.inner()?;
+        match p {
+            Some(p) => i.uploading.insert(id, p),
+            None => i.uploading.remove(&id),
+        };
+        Ok(())
+    }
+
+    /// Changes entry `id` in place (if it still exists) and records it.
+    fn update(&self, id: u64, f: impl FnOnce(&mut Entry), durable: bool) -> Result<(), Error> {
+        let e = {
+            let mut i = self.inner()?;
+            let Some(e) = i.entries.get_mut(&id) else {
+                return Ok(());
+            };
+            f(e);
+            e.clone()
+        };
+        self.record(&[Record::Entry(Box::new(e))], durable)
+    }
+
+    /// Sends `folder`'s changes now (every folder's, for `None`), and with `wait` returns
+    /// once nothing there is pending any more or `limit` passed: what is still pending.
+    pub async fn sync(&self, folder: Option<&str>, wait: bool, limit: Duration) -> Vec<Queued> {
+        let pending = |me: &Self| -> Vec<Queued> {
+            me.queue()
+                .into_iter()
+                .filter(|q| folder.map_or(true, |f| q.folder == f))
+                .filter(|q| !q.state.starts_with("committed") && q.state != "local-only")
+                .collect()
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(mut i) = self.inner() {
+                let folders: Vec<String> = i
+                    .entries
+                    .values()
+                    .filter(|e| e.pending() && folder.map_or(true, |f| e.folder == f))
+                    .map(|e| e.folder.clone())
+                    .collect();
+                for f in folders {
+                    let now = Instant::now();
+                    i.folders.entry(f.clone()).or_insert((now, now));
+                    i.urgent.insert(f);
+                }
+            }
+            self.wake.notify_one();
+            let left = pending(self);
+            if !wait || left.iter().all(|q| q.state.starts_with("recovered")) {
+                return left;
+            }
+            let Some(rest) = limit.checked_sub(started.elapsed()) else {
+                return left;
+            };
+            let _ = tokio::time::timeout(
+                rest.min(Duration::from_millis(500)),
+                self.committed.notified(),
+            )
+            .await;
+        }
+    }
+
+    /// Every entry that is not simply committed, for `apsfs status`.
+    pub fn queue(&self) -> Vec<Queued> {
+        let Ok(i) = self.inner() else {
+            return Vec::new();
+        };
+        let mut q: Vec<Queued> = i
+            .entries
+            .values()
+            .filter(|e| e.state != State::Hidden && !e.dir)
+            .filter(|e| e.state != State::Committed || e.conflict.is_some())
+            .map(|e| Queued {
+                name: e.name.clone(),
+                folder: e.folder.clone(),
+                state: match i.uploading.get(&e.id) {
+                    Some(p) => format!(
+                        "uploading {} of {} bytes",
+                        p.done.load(std::sync::atomic::Ordering::Relaxed),
+                        e.size
+                    ),
+                    None if i.writers.contains_key(&e.id) && e.state != State::LocalOnly => {
+                        "pending (open for writing)".into()
+                    }
+                    None => e.sync_state(),
+                },
+                size: e.size,
+                uploaded: i
+                    .uploading
+                    .get(&e.id)
+                    .map(|p| p.done.load(std::sync::atomic::Ordering::Relaxed)),
+            })
+            .collect();
+        q.sort_by(|a, b| (&a.folder, &a.name).cmp(&(&b.folder, &b.name)));
+        q
+    }
+
+    /// `user.aps.sync` of entry `e`, with upload progress while it is uploading.
+    pub fn sync_state(&self, e: &Entry) -> String {
+        match self
+            .inner()
+            .ok()
+            .and_then(|i| i.uploading.get(&e.id).cloned())
+        {
+            Some(p) => {
+                let part = e
+                    .upload
+                    .as_ref()
+                    .map_or(upload::MIN_PART, |u| u.part_size.max(1));
+                let total = upload::parts(e.size, part);
+                let done = p
+                    .done
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .div_ceil(part);
+                format!("uploading {done}/{total}")
+            }
+            None => e.sync_state(),
+        }
+    }
+}
+
+/// Who moved the item past the version `e` was opened at, if anyone did.
+fn conflict_with(e: &Entry, target: &ItemInfo) -> Option<String> {
+    let base = e.base.as_ref()?;
+    let tip = target.tip.as_ref()?;
+    if base.item != target.id || tip.id == base.version {
+        return None;
+    }
+    if e.committed.as_ref().is_some_and(|c| c.version == tip.id) {
+        return None;
+    }
+    let who = tip.meta.modified_by.as_deref().unwrap_or("another client");
+    Some(format!("v{} by {who}", tip.number))
+}
+
+/// `work` within `REQUEST_LIMIT`, a timeout being an error like any other.
+async fn within<T>(
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, Error> {
+    match crate::deadline::within(REQUEST_LIMIT, work).await {
+        Ok(r) => r.map_err(Error::Remote),
+        Err(expired) => Err(Error::Remote(ApiError::Timeout(expired.to_string()))),
+    }
+}
+
+/// SHA-256 (hex) of the first `size` bytes of `f`.
+fn sha256_of(f: &std::fs::File, size: u64) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < size {
+        let n = (size - at).min(buf.len() as u64) as usize;
+        f.read_exact_at(&mut buf[..n], at)?;
+        h.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(format!("{:x}", h.finalize()))
+}

@@ -1,0 +1,358 @@
+//! The overlay's changes, one per filesystem operation that writes: each updates the entries
+//! under the lock, records them in the journal (durably where a caller was promised that),
+//! and marks the folder changed so its quiet period starts again.
+
+use super::entry::{Base, Entry, Source, State};
+use super::{Place, Writes, LOCAL_INO};
+use crate::api::Remote;
+use crate::fs::error::{local, Error};
+use std::os::unix::fs::FileExt;
+use std::time::SystemTime;
+
+/// What a remote file being written starts from.
+#[derive(Clone, Debug)]
+pub struct RemoteFile {
+    /// Its inode (the entry keeps it, so the writer's inode stays the file's).
+    pub ino: u64,
+    /// Its name.
+    pub name: String,
+    /// The version it shows.
+    pub base: Base,
+    /// That version's storage object and size.
+    pub storage: String,
+    /// Its size.
+    pub size: u64,
+}
+
+impl<R: Remote> Writes<R> {
+    /// `create`: a new empty file `name` at `at`, open for writing. A hidden remote file of that
+    /// name (renamed away or removed here just before) is what it continues.
+    pub fn create(&self, at: &Place, name: &str, mode: u32) -> Result<Entry, Error> {
+        let base = match self.find(&at.folder, name) {
+            Some(e) if e.state == State::Hidden => e.base,
+            Some(_) => return Err(Error::Exists),
+            None => None,
+        };
+        let id = self.next_id()?;
+        let e = self.new_entry(
+            id,
+            LOCAL_INO | id,
+            at,
+            name,
+            false,
+            mode,
+            Source::Staged(0),
+            base,
+        );
+        self.staging
+            .create(id, 0)
+            .map_err(|err| local("creating a staging file", err))?;
+        self.place(&e)?;
+        self.open_write(id)?;
+        self.dirty(id)?;
+        self.record(&[super::Record::Entry(Box::new(e.clone()))], false)?;
+        self.touched(&at.folder);
+        Ok(e)
+    }
+
+    /// `mkdir` of a name that stays local: a directory only this machine has.
+    pub fn mkdir_local(&self, at: &Place, name: &str, mode: u32) -> Result<Entry, Error> {
+        if self
+            .find(&at.folder, name)
+            .is_some_and(|e| e.state != State::Hidden)
+        {
+            return Err(Error::Exists);
+        }
+        let id = self.next_id()?;
+        let e = self.new_entry(id, LOCAL_INO | id, at, name, true, mode, Source::None, None);
+        self.place(&e)?;
+        self.record(&[super::Record::Entry(Box::new(e.clone()))], true)?;
+        Ok(e)
+    }
+
+    /// A remote file opened for writing is changed for the first time (a write, or a
+    /// truncation to `truncate`): it becomes an entry under its own inode, its bytes copied
+    /// from its version unless it is truncated to nothing.
+    pub async fn adopt(
+        &self,
+        at: &Place,
+        file: &RemoteFile,
+        mode: u32,
+        truncate: Option<u64>,
+    ) -> Result<Entry, Error> {
+        if let Some(e) = self.by_ino(file.ino) {
+            return Ok(e);
+        }
+        let id = self.next_id()?;
+        let source = Source::Remote {
+            storage: file.storage.clone(),
+            size: file.size,
+        };
+        let mut e = self.new_entry(
+            id,
+            file.ino,
+            at,
+            &file.name,
+            false,
+            mode,
+            source,
+            Some(file.base.clone()),
+        );
+        e.size = file.size;
+        if truncate == Some(0) {
+            self.staging
+                .create(id, 0)
+                .map_err(|err| local("creating a staging file", err))?;
+            e.source = Source::Staged(0);
+            e.size = 0;
+        } else {
+            self.fill(id, 0, &file.storage, file.size).await?;
+            e.source = Source::Staged(0);
+        }
+        if e.state != State::LocalOnly {
+            e.state = State::Open;
+        }
+        self.place(&e)?;
+        self.dirty(id)?;
+        self.record(&[super::Record::Entry(Box::new(e.clone()))], false)?;
+        self.touched(&at.folder);
+        Ok(e)
+    }
+
+    /// A write handle on entry `id` opened.
+    pub fn open_write(&self, id: u64) -> Result<(), Error> {
+        *self.inner()?.writers.entry(id).or_default() += 1;
+        Ok(())
+    }
+
+    /// Makes `id` writable and runs `change` on its staging file and entry.
+    async fn change(
+        &self,
+        id: u64,
+        change: impl FnOnce(&std::fs::File, &mut Entry) -> std::io::Result<()>,
+    ) -> Result<Entry, Error> {
+        let mut e = self.writable(id).await?;
+        let f = self.file(&e)?;
+        change(&f, &mut e).map_err(|err| local("writing a staging file", err))?;
+        e.set_mtime(SystemTime::now());
+        self.place(&e)?;
+        self.dirty(id)?;
+        self.touched(&e.folder);
+        Ok(e)
+    }
+
+    /// `write`: `data` at `offset` of entry `id`.
+    pub async fn write(&self, id: u64, offset: u64, data: &[u8]) -> Result<u32, Error> {
+        self.change(id, |f, e| {
+            f.write_all_at(data, offset)?;
+            e.size = e.size.max(offset + data.len() as u64);
+            Ok(())
+        })
+        .await?;
+        Ok(data.len() as u32)
+    }
+
+    /// Truncation (or extension) of entry `id` to `size`.
+    pub async fn truncate(&self, id: u64, size: u64) -> Result<Entry, Error> {
+        self.change(id, |f, e| {
+            f.set_len(size)?;
+            e.size = size;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `utimens`/`chmod` on entry `id`: remembered, never a reason to upload again.
+    pub fn set_meta(
+        &self,
+        id: u64,
+        mtime: Option<SystemTime>,
+        mode: Option<u32>,
+    ) -> Result<Entry, Error> {
+        let mut e = self.entry(id)?;
+        if let Some(t) = mtime {
+            e.set_mtime(t);
+        }
+        if let Some(m) = mode {
+            e.mode = (e.mode & !0o7777) | (m & 0o7777);
+        }
+        self.place(&e)?;
+        // Durable with the content at the next close; a mode or time alone is cheap to lose.
+        self.record(&[super::Record::Entry(Box::new(e.clone()))], false)?;
+        Ok(e)
+    }
+
+    /// A write handle on entry `id` was released: the last one makes the entry sendable.
+    pub async fn release(&self, id: u64) -> Result<(), Error> {
+        let (last, dirty) = {
+            let mut i = self.inner()?;
+            let n = i.writers.entry(id).or_default();
+            *n = n.saturating_sub(1);
+            let last = *n == 0;
+            if last {
+                i.writers.remove(&id);
+            }
+            (last, i.dirty.contains(&id))
+        };
+        if dirty {
+            // Written through a mapping after the last flush: sealed now.
+            self.seal(id).await?;
+        }
+        if last {
+            if let Ok(e) = self.entry(id) {
+                self.touched(&e.folder);
+            }
+        }
+        Ok(())
+    }
+
+    /// `unlink` of `name` in `at`'s folder when the overlay has it. A file only here is simply
+    /// dropped; one the service has (committed here) is not removed there (deleting is not done
+    /// by this mount), so it answers `EPERM`.
+    pub fn unlink(&self, at: &Place, name: &str) -> Result<(), Error> {
+        let e = self.find(&at.folder, name).ok_or(Error::NotFound)?;
+        match e.state {
+            State::Hidden => Err(Error::NotFound),
+            State::Committed => Err(Error::NotPermitted(
+                "removing a file the service has (deleting is not supported yet)",
+            )),
+            _ if e.dir => Err(Error::IsDir),
+            _ => {
+                match e.base.clone() {
+                    // It replaced a remote file's content under the same name: that file shows
+                    // again... unless the save goes on (a later rename over the name).
+                    Some(base) if !self.stays_local(&e) => self.hide(at, name, base)?,
+                    _ => self.forget_entry(e.id),
+                }
+                self.touched(&at.folder);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hides the remote file `name` (whose tip is `base`) in `at`'s folder: removed or renamed
+    /// away here, its name waiting for new content. Replaces any entry under the name.
+    pub fn hide(&self, at: &Place, name: &str, base: Base) -> Result<(), Error> {
+        let id = self.next_id()?;
+        let mut e = self.new_entry(
+            id,
+            LOCAL_INO | id,
+            at,
+            name,
+            false,
+            0,
+            Source::None,
+            Some(base),
+        );
+        e.state = State::Hidden;
+        if let Some(old) = self.place(&e)? {
+            if let Some(g) = old.generation() {
+                self.staging.remove(old.id, g);
+            }
+            self.record(&[super::Record::Gone(old.id)], false)?;
+        }
+        self.record(&[super::Record::Entry(Box::new(e))], true)?;
+        self.touched(&at.folder);
+        Ok(())
+    }
+
+    /// `rmdir` of a local-only directory.
+    pub fn rmdir_local(&self, at: &Place, name: &str) -> Result<(), Error> {
+        let e = self.find(&at.folder, name).ok_or(Error::NotFound)?;
+        if !e.dir {
+            return Err(Error::NotDir);
+        }
+        let inside = format!("{}{}", super::LOCAL_FOLDER, e.id);
+        if !self.entries_in(&inside).is_empty() {
+            return Err(Error::NotEmpty);
+        }
+        self.forget_entry(e.id);
+        Ok(())
+    }
+
+    /// Moves overlay entry `e` to `name` at `to`, replacing what had that name. `base` is the
+    /// remote item the name belongs to (the save continues it).
+    pub fn rename_entry(
+        &self,
+        mut e: Entry,
+        to: &Place,
+        name: &str,
+        base: Option<Base>,
+    ) -> Result<(), Error> {
+        let from_folder = e.folder.clone();
+        {
+            let mut i = self.inner()?;
+            i.by_name.remove(&(e.folder.clone(), e.name.clone()));
+        }
+        e.folder = to.folder.clone();
+        e.parent = to.dir;
+        e.project = to.project.clone();
+        e.name = name.to_string();
+        if base.is_some() {
+            e.base = base;
+        }
+        // Its name decides where it goes: a temporary renamed to a document's name is sent; a
+        // document renamed to a backup name stays here.
+        let local = self.stays_local(&e);
+        e.state = match e.state {
+            State::LocalOnly | State::Sealed | State::Committed if local => State::LocalOnly,
+            State::LocalOnly if !e.dir => {
+                if self.inner()?.writers.contains_key(&e.id) {
+                    State::Open
+                } else {
+                    State::Sealed
+                }
+            }
+            // A committed file under a new name is a new save of that name.
+            State::Committed => State::Sealed,
+            s => s,
+        };
+        if e.state == State::Sealed {
+            e.committed = None;
+            e.conflict = None;
+        }
+        if let Some(old) = self.place(&e)? {
+            if let Some(g) = old.generation() {
+                self.staging.remove(old.id, g);
+            }
+            self.record(&[super::Record::Gone(old.id)], false)?;
+        }
+        self.record(&[super::Record::Entry(Box::new(e.clone()))], true)?;
+        self.touched(&from_folder);
+        self.touched(&e.folder);
+        Ok(())
+    }
+
+    /// A remote file renamed to a name that stays local (a backup before a save): the name it
+    /// had is hidden until the save brings new content, and the new name shows the old bytes.
+    pub fn rename_remote_away(
+        &self,
+        from: &Place,
+        file: &RemoteFile,
+        to: &Place,
+        name: &str,
+    ) -> Result<(), Error> {
+        if let Some(e) = self.find(&to.folder, name) {
+            if e.state != State::Hidden && e.dir {
+                return Err(Error::IsDir);
+            }
+        }
+        let id = self.next_id()?;
+        let source = Source::Remote {
+            storage: file.storage.clone(),
+            size: file.size,
+        };
+        let mut e = self.new_entry(id, LOCAL_INO | id, to, name, false, 0o644, source, None);
+        e.size = file.size;
+        e.state = State::LocalOnly;
+        self.hide(from, &file.name, file.base.clone())?;
+        if let Some(old) = self.place(&e)? {
+            if let Some(g) = old.generation() {
+                self.staging.remove(old.id, g);
+            }
+            self.record(&[super::Record::Gone(old.id)], false)?;
+        }
+        self.record(&[super::Record::Entry(Box::new(e))], true)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,619 @@
+//! The filesystem's writing operations: each finds where a name lives (a remote folder or a
+//! local-only directory), asks the overlay (`write/`) to change, and answers in the
+//! filesystem's terms. Only `mkdir` of a folder the service keeps talks to the service here;
+//! everything else reaches it later through the reconciler.
+
+use super::attr::Attr;
+use super::error::{Error, Op};
+use super::handles::{Handle, LocalFile};
+use super::inode::{Kind, ROOT};
+use super::write::entry::{Base, State};
+use super::write::ops::RemoteFile;
+use super::write::{names, Found, Place, Writes};
+use super::Fs;
+use crate::api::{Flavour, Remote};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long the kernel may trust a local entry's name and attributes: they change under
+/// renames and writes the mount makes itself, and after commits.
+pub const LOCAL_TTL: Duration = Duration::from_secs(1);
+
+/// `setattr`'s requested changes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetAttr {
+    /// New size (truncate).
+    pub size: Option<u64>,
+    /// New modification time.
+    pub mtime: Option<SystemTime>,
+    /// New permission bits.
+    pub mode: Option<u32>,
+}
+
+/// `renameat2` flags the filesystem tells apart.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenameFlags {
+    /// `RENAME_NOREPLACE`: fail with `EEXIST` rather than replace.
+    pub no_replace: bool,
+    /// `RENAME_EXCHANGE`: swap the two names (not supported).
+    pub exchange: bool,
+}
+
+/// What a name in a directory stands for, remote or local.
+enum Named {
+    /// An overlay entry.
+    Local(Box<super::write::entry::Entry>),
+    /// A remote file: its inode and what writing it would start from.
+    RemoteFile(RemoteFile),
+    /// A remote directory.
+    RemoteDir,
+    /// Nothing (or a hidden remote file, with the item it was).
+    Nothing(Option<Base>),
+}
+
+impl<R: Remote> Fs<R> {
+    /// The overlay, when this mount writes.
+    pub(super) fn writes(&self) -> Result<&Arc<Writes<R>>, Error> {
+        self.writes.as_ref().ok_or(Error::ReadOnly)
+    }
+
+    /// The folder id the overlay files names of directory `dir` under, when it does.
+    pub(super) fn overlay_folder(&self, dir: u64) -> Option<String> {
+        let w = self.writes.as_ref()?;
+        if let Some(f) = w.local_folder(dir) {
+            return Some(f);
+        }
+        let node = self.ns.node(dir).ok()?;
+        matches!(node.kind, Kind::Folder { .. }).then_some(node.id)
+    }
+
+    /// Where names in directory `dir` live, for a change.
+    pub(super) fn place(&self, dir: u64) -> Result<Place, Error> {
+        let w = self.writes()?;
+        if let Some(folder) = w.local_folder(dir) {
+            let e = w.by_ino(dir).ok_or(Error::NotFound)?;
+            return Ok(Place {
+                dir,
+                project: e.project,
+                folder,
+                flavour: if e.bim360 {
+                    Flavour::Bim360
+                } else {
+                    Flavour::Core
+                },
+                path_len: 0,
+            });
+        }
+        let node = self.ns.node(dir)?;
+        match &node.kind {
+            Kind::Folder { project, .. } => Ok(Place {
+                dir,
+                project: project.clone(),
+                folder: node.id.clone(),
+                flavour: Flavour::of(node.meta.ext_type.as_deref()),
+                path_len: self.path_in_project(dir),
+            }),
+            _ if node.is_dir() => Err(Error::NotPermitted(
+                "only folders hold files (not the hub, project or .versions levels)",
+            )),
+            _ => Err(Error::NotDir),
+        }
+    }
+
+    /// Characters of the path of folder `dir` inside its project.
+    fn path_in_project(&self, mut dir: u64) -> usize {
+        let mut len = 0;
+        while dir != ROOT {
+            let Ok(node) = self.ns.node(dir) else { break };
+            if matches!(node.kind, Kind::Project { .. }) {
+                break;
+            }
+            let name = self
+                .ns
+                .listed(node.parent)
+                .and_then(|l| {
+                    l.entries
+                        .iter()
+                        .find(|(_, i, _)| *i == dir)
+                        .map(|e| e.0.clone())
+                })
+                .unwrap_or_default();
+            len += name.chars().count() + 1;
+            dir = node.parent;
+        }
+        len
+    }
+
+    /// What `name` in `dir` stands for now.
+    async fn named(&self, dir: u64, at: &Place, name: &str) -> Result<Named, Error> {
+        let w = self.writes()?;
+        if let Some(e) = w.find(&at.folder, name) {
+            return Ok(match e.state {
+                State::Hidden => Named::Nothing(e.base),
+                _ => Named::Local(Box::new(e)),
+            });
+        }
+        if at.is_local() {
+            return Ok(Named::Nothing(None));
+        }
+        let listing = self.ns.listing(dir).await?;
+        let Some(ino) = listing.lookup(name) else {
+            return Ok(Named::Nothing(None));
+        };
+        let node = self.ns.node(ino)?;
+        match &node.kind {
+            Kind::File { version } => {
+                self.ns.ensure_size(ino).await?;
+                let size = match self.ns.node(ino)?.kind {
+                    Kind::File { version } => version.size.unwrap_or(0),
+                    _ => 0,
+                };
+                Ok(Named::RemoteFile(RemoteFile {
+                    ino,
+                    name: name.to_string(),
+                    base: Base {
+                        item: node.item().to_string(),
+                        version: version.id.clone(),
+                        number: version.number,
+                    },
+                    storage: version.storage.clone(),
+                    size,
+                }))
+            }
+            _ => Ok(Named::RemoteDir),
+        }
+    }
+
+    /// The name remote inode `ino` has in its folder's cached listing.
+    fn name_of(&self, ino: u64) -> Result<String, Error> {
+        let parent = self.ns.node(ino)?.parent;
+        self.ns
+            .listed(parent)
+            .and_then(|l| {
+                l.entries
+                    .iter()
+                    .find(|(_, i, _)| *i == ino)
+                    .map(|e| e.0.clone())
+            })
+            .ok_or(Error::NotFound)
+    }
+
+    /// Checks a name for the service, unless it stays on this machine.
+    fn check_name(&self, at: &Place, name: &str, is_dir: bool) -> Result<(), Error> {
+        if at.is_local() || self.writes()?.is_ignored(name, is_dir) {
+            return Ok(());
+        }
+        names::check(name, at.path_len)
+    }
+
+    /// Refuses writing an item reserved (locked) by another user, as Desktop Connector makes
+    /// such a file read-only.
+    fn not_reserved(&self, ino: u64) -> Result<(), Error> {
+        let node = self.ns.node(ino)?;
+        if let Some(r) = &node.meta.reserved {
+            let mine = r.user_id.is_some() && r.user_id == self.user_id;
+            if !mine {
+                let who = r.by.clone().unwrap_or_else(|| "another user".into());
+                tracing::info!(item = node.item(), by = %who, "reserved by another user; not writable");
+                return Err(Error::Locked(who));
+            }
+        }
+        Ok(())
+    }
+
+    /// `create`: a new file `name` in `parent`, open for writing.
+    pub async fn create(&self, parent: u64, name: &str, mode: u32) -> Result<(Attr, u64), Error> {
+        self.may_change(Op::Create)?;
+        let w = self.writes()?.clone();
+        let at = self.place(parent)?;
+        self.check_name(&at, name, false)?;
+        if let Named::Local(_) | Named::RemoteFile(_) | Named::RemoteDir =
+            self.named(parent, &at, name).await?
+        {
+            return Err(Error::Exists);
+        }
+        let e = w.create(&at, name, mode & 0o7777)?;
+        let attr = w.attr(e.ino).ok_or(Error::NotFound)?;
+        let file = LocalFile::new(e.ino, at, Some(e.id), None, None, true);
+        let fh = self.handles.insert(Handle::Local(Arc::new(file)))?;
+        Ok((attr, fh))
+    }
+
+    /// `open` of an overlay entry, or of a remote file for writing; `None` when neither (a
+    /// plain read of a remote file).
+    pub(super) async fn open_local(
+        &self,
+        ino: u64,
+        write: bool,
+        truncate: bool,
+    ) -> Result<Option<u64>, Error> {
+        let Some(w) = self.writes.clone() else {
+            return Ok(None);
+        };
+        if let Some(e) = w.by_ino(ino) {
+            if e.dir {
+                return Err(Error::IsDir);
+            }
+            if write {
+                self.may_change(Op::Open)?;
+                w.open_write(e.id)?;
+                if truncate {
+                    w.truncate(e.id, 0).await?;
+                }
+            }
+            let at = self.place(e.parent)?;
+            let file = LocalFile::new(ino, at, Some(e.id), None, None, write);
+            return Ok(Some(self.handles.insert(Handle::Local(Arc::new(file)))?));
+        }
+        if !write {
+            return Ok(None);
+        }
+        self.may_change(Op::Open)?;
+        self.not_reserved(ino)?;
+        let node = self.ns.node(ino)?;
+        let at = self.place(node.parent)?;
+        let name = self.name_of(ino)?;
+        let Named::RemoteFile(remote) = self.named(node.parent, &at, &name).await? else {
+            return Err(Error::NotFound);
+        };
+        let entry = if truncate {
+            let e = w.adopt(&at, &remote, 0o644, Some(0)).await?;
+            w.open_write(e.id)?;
+            Some(e.id)
+        } else {
+            None
+        };
+        let reader = self.reader(&remote);
+        let file = LocalFile::new(ino, at, entry, Some(remote), Some(reader), true);
+        Ok(Some(self.handles.insert(Handle::Local(Arc::new(file)))?))
+    }
+
+    /// A reader of a remote file's version, for reads through a write handle before its first
+    /// write.
+    fn reader(&self, remote: &RemoteFile) -> Arc<super::prefetch::OpenFile<R>> {
+        Arc::new(super::prefetch::OpenFile::new(
+            self.source.clone(),
+            &remote.storage,
+            remote.size,
+            self.budget.clone(),
+            None,
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        ))
+    }
+
+    /// The overlay entry a write through `file` changes, made at the first change of a remote
+    /// file (copying its bytes unless it is truncated to nothing).
+    async fn entry_for_change(
+        &self,
+        file: &LocalFile<R>,
+        truncate: Option<u64>,
+    ) -> Result<u64, Error> {
+        let w = self.writes()?;
+        let mut entry = file.entry.lock().await;
+        if let Some(id) = *entry {
+            return Ok(id);
+        }
+        let remote = file.remote.as_ref().ok_or(Error::BadHandle)?;
+        let e = w.adopt(&file.at, remote, 0o644, truncate).await?;
+        w.open_write(e.id)?;
+        *entry = Some(e.id);
+        Ok(e.id)
+    }
+
+    /// `write`: `data` at `offset` through handle `fh`.
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Error> {
+        let file = self.handles.local(fh)?;
+        if !file.write {
+            return Err(Error::BadHandle);
+        }
+        let id = self.entry_for_change(&file, None).await?;
+        self.writes()?.write(id, offset, data).await
+    }
+
+    /// `read` through an overlay handle.
+    pub(super) async fn read_local(
+        &self,
+        file: &LocalFile<R>,
+        offset: u64,
+        size: u32,
+    ) -> Result<bytes::Bytes, Error> {
+        let id = *file.entry.lock().await;
+        match (id, &file.reader) {
+            (Some(id), _) => self.writes()?.read(id, offset, u64::from(size)).await,
+            (None, Some(reader)) => Ok(reader.read(offset, u64::from(size)).await?),
+            (None, None) => Err(Error::BadHandle),
+        }
+    }
+
+    /// `flush` (each `close`) and `fsync`: what was written through `fh` is on disk here, with
+    /// the journal record saying so, before this returns.
+    pub async fn flush(&self, fh: u64) -> Result<(), Error> {
+        let Ok(file) = self.handles.local(fh) else {
+            return Ok(());
+        };
+        let id = *file.entry.lock().await;
+        match id {
+            Some(id) if file.write => self.writes()?.seal(id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// `release` of an overlay handle.
+    pub(super) async fn release_local(&self, file: Arc<LocalFile<R>>) {
+        let id = *file.entry.lock().await;
+        if let (Some(id), true, Some(w)) = (id, file.write, self.writes.as_ref()) {
+            if let Err(e) = w.release(id).await {
+                e.log(Op::Write);
+            }
+        }
+    }
+
+    /// `setattr`: size, times and mode. Times and mode of files being written are kept here;
+    /// on a file the mount has not changed they are accepted and not sent (`touch` makes no
+    /// version), like a directory's.
+    pub async fn setattr(&self, ino: u64, fh: Option<u64>, set: SetAttr) -> Result<Attr, Error> {
+        let w = self.writes()?.clone();
+        let mut entry = w.by_ino(ino);
+        if let Some(size) = set.size {
+            self.may_change(Op::Setattr)?;
+            let id = match (&entry, fh.and_then(|fh| self.handles.local(fh).ok())) {
+                (Some(e), _) => e.id,
+                (None, Some(file)) => self.entry_for_change(&file, Some(size)).await?,
+                (None, None) => {
+                    // `truncate(2)` by path: the file is changed without a handle.
+                    self.not_reserved(ino)?;
+                    let parent = self.ns.node(ino)?.parent;
+                    let at = self.place(parent)?;
+                    let name = self.name_of(ino)?;
+                    let Named::RemoteFile(remote) = self.named(parent, &at, &name).await? else {
+                        return Err(Error::NotFound);
+                    };
+                    w.adopt(&at, &remote, 0o644, Some(size)).await?.id
+                }
+            };
+            let e = w.truncate(id, size).await?;
+            if fh.is_none() {
+                w.seal(id).await?;
+            }
+            entry = Some(e);
+        }
+        if let Some(e) = entry {
+            if set.mtime.is_some() || set.mode.is_some() {
+                w.set_meta(e.id, set.mtime, set.mode)?;
+            }
+            return w.attr(e.ino).ok_or(Error::NotFound);
+        }
+        // Unchanged remote file or folder: nothing to keep.
+        Ok(self.getattr(ino).await?.0)
+    }
+
+    /// `mkdir`: a folder on the service (made now, `EEXIST` when the name is taken), or a
+    /// local-only directory for a name that stays here.
+    pub async fn mkdir(&self, parent: u64, name: &str, mode: u32) -> Result<Attr, Error> {
+        self.may_change(Op::Mkdir)?;
+        let w = self.writes()?.clone();
+        let at = self.place(parent)?;
+        self.check_name(&at, name, true)?;
+        if !matches!(self.named(parent, &at, name).await?, Named::Nothing(_)) {
+            return Err(Error::Exists);
+        }
+        if at.is_local() || w.is_ignored(name, true) {
+            let e = w.mkdir_local(&at, name, (mode & 0o7777) | 0o700)?;
+            return w.attr(e.ino).ok_or(Error::NotFound);
+        }
+        let info = self
+            .ns
+            .remote()
+            .create_folder(&at.project, &at.folder, name, at.flavour)
+            .await?;
+        tracing::info!(folder = %info.id, name, "folder made");
+        let ino = self.ns.add_folder(parent, &at.project, info)?;
+        self.ns.attr(ino)
+    }
+
+    /// `unlink`: a file only here goes; a file the service has is hidden until its folder is
+    /// sent, so a save that removes the old file before renaming the new one over it (Excel)
+    /// stays one version. Nothing is deleted on the service.
+    pub async fn unlink(&self, parent: u64, name: &str) -> Result<(), Error> {
+        self.may_change(Op::Unlink)?;
+        let w = self.writes()?.clone();
+        let at = self.place(parent)?;
+        match self.named(parent, &at, name).await? {
+            Named::Local(_) => w.unlink(&at, name),
+            Named::RemoteFile(f) => {
+                self.not_reserved(f.ino)?;
+                tracing::info!(name, "removed here; the service keeps it unless a save under its name follows (deleting is not supported yet)");
+                w.hide(&at, name, f.base)
+            }
+            Named::RemoteDir => Err(Error::IsDir),
+            Named::Nothing(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// `rmdir`: local-only directories only.
+    pub async fn rmdir(&self, parent: u64, name: &str) -> Result<(), Error> {
+        self.may_change(Op::Rmdir)?;
+        let w = self.writes()?.clone();
+        let at = self.place(parent)?;
+        match self.named(parent, &at, name).await? {
+            Named::Local(e) if e.dir => w.rmdir_local(&at, name),
+            Named::Local(_) | Named::RemoteFile(_) => Err(Error::NotDir),
+            Named::RemoteDir => Err(Error::NotPermitted(
+                "removing a folder the service has (deleting is not supported yet)",
+            )),
+            Named::Nothing(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// `rename`. What this mount does: any move of a file that exists only here (a new file,
+    /// a temporary), including over a file the service has (that is a save of it: the name's
+    /// item gets the version); a file the service has renamed to a name that stays here (a
+    /// backup before a save). Renaming or moving what the service has to another name it would
+    /// keep is not done yet (`EPERM`).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &str,
+        new_parent: u64,
+        new_name: &str,
+        flags: RenameFlags,
+    ) -> Result<(), Error> {
+        self.may_change(Op::Rename)?;
+        if flags.exchange {
+            return Err(Error::Invalid("exchanging two names is not supported"));
+        }
+        let w = self.writes()?.clone();
+        let from = self.place(parent)?;
+        let to = self.place(new_parent)?;
+        let source = self.named(parent, &from, name).await?;
+        let target = self.named(new_parent, &to, new_name).await?;
+        let target_exists = !matches!(target, Named::Nothing(_));
+        if target_exists && flags.no_replace {
+            return Err(Error::Exists);
+        }
+        if parent == new_parent && name == new_name {
+            return Ok(());
+        }
+        let source_is_dir =
+            matches!(&source, Named::RemoteDir) || matches!(&source, Named::Local(e) if e.dir);
+        match (&target, source_is_dir) {
+            (Named::RemoteDir, _) => {
+                return Err(Error::NotPermitted("replacing a folder the service has"))
+            }
+            (Named::Local(e), false) if e.dir => return Err(Error::IsDir),
+            (Named::Local(_) | Named::RemoteFile(_), true) => return Err(Error::NotDir),
+            _ => {}
+        }
+        self.check_name(&to, new_name, source_is_dir)?;
+        // The item the new name belongs to: the save continues it.
+        let target_base = match &target {
+            Named::Local(e) => e.base.clone(),
+            Named::RemoteFile(f) => {
+                self.not_reserved(f.ino)?;
+                Some(f.base.clone())
+            }
+            Named::Nothing(base) => base.clone(),
+            Named::RemoteDir => None,
+        };
+        let stays = w.is_ignored(new_name, source_is_dir) || to.is_local();
+        match source {
+            Named::Local(e) if e.dir => {
+                if !stays || parent != new_parent {
+                    return Err(Error::NotPermitted(
+                        "moving a local-only directory to a name the service would keep",
+                    ));
+                }
+                w.rename_entry(*e, &to, new_name, None)
+            }
+            Named::Local(e) if e.state == State::Committed => {
+                // A file this mount saved, renamed to a backup name before the next save.
+                let base = e.base.clone();
+                if !stays || parent != new_parent {
+                    return Err(Error::NotPermitted(
+                        "renaming a file the service has (not supported yet)",
+                    ));
+                }
+                w.rename_entry(*e, &to, new_name, target_base)?;
+                match base {
+                    Some(b) => w.hide(&from, name, b),
+                    None => Ok(()),
+                }
+            }
+            Named::Local(e) => w.rename_entry(*e, &to, new_name, target_base),
+            Named::RemoteFile(f) => {
+                if !stays || parent != new_parent {
+                    return Err(Error::NotPermitted(
+                        "renaming or moving a file the service has (not supported yet)",
+                    ));
+                }
+                self.not_reserved(f.ino)?;
+                w.rename_remote_away(&from, &f, &to, new_name)
+            }
+            Named::RemoteDir => Err(Error::NotPermitted(
+                "renaming or moving a folder the service has (not supported yet)",
+            )),
+            Named::Nothing(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// What the overlay says of `name` in `parent` for `lookup`, if it has it.
+    pub(super) fn lookup_local(
+        &self,
+        parent: u64,
+        name: &str,
+    ) -> Option<Result<(Attr, Duration), Error>> {
+        let folder = self.overlay_folder(parent)?;
+        let w = self.writes.as_ref()?;
+        match w.lookup(&folder, name) {
+            Some(Found::Local(attr)) => Some(Ok((attr, LOCAL_TTL))),
+            Some(Found::Hidden) => Some(Err(Error::NotFound)),
+            None if w.local_folder(parent).is_some() => Some(Err(Error::NotFound)),
+            None => None,
+        }
+    }
+
+    /// A listing of `dir` with the overlay laid over it: names it takes over are shown from
+    /// it (or hidden), its new names added; entries this mount committed give way once the
+    /// service shows a newer version under their name.
+    pub(super) fn with_overlay(
+        &self,
+        dir: u64,
+        listing: Arc<crate::cache::metadata::Listing>,
+    ) -> Arc<crate::cache::metadata::Listing> {
+        let (Some(w), Some(folder)) = (self.writes.as_ref(), self.overlay_folder(dir)) else {
+            return listing;
+        };
+        for e in w.entries_in(&folder) {
+            if e.state == State::Committed {
+                let shown = listing
+                    .lookup(&e.name)
+                    .and_then(|ino| match self.ns.node(ino) {
+                        Ok(n) => match n.kind {
+                            Kind::File { version } => Some(version.id),
+                            _ => None,
+                        },
+                        Err(_) => None,
+                    });
+                w.retire_if_superseded(&e, shown.as_deref());
+            }
+        }
+        let taken = w.names_in(&folder);
+        if taken.is_empty() {
+            return listing;
+        }
+        let mut entries: Vec<(String, u64, bool)> = listing
+            .entries
+            .iter()
+            .filter(|(n, _, _)| !taken.contains(n))
+            .cloned()
+            .collect();
+        let mut local: Vec<_> = w
+            .entries_in(&folder)
+            .into_iter()
+            .map(|e| (e.name, e.ino, e.dir))
+            .collect();
+        local.sort();
+        entries.extend(local);
+        Arc::new(crate::cache::metadata::Listing::new(entries))
+    }
+
+    /// `user.aps.sync` of `ino`: where its content is on its way to the service.
+    pub(super) fn sync_xattr(&self, ino: u64) -> Option<Vec<u8>> {
+        let w = self.writes.as_ref()?;
+        let state = match w.by_ino(ino) {
+            Some(e) => w.sync_state(&e),
+            None => match self.ns.node(ino).ok()?.kind {
+                Kind::File { version } => format!("committed v{}", version.number),
+                _ => return None,
+            },
+        };
+        Some(state.into_bytes())
+    }
+
+    /// `statfs` of a read-write mount: the room the staging area has (applications refuse to
+    /// save to a filesystem that reports none): (blocks, free, available, block size).
+    pub fn room(&self) -> Option<(u64, u64, u64, u32)> {
+        let w = self.writes.as_ref()?;
+        w.room()
+    }
+}
