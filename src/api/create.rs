@@ -769,8 +769,10 @@ mod tests {
         assert_eq!(taken.load(Ordering::SeqCst), 4);
     }
 
+    /// A create that cannot connect is a network error (tried again by the policy, which this
+    /// test cannot count: nothing listens to count it).
     #[tokio::test]
-    async fn a_create_that_cannot_connect_is_tried_again() {
+    async fn a_create_that_cannot_connect_is_a_network_error() {
         // A port nobody listens on: every attempt is refused before anything is sent.
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
