@@ -4,9 +4,10 @@
 
 use aps_emulator::{self as emulator, FaultConfig, GenSpec};
 use apsfs::api::auth::{
-    auth_url, request_token, revoke_refresh_token, ClientAuth, Credentials, TokenSource, READ_SCOPE,
+    auth_url, request_token, revoke_refresh_token, Access, ClientAuth, Credentials, TokenSource,
+    READ_SCOPE,
 };
-use apsfs::api::{ApiError, ApsClient, Entry, Remote};
+use apsfs::api::{ApiError, ApsClient, Entry, Flavour, Remote};
 use apsfs::credentials::{now_secs, Login, Store};
 use apsfs::login::pkce::Pkce;
 use apsfs::mount::{connect, Connection};
@@ -257,6 +258,164 @@ async fn a_refused_batch_is_remembered_and_objects_are_signed_one_by_one() {
         count(&emu, "signeds3download"),
         FLAT as u64,
         "reads use the prepared URLs"
+    );
+    emu.stop().await.unwrap();
+}
+
+// --- Writes ------------------------------------------------------------------------------------
+
+/// A client with app credentials asking for the scopes of `access`, connected to `base`.
+async fn client_with(base: &str, access: Access) -> Arc<ApsClient> {
+    connect(&Connection {
+        base_url: base.to_string(),
+        credentials: Credentials::client("c", "s", access, false),
+        user_id: None,
+        rate_limits: false,
+    })
+    .await
+    .unwrap()
+}
+
+/// Bytes of a test file: `len` bytes that differ with `seed` and along the file.
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 13) as u8)
+        .collect()
+}
+
+/// Uploads `parts` (one storage object for `name` in `folder`), signing URLs one part at a time
+/// after the first so a continued upload (`uploadKey`) is used; the storage URN.
+async fn upload(
+    client: &ApsClient,
+    project: &str,
+    folder: &str,
+    name: &str,
+    parts: &[&[u8]],
+) -> String {
+    let storage = client.create_storage(project, folder, name).await.unwrap();
+    let first = client.upload_urls(&storage, 1, 1, None).await.unwrap();
+    let mut urls = first.urls.clone();
+    for n in 2..=parts.len() as u32 {
+        let more = client
+            .upload_urls(&storage, n, 1, Some(&first.upload_key))
+            .await
+            .unwrap();
+        assert_eq!(more.upload_key, first.upload_key);
+        urls.extend(more.urls);
+    }
+    let mut etags = Vec::new();
+    for (url, bytes) in urls.iter().zip(parts) {
+        let tag = client
+            .put_part(url, bytes::Bytes::copy_from_slice(bytes))
+            .await
+            .unwrap();
+        etags.push(tag);
+    }
+    let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    let stored = client
+        .complete_upload(&storage, &first.upload_key, size, &etags)
+        .await
+        .unwrap();
+    assert_eq!(stored, size);
+    storage
+}
+
+/// The whole write seam against the emulator: storage, a two-part upload (the first part the
+/// 5 MiB minimum), a new item, a new version from a second upload, a new folder, the item's
+/// tip as it is now, the bytes read back through a signed download, and 409 for taken names.
+/// A read-only token may create nothing.
+#[tokio::test]
+async fn files_and_folders_are_created_and_read_back() {
+    let mut store = emulator::Store::new();
+    emulator::generate(
+        &mut store,
+        &GenSpec::parse("seed=11,folders=1,items=1,versions=1").unwrap(),
+    );
+    let emu = emulator(store, false).await;
+    let base = emu.base_url();
+    let client = client_with(&base, Access::ReadWrite).await;
+    let hub = client.hubs().await.unwrap().remove(0);
+    let project = client.projects(&hub.id).await.unwrap().remove(0).id;
+    let top = client
+        .top_folders(&hub.id, &project)
+        .await
+        .unwrap()
+        .remove(0);
+    let flavour = Flavour::of(top.meta.ext_type.as_deref());
+
+    let one = pattern(1, 5 << 20);
+    let two = pattern(2, 1000);
+    let storage = upload(&client, &project, &top.id, "made.bin", &[&one, &two]).await;
+    let item = client
+        .create_item(&project, &top.id, "made.bin", &storage, flavour)
+        .await
+        .unwrap();
+    let tip = item.tip.clone().expect("the new item's tip");
+    let size = (one.len() + two.len()) as u64;
+    assert_eq!(tip.number, 1);
+    assert_eq!(tip.name, "made.bin");
+    assert_eq!(tip.storage.as_deref(), Some(storage.as_str()));
+    assert_eq!(tip.size, Some(size));
+    let got = client.read(&storage, size, 0, size).await.unwrap();
+    assert_eq!(got.len() as u64, size);
+    assert!(got[..one.len()] == one[..] && got[one.len()..] == two[..]);
+
+    let three = pattern(3, 4321);
+    let second = upload(&client, &project, &top.id, "made.bin", &[&three]).await;
+    let v2 = client
+        .create_version(&project, &item.id, "made.bin", &second, flavour)
+        .await
+        .unwrap();
+    assert_eq!(v2.number, 2);
+    assert_eq!(v2.storage.as_deref(), Some(second.as_str()));
+
+    let now = client.item(&project, &item.id).await.unwrap();
+    let tip = now.tip.expect("tip");
+    assert_eq!((tip.number, tip.id.as_str()), (2, v2.id.as_str()));
+    assert!(now.meta.reserved.is_none());
+    let got = client.read(&second, 4321, 0, 4321).await.unwrap();
+    assert_eq!(got.as_ref(), three.as_slice());
+
+    let made = client
+        .create_folder(&project, &top.id, "Made here", flavour)
+        .await
+        .unwrap();
+    assert_eq!(made.name, "Made here");
+    let listed = client
+        .folder_contents(&project, &top.id, None)
+        .await
+        .unwrap();
+    let names: Vec<String> = listed
+        .iter()
+        .map(|e| match e {
+            Entry::Folder(f) => f.name.clone(),
+            Entry::Item(i) => i.tip.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "made.bin"), "{names:?}");
+    assert!(names.iter().any(|n| n == "Made here"), "{names:?}");
+
+    let third = upload(&client, &project, &top.id, "made.bin", &[b"x"]).await;
+    let taken = client
+        .create_item(&project, &top.id, "made.bin", &third, flavour)
+        .await;
+    assert!(
+        matches!(taken, Err(ApiError::Refused { status: 409, .. })),
+        "{taken:?}"
+    );
+    let taken = client
+        .create_folder(&project, &top.id, "Made here", flavour)
+        .await;
+    assert!(
+        matches!(taken, Err(ApiError::Refused { status: 409, .. })),
+        "{taken:?}"
+    );
+
+    let reader = client_with(&base, Access::Read).await;
+    let refused = reader.create_storage(&project, &top.id, "no.bin").await;
+    assert!(
+        matches!(refused, Err(ApiError::Unauthorized(_))),
+        "a read-only token creates nothing: {refused:?}"
     );
     emu.stop().await.unwrap();
 }

@@ -11,8 +11,35 @@ use std::time::{Duration, Instant};
 
 /// Scopes a read-only mount asks for.
 pub const READ_SCOPE: &str = "data:read";
+/// Scopes a read-write mount asks for: reading, creating storage, items, versions and folders
+/// (`data:create`), and uploading into storage (`signeds3upload` wants `data:write` and
+/// `data:create`, §7.8).
+pub const WRITE_SCOPES: &str = "data:read data:write data:create";
 /// The scope listing the app's own OSS buckets needs (`--buckets`).
 pub const BUCKET_SCOPE: &str = "bucket:read";
+
+/// What a mount may do with the data it shows, which decides the scopes its token asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Read only (the default): [`READ_SCOPE`].
+    #[default]
+    Read,
+    /// Read and write: [`WRITE_SCOPES`].
+    ReadWrite,
+}
+
+/// The space-separated scopes a 2-legged token is asked for: those of `access`, and
+/// [`BUCKET_SCOPE`] when the app's own buckets are shown (`buckets`).
+pub fn client_scopes(access: Access, buckets: bool) -> String {
+    let data = match access {
+        Access::Read => READ_SCOPE,
+        Access::ReadWrite => WRITE_SCOPES,
+    };
+    match buckets {
+        true => format!("{data} {BUCKET_SCOPE}"),
+        false => data.to_string(),
+    }
+}
 
 /// The real APS base URL (the default everywhere a base URL is asked for).
 pub const APS_BASE_URL: &str = "https://developer.api.autodesk.com";
@@ -39,6 +66,18 @@ pub enum Credentials {
         /// The login as loaded.
         login: Login,
     },
+}
+
+impl Credentials {
+    /// App client credentials (2-legged) asking for the scopes of `access`, plus bucket
+    /// listing when `buckets` (see [`client_scopes`]).
+    pub fn client(id: &str, secret: &str, access: Access, buckets: bool) -> Credentials {
+        Credentials::Client {
+            id: id.to_string(),
+            secret: secret.to_string(),
+            scope: client_scopes(access, buckets),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -444,6 +483,26 @@ mod tests {
             assert!(left <= day);
             let _ = due_in(left);
         }
+    }
+
+    #[test]
+    fn scopes_follow_the_access_asked_for() {
+        assert_eq!(client_scopes(Access::default(), false), "data:read");
+        assert_eq!(client_scopes(Access::Read, true), "data:read bucket:read");
+        assert_eq!(
+            client_scopes(Access::ReadWrite, false),
+            "data:read data:write data:create"
+        );
+        assert_eq!(
+            client_scopes(Access::ReadWrite, true),
+            "data:read data:write data:create bucket:read"
+        );
+        let Credentials::Client { scope, .. } =
+            Credentials::client("i", "s", Access::ReadWrite, false)
+        else {
+            panic!("not app credentials")
+        };
+        assert_eq!(scope, WRITE_SCOPES);
     }
 
     #[test]

@@ -11,13 +11,19 @@ use std::time::{Duration, Instant};
 /// send and its arrival.
 const WINDOW: Duration = Duration::from_secs(61);
 
-/// The documented limit (requests per minute) of the endpoint a URL path belongs to.
+/// The documented limit (requests per minute) of the endpoint a URL path belongs to. The
+/// creating POSTs have paths of their own (`projects/:p/items` with no id, and so on), so the
+/// path alone tells them from the reads.
 pub fn class_of(path: &str) -> Option<(&'static str, usize)> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     Some(match segs.as_slice() {
         ["project", "v1", "hubs"] | ["project", "v1", "hubs", _] => ("hubs", 50),
         ["project", "v1", "hubs", _, "projects", _, "topFolders"] => ("top_folders", 300),
         ["project", "v1", "hubs", _, "projects", ..] => ("projects", 50),
+        ["data", "v1", "projects", _, "storage"] => ("storage_create", 300),
+        ["data", "v1", "projects", _, "items"] => ("item_create", 50),
+        ["data", "v1", "projects", _, "versions"] => ("version_create", 300),
+        ["data", "v1", "projects", _, "folders"] => ("folder_create", 50),
         ["data", "v1", "projects", _, "folders", _] => ("folder", 300),
         ["data", "v1", "projects", _, "folders", _, "contents"] => ("folder_contents", 300),
         ["data", "v1", "projects", _, "folders", _, ..] => ("folder_other", 50),
@@ -117,6 +123,38 @@ mod tests {
             "a batch is one OSS request"
         );
         assert_eq!(class_of("/__s3/b/k"), None);
+    }
+
+    #[test]
+    fn creates_have_classes_of_their_own() {
+        let p = "/data/v1/projects/b.1";
+        assert_eq!(
+            class_of(&format!("{p}/storage")),
+            Some(("storage_create", 300))
+        );
+        assert_eq!(class_of(&format!("{p}/items")), Some(("item_create", 50)));
+        assert_eq!(
+            class_of(&format!("{p}/versions")),
+            Some(("version_create", 300))
+        );
+        assert_eq!(
+            class_of(&format!("{p}/folders")),
+            Some(("folder_create", 50))
+        );
+        assert_eq!(
+            class_of(&format!("{p}/items/urn%3Ai")),
+            Some(("item", 300)),
+            "reading an item is not creating one"
+        );
+        assert_eq!(
+            class_of(&format!("{p}/versions/urn%3Av")),
+            Some(("version", 300))
+        );
+        assert_eq!(
+            class_of("/oss/v2/buckets/wip.dm.prod/objects/k.bin/signeds3upload"),
+            Some(("oss", 1000)),
+            "signing and completing an upload are OSS requests"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -217,6 +217,10 @@ mod tests {
             status_error(409, b"", None),
             ApiError::Refused { status: 409, .. }
         ));
+        // A reserved (locked) item: the caller decides when to try again, not the retry policy.
+        let locked = status_error(423, b"", None);
+        assert!(matches!(locked, ApiError::Refused { status: 423, .. }));
+        assert!(!locked.is_transient());
         assert_eq!(error_detail(&b"x".repeat(500)).chars().count(), 201);
     }
 

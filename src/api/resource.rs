@@ -395,6 +395,17 @@ pub struct Warning {
     pub title: Scalar<String>,
 }
 
+/// A document of one resource (`GET items/:id`, the answer to a create): the resource in
+/// `data`, and what `included` carries with it (an item's tip version).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ResourceDoc {
+    /// `data`: the default (no id, so malformed) when it is not an object.
+    pub data: Object<Resource>,
+    /// `included`, each resource read on its own.
+    pub included: List<Each<Object<Resource>>>,
+}
+
 /// One page of folder contents.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default)]

@@ -1,7 +1,9 @@
 //! The one retry policy: transient failures (429, 5xx, timeouts, broken connections, short
 //! bodies) are tried again with exponential backoff, honouring `Retry-After`; everything else
-//! fails at once. Within an operation's deadline ([`crate::deadline`]): a wait that would end
-//! past it is not started, so the caller hears of the failure at once.
+//! fails at once. A request that must not be sent twice says of each failed attempt whether it
+//! may be repeated ([`Failed`]), and is tried again only then. Within an operation's deadline
+//! ([`crate::deadline`]): a wait that would end past it is not started, so the caller hears of
+//! the failure at once.
 
 use super::error::ApiError;
 use crate::deadline;
@@ -47,17 +49,34 @@ impl RetryPolicy {
         full.mul_f64(0.5 + 0.5 * jitter())
     }
 
-    /// Runs `op` until it succeeds, fails permanently, or attempts run out.
+    /// Runs `op` until it succeeds, fails permanently, or attempts run out: every transient
+    /// failure is tried again (for requests that change nothing when repeated).
     pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
+        self.run_attempts(what, || {
+            let attempt = op();
+            async move { attempt.await.map_err(Failed::from) }
+        })
+        .await
+    }
+
+    /// Runs `op` until it succeeds, fails with a failure it may not repeat, or attempts run
+    /// out. Each failed attempt says whether it may be repeated, so a request that must not be
+    /// sent twice (one that creates something) is only tried again when it surely did not reach
+    /// the service.
+    pub async fn run_attempts<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failed>>,
+    {
         let mut attempt = 0;
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt + 1 < self.max_attempts => {
+                Err(Failed { error: e, again }) if again && attempt + 1 < self.max_attempts => {
                     let delay = match &e {
                         ApiError::Throttled {
                             retry_after: Some(d),
@@ -78,13 +97,40 @@ impl RetryPolicy {
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                Err(e) => {
-                    if e.is_transient() {
+                Err(Failed { error: e, again }) => {
+                    if again {
                         tracing::warn!(what, attempts = attempt + 1, error = %e, "giving up");
+                    } else if e.is_transient() {
+                        tracing::warn!(
+                            what,
+                            attempts = attempt + 1,
+                            error = %e,
+                            "not tried again: the service may have acted on the request"
+                        );
                     }
                     return Err(e);
                 }
             }
+        }
+    }
+}
+
+/// A failed attempt, and whether the same request may be sent again.
+#[derive(Debug)]
+pub struct Failed {
+    /// What went wrong.
+    pub error: ApiError,
+    /// Whether another attempt is allowed: the failure is transient, and sending the request
+    /// again cannot do twice what it asks for.
+    pub again: bool,
+}
+
+impl From<ApiError> for Failed {
+    /// A failure of a request that may be repeated: tried again when it is transient.
+    fn from(error: ApiError) -> Failed {
+        Failed {
+            again: error.is_transient(),
+            error,
         }
     }
 }
@@ -156,6 +202,22 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(m.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_may_not_be_repeated_is_tried_once() {
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = fast()
+            .run_attempts("t", || async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err(Failed {
+                    error: ApiError::Network("reset after sending".into()),
+                    again: false,
+                })
+            })
+            .await;
+        assert!(matches!(r, Err(ApiError::Network(_))), "{r:?}");
+        assert_eq!(n.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]

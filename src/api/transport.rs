@@ -1,19 +1,21 @@
-//! HTTP for the API client: authenticated JSON GETs (and POSTs) and ranged GETs of signed URLs, each
-//! through the retry policy, with a refused token refreshed once. The only place that looks at
-//! HTTP status codes. API and token requests follow redirects only within their origin; signed
-//! storage URLs, which carry no credential, may be redirected anywhere.
+//! HTTP for the API client: authenticated JSON GETs (and POSTs), ranged GETs of signed URLs and
+//! PUTs of upload parts to them, each through the retry policy, with a refused token refreshed
+//! once. The only place that looks at HTTP status codes. API and token requests follow redirects
+//! only within their origin; signed storage URLs, which carry no credential, may be redirected
+//! anywhere. A POST that creates something is sent again only when it surely did not reach the
+//! service ([`Resend`]).
 
 use super::auth::TokenSource;
 use super::body::{read_limited, read_prefix, MAX_ERROR_BODY, MAX_JSON_BODY};
 use super::buffers::BufferPool;
 use super::error::{redact_url, retry_after, status_error, ApiError};
-use super::retry::RetryPolicy;
+use super::retry::{Failed, RetryPolicy};
 use crate::deadline::Feed;
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_RANGE, RANGE};
+use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Connection set-up limit: a dead host fails fast.
@@ -27,11 +29,52 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Redirects followed in a row before giving up.
 const MAX_REDIRECTS: usize = 10;
 
+/// The slowest upload an upload part's time limit allows for, in bytes per second (1 Mbit/s):
+/// a part of tens of MiB takes minutes on a slow uplink, and the whole-request limit alone
+/// would cut it.
+const MIN_UPLOAD_RATE: u64 = 128 << 10;
+
+/// The `Content-Type` of OSS JSON bodies (the completion of an upload wants exactly this).
+pub const JSON: &str = "application/json";
+/// The `Content-Type` of Data service bodies (JSON:API).
+pub const JSON_API: &str = "application/vnd.api+json";
+
+/// When a request whose attempt failed may be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// Sending it twice does no more than sending it once (GETs, signing, a part upload):
+    /// after any transient failure.
+    Always,
+    /// It creates something, and a second one would be a duplicate: only after a failure that
+    /// shows the service did not act on it — the connection could not be made, or the answer
+    /// was 408 (the request never arrived whole), 429 (throttled before it was looked at) or
+    /// 503 (the service could not take it). A broken connection or timeout once the request
+    /// may have gone out, or another 5xx, may hide a request that was carried out: the error
+    /// goes to the caller, who can look before trying again.
+    IfUnsent,
+}
+
+impl Resend {
+    /// The failed attempt, allowed again when the failure is transient and either the request
+    /// may be repeated or it surely never reached the service (`unsent`).
+    fn failed(self, error: ApiError, unsent: bool) -> Failed {
+        let again = error.is_transient() && (self == Resend::Always || unsent);
+        Failed { error, again }
+    }
+}
+
+/// Whether an answer with `status` says the service did not act on the request at all.
+fn refused_unread(status: u16) -> bool {
+    matches!(status, 408 | 429 | 503)
+}
+
 /// A configured HTTP client for one APS base URL.
 pub struct Transport {
     http: reqwest::Client,
     /// For signed storage URLs: follows redirects anywhere, and never sends a credential.
     storage: reqwest::Client,
+    /// For upload parts: `storage`'s settings without the read timeout (made when first used).
+    uploads: OnceLock<reqwest::Client>,
     base: String,
     tokens: TokenSource,
     user_id: Option<String>,
@@ -77,12 +120,31 @@ pub fn storage_client() -> Result<reqwest::Client, ApiError> {
         .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
 }
 
+/// The client for upload parts to signed URLs: as [`storage_client`], but with no read
+/// timeout, which runs from the start of a request until the answer's head arrives and so would
+/// cut a part that takes longer than that to send. Each part has a time limit for its size.
+pub fn upload_client() -> Result<reqwest::Client, ApiError> {
+    unhurried()
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .build()
+        .map_err(|e| ApiError::Network(format!("cannot build HTTP client: {e}")))
+}
+
 fn builder() -> reqwest::ClientBuilder {
+    unhurried().read_timeout(READ_TIMEOUT)
+}
+
+/// The settings of every client but the read timeout.
+fn unhurried() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
         .user_agent(concat!("apsfs/", env!("CARGO_PKG_VERSION")))
+}
+
+/// How long the upload of a part of `len` bytes may take, answer included.
+fn upload_time(len: u64) -> Duration {
+    REQUEST_TIMEOUT + Duration::from_secs(len / MIN_UPLOAD_RATE)
 }
 
 /// Scheme, host (in lower case) and port: what makes two URLs the same origin.
@@ -108,6 +170,7 @@ impl Transport {
         Transport {
             http,
             storage,
+            uploads: OnceLock::new(),
             base: base.trim_end_matches('/').to_string(),
             tokens,
             user_id,
@@ -162,33 +225,60 @@ impl Transport {
 
     /// GET of an API URL returning a JSON document.
     pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
-        self.json(url, None).await
+        self.json(url, None, Resend::Always).await
     }
 
     /// GET of an API URL returning a JSON document read straight into `T` (for documents
     /// big and frequent enough that a generic JSON tree of them costs, like listing pages).
     pub async fn get_doc<T: DeserializeOwned>(&self, url: &str) -> Result<T, ApiError> {
-        self.json(url, None).await
+        self.json(url, None, Resend::Always).await
     }
 
     /// POST of a JSON `body` to an API URL returning a JSON document. Only for requests that
     /// change nothing (batch signing), since a failed attempt is sent again.
     pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
-        self.json(url, Some(body)).await
+        self.json(url, Some((body, JSON)), Resend::Always).await
     }
 
-    /// A JSON request (a GET, or a POST of `body`) through the retry policy.
+    /// POST of `body` (as `content_type`) to an API URL that creates something, returning the
+    /// JSON document of what was made read into `T`. Sent again only when an attempt surely did
+    /// not reach the service ([`Resend::IfUnsent`]): a timeout or a broken connection after the
+    /// request went out comes back as an error, the request perhaps carried out.
+    pub async fn post_create<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &Value,
+        content_type: &str,
+    ) -> Result<T, ApiError> {
+        self.json(url, Some((body, content_type)), Resend::IfUnsent)
+            .await
+    }
+
+    /// A JSON request (a GET, or a POST of a body with its content type) through the retry
+    /// policy, failed attempts sent again as `resend` allows.
     async fn json<T: DeserializeOwned>(
         &self,
         url: &str,
-        body: Option<&Value>,
+        body: Option<(&Value, &str)>,
+        resend: Resend,
     ) -> Result<T, ApiError> {
         if !self.same_origin(url) {
             tracing::warn!(url = %redact_url(url), "refusing to send the token to another host");
             return Err(ApiError::OffHost(redact_url(url)));
         }
+        // Serialised once: every attempt sends the same bytes.
+        let body = match body {
+            Some((b, kind)) => Some((
+                Bytes::from(serde_json::to_vec(b).map_err(|e| {
+                    ApiError::Decode(format!("cannot serialise a request body: {e}"))
+                })?),
+                kind,
+            )),
+            None => None,
+        };
+        let body = body.as_ref().map(|(b, kind)| (b, *kind));
         self.policy
-            .run("api", || self.json_once(url, body))
+            .run_attempts("api", || self.json_once(url, body, resend))
             .await
             .map_err(|e| {
                 tracing::debug!(url = %redact_url(url), error = %e, "API request failed");
@@ -196,20 +286,28 @@ impl Transport {
             })
     }
 
+    /// One attempt: a GET, or a POST of `body` (bytes and content type); a refused token is
+    /// refreshed and the request sent again within the attempt.
     async fn json_once<T: DeserializeOwned>(
         &self,
         url: &str,
-        body: Option<&Value>,
-    ) -> Result<T, ApiError> {
+        body: Option<(&Bytes, &str)>,
+        resend: Resend,
+    ) -> Result<T, Failed> {
         let mut refreshed = false;
         let path = reqwest::Url::parse(url)
             .map(|u| u.path().to_string())
             .unwrap_or_default();
         loop {
             self.budget.acquire(&path).await;
-            let token = self.tokens.token().await?;
+            // A token that cannot be had means nothing was sent.
+            let token = self.tokens.token().await.map_err(Failed::from)?;
             let req = match body {
-                Some(b) => self.http.post(url).json(b),
+                Some((b, kind)) => self
+                    .http
+                    .post(url)
+                    .header(CONTENT_TYPE, kind)
+                    .body(b.clone()),
                 None => self.http.get(url),
             };
             let mut req = req
@@ -218,22 +316,83 @@ impl Transport {
             if let Some(u) = &self.user_id {
                 req = req.header("x-user-id", u);
             }
-            let resp = req.send().await.map_err(|e| ApiError::from_transport(&e))?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                // Only a connection never made surely carried nothing.
+                Err(e) => return Err(resend.failed(ApiError::from_transport(&e), e.is_connect())),
+            };
             let status = resp.status().as_u16();
             let retry_after = retry_after(resp.headers());
             if !(200..300).contains(&status) {
                 let body = read_prefix(resp, MAX_ERROR_BODY).await;
+                // A refused token: the service did nothing, so the request goes again.
                 if status == 401 && !refreshed && self.tokens.invalidate(&token).await {
                     tracing::debug!("token refused; fetching a new one");
                     refreshed = true;
                     continue;
                 }
-                return Err(status_error(status, &body, retry_after));
+                let error = status_error(status, &body, retry_after);
+                return Err(resend.failed(error, refused_unread(status)));
             }
-            let body = read_limited(resp, MAX_JSON_BODY).await?;
-            return serde_json::from_slice(&body)
-                .map_err(|e| ApiError::Decode(format!("response body is not JSON: {e}")));
+            // Done by the service: an answer cut off now is no reason to do it again.
+            let body = read_limited(resp, MAX_JSON_BODY)
+                .await
+                .map_err(|e| resend.failed(e, false))?;
+            return serde_json::from_slice(&body).map_err(|e| {
+                Failed::from(ApiError::Decode(format!("response body is not JSON: {e}")))
+            });
         }
+    }
+
+    /// `PUT` of one upload part's `bytes` to its signed storage URL (no token is sent to it),
+    /// within a time limit for its size; the part's `ETag`, which the upload's completion
+    /// names. Sent again after a transient failure: a part put twice is stored once. A 403 (the
+    /// URL expired or was revoked) is returned at once, for the caller to sign a new one.
+    pub async fn put_part(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+        self.policy
+            .run("part upload", || self.put_part_once(url, bytes.clone()))
+            .await
+    }
+
+    async fn put_part_once(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+        let limit = upload_time(bytes.len() as u64);
+        let resp = self
+            .upload_client()
+            .put(url)
+            .timeout(limit)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_transport(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        // Read to the end either way, so the connection can carry the next part.
+        let body = read_prefix(resp, MAX_ERROR_BODY).await;
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &body, retry_after(&headers)));
+        }
+        headers
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .ok_or_else(|| {
+                ApiError::Decode(format!(
+                    "storage answered {status} to a part upload without an ETag"
+                ))
+            })
+    }
+
+    /// The client for upload parts, made the first time a part is sent (a read-only mount never
+    /// needs it); `storage` if it cannot be made, whose read timeout then limits a part.
+    fn upload_client(&self) -> &reqwest::Client {
+        self.uploads.get_or_init(|| {
+            upload_client().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no upload client; parts share the download client's limits");
+                self.storage.clone()
+            })
+        })
     }
 
     /// `len` bytes from `offset` of a signed storage URL to an object of `size` bytes (no

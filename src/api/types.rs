@@ -3,7 +3,7 @@
 //! panic, and never turned into a file with wrong bytes.
 
 use super::oss::Signed;
-use super::resource::{ContentsPage, DataPage, Each, Object, Resource, Scalar};
+use super::resource::{ContentsPage, DataPage, Each, Object, Resource, ResourceDoc, Scalar};
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,6 +56,30 @@ impl Flavour {
         match ext_type {
             Some(t) if t.contains("bim360") => Flavour::Bim360,
             _ => Flavour::Core,
+        }
+    }
+
+    /// The extension type of a new item.
+    pub fn item_type(self) -> &'static str {
+        match self {
+            Flavour::Core => "items:autodesk.core:File",
+            Flavour::Bim360 => "items:autodesk.bim360:File",
+        }
+    }
+
+    /// The extension type of a new file version.
+    pub fn version_type(self) -> &'static str {
+        match self {
+            Flavour::Core => "versions:autodesk.core:File",
+            Flavour::Bim360 => "versions:autodesk.bim360:File",
+        }
+    }
+
+    /// The extension type of a new folder.
+    pub fn folder_type(self) -> &'static str {
+        match self {
+            Flavour::Core => "folders:autodesk.core:Folder",
+            Flavour::Bim360 => "folders:autodesk.bim360:Folder",
         }
     }
 }
@@ -568,11 +592,7 @@ pub fn contents_page_in(
     context: &dyn std::fmt::Display,
 ) -> Result<Vec<Entry>, String> {
     let data = data_of(&page.data, "contents")?;
-    let included: std::collections::HashMap<String, VersionInfo> = good(&page.included.0, context)
-        .filter(|r| r.kind.0.as_deref() == Some("versions"))
-        .filter_map(version)
-        .map(|v| (v.id.clone(), v))
-        .collect();
+    let included = included_versions(&page.included.0, context);
     Ok(good(data, context)
         .filter_map(|r| match r.kind.0.as_deref() {
             Some("folders") => folder(r).map(Entry::Folder),
@@ -580,6 +600,50 @@ pub fn contents_page_in(
             _ => skip_resource("listing entry", r).and(None),
         })
         .collect())
+}
+
+/// The versions among `included` resources, by id (an item's tip is looked up there).
+fn included_versions(
+    included: &[Each<Object<Resource>>],
+    context: &dyn std::fmt::Display,
+) -> std::collections::HashMap<String, VersionInfo> {
+    good(included, context)
+        .filter(|r| r.kind.0.as_deref() == Some("versions"))
+        .filter_map(version)
+        .map(|v| (v.id.clone(), v))
+        .collect()
+}
+
+/// The `data` of a one-resource document, when it is a `kind` resource.
+fn doc_data<'a>(doc: &'a ResourceDoc, kind: &str) -> Result<&'a Resource, String> {
+    let r = &doc.data.0;
+    match r.kind.0.as_deref() {
+        Some(k) if k == kind => Ok(r),
+        other => Err(format!("expected a {kind} resource in data, got {other:?}")),
+    }
+}
+
+/// The item of a one-item document (`GET items/:id`, the answer to `POST items`) with its tip
+/// version from `included`; a document without that tip is malformed, since the item is
+/// wanted for what its tip is now.
+pub fn item_doc(doc: &ResourceDoc) -> Result<ItemInfo, String> {
+    let r = doc_data(doc, "items")?;
+    let included = included_versions(&doc.included.0, &"an item document");
+    let item = item(r, &included).ok_or("the item has no id")?;
+    if item.tip.is_none() {
+        return Err(format!("item {} comes without its tip version", item.id));
+    }
+    Ok(item)
+}
+
+/// The version of a one-version document (the answer to `POST versions`).
+pub fn version_doc(doc: &ResourceDoc) -> Result<VersionInfo, String> {
+    version(doc_data(doc, "versions")?).ok_or_else(|| "the version has no id".into())
+}
+
+/// The folder of a one-folder document (the answer to `POST folders`).
+pub fn folder_doc(doc: &ResourceDoc) -> Result<FolderInfo, String> {
+    folder(doc_data(doc, "folders")?).ok_or_else(|| "the folder has no id or name".into())
 }
 
 /// `links.next.href`, the only reliable "more pages" signal.
@@ -749,6 +813,45 @@ mod tests {
             meta(&resource(&json!({"attributes": {"reserved": "yes"}}))).reserved,
             None
         );
+    }
+
+    /// A one-resource document given as a JSON tree, read as the client reads the bytes.
+    fn doc(v: &Value) -> ResourceDoc {
+        let bytes = serde_json::to_vec(v).unwrap();
+        serde_json::from_slice::<Object<ResourceDoc>>(&bytes)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn one_resource_documents() {
+        let item = json!({
+            "data": {"type": "items", "id": "urn:i", "attributes": {"displayName": "a.txt",
+                     "reserved": true, "reservedUserId": "U2"},
+                     "relationships": {"tip": {"data": {"type": "versions", "id": "urn:v?version=3"}}}},
+            "included": [
+                {"type": "versions", "id": "urn:v?version=3", "attributes": {"name": "a.txt", "storageSize": 4},
+                 "relationships": {"storage": {"data": {"id": "urn:adsk.objects:os.object:b/k"}}}},
+                "garbage"
+            ]
+        });
+        let it = item_doc(&doc(&item)).unwrap();
+        let tip = it.tip.as_ref().unwrap();
+        assert_eq!((tip.number, tip.size), (3, Some(4)));
+        assert_eq!(
+            it.meta.reserved.unwrap().user_id.as_deref(),
+            Some("U2"),
+            "the reservation is the item's"
+        );
+        let mut no_tip = item.clone();
+        no_tip["included"] = json!([]);
+        assert!(item_doc(&doc(&no_tip)).is_err());
+        assert!(item_doc(&doc(&json!({"data": []}))).is_err());
+        let v = json!({"data": {"type": "versions", "id": "urn:v?version=2", "attributes": {"name": "a.txt"}}});
+        assert_eq!(version_doc(&doc(&v)).unwrap().number, 2);
+        assert!(folder_doc(&doc(&v)).is_err(), "a version is no folder");
+        let f = json!({"data": {"type": "folders", "id": "urn:f", "attributes": {"name": "New"}}});
+        assert_eq!(folder_doc(&doc(&f)).unwrap().name, "New");
     }
 
     #[test]
