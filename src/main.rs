@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Mount hubs, projects, folders and files read-only at MOUNTPOINT.
+    /// Mount hubs, projects, folders and files at MOUNTPOINT (read-only unless --read-write).
     Mount(MountArgs),
     /// Unmount a mount made by `apsfs mount`.
     Unmount(UnmountArgs),
@@ -136,6 +136,32 @@ struct MountArgs {
     /// Log file of a background mount (default: under $XDG_STATE_HOME/apsfs, mode 0600).
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Save changes back: a save becomes a new version of its item, a new file a new item, a
+    /// new directory a folder. Changes are staged under the cache directory first (default
+    /// $XDG_CACHE_HOME/apsfs) and sent per folder once it has been quiet for a while.
+    #[arg(long)]
+    read_write: bool,
+    /// Seconds a folder must stay unchanged before its changes are sent (read-write mounts).
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "SECS",
+        requires = "read_write"
+    )]
+    quiet_period: u64,
+    /// Another name pattern that stays on this machine (never uploaded), on top of the
+    /// built-in list of lock, temp and backup files; `NAME/` matches directories. Repeatable.
+    #[arg(long, value_name = "GLOB", requires = "read_write")]
+    ignore: Vec<String>,
+    /// Seconds an unmount waits for changes still being sent; what is left is sent by the next
+    /// mount of the same account and project.
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECS",
+        requires = "read_write"
+    )]
+    unmount_wait: u64,
 }
 
 #[derive(clap::Args)]
@@ -322,10 +348,22 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         rate_limits: args.rate_limits == RateLimits::Documented,
         prefetch_memory: args.max_prefetch_memory,
         max_entries: args.max_cached_entries,
-        cache: args.cache_dir.map(|d| (d, args.cache_size)),
+        cache: args
+            .cache_dir
+            .or_else(|| {
+                args.read_write
+                    .then(apsfs::serve::default_cache_dir)
+                    .flatten()
+            })
+            .map(|d| (d, args.cache_size)),
         buckets: args.buckets.then_some(args.bucket_region),
         demo: args.demo,
         detach_stdout: !std::io::stdout().is_terminal(),
+        read_write: args.read_write.then(|| apsfs::serve::ReadWrite {
+            quiet: std::time::Duration::from_secs(args.quiet_period),
+            ignore: args.ignore,
+            unmount_wait: std::time::Duration::from_secs(args.unmount_wait),
+        }),
     })
 }
 

@@ -1,7 +1,7 @@
 //! A mount's life in the foreground: connect, mount, report ready, serve until a signal or an
 //! external unmount, unmount cleanly.
 
-use crate::api::auth::{login_command, Credentials, BUCKET_SCOPE, READ_SCOPE};
+use crate::api::auth::{client_scopes, login_command, Access, Credentials};
 use crate::credentials::Store;
 use crate::daemon::{report, ERROR_PREFIX, READY_PREFIX};
 use crate::fs::{Fs, Scope};
@@ -53,14 +53,56 @@ pub struct MountOptions {
     pub demo: bool,
     /// Print the first line for a waiting parent, then detach stdout.
     pub detach_stdout: bool,
+    /// Save changes back to the service (`--read-write`); `None` for a read-only mount.
+    pub read_write: Option<ReadWrite>,
 }
 
-/// The scopes a 2-legged token is asked for: reads, and bucket listing when buckets are shown.
+/// How a read-write mount sends its changes.
+#[derive(Clone, Debug)]
+pub struct ReadWrite {
+    /// Seconds a folder stays unchanged before its changes are sent.
+    pub quiet: Duration,
+    /// Extra names that stay local (`--ignore GLOB`).
+    pub ignore: Vec<String>,
+    /// How long an unmount waits for pending changes before leaving them for the next mount.
+    pub unmount_wait: Duration,
+}
+
+/// Where a read-write mount keeps its staging area when no `--cache-dir` is given:
+/// `$XDG_CACHE_HOME/apsfs`, else `~/.cache/apsfs`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("apsfs"))
+}
+
+/// The directory of a read-write mount's journal and staging files inside `cache`: one per
+/// service, account and scope, so a later mount of the same account and project finds what an
+/// earlier one left, and another account's never mixes in.
+fn write_dir(cache: &std::path::Path, opts: &MountOptions, who: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let key = format!(
+        "{}\n{who}\n{}",
+        opts.base_url,
+        opts.project.as_deref().unwrap_or("")
+    );
+    let hash: String = Sha256::digest(key.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cache.join("writes").join(hash)
+}
+
+/// The scopes a 2-legged token is asked for: reads (and writes for a read-write mount), and
+/// bucket listing when buckets are shown.
 fn scope_for(opts: &MountOptions) -> String {
-    match opts.buckets {
-        Some(_) => format!("{READ_SCOPE} {BUCKET_SCOPE}"),
-        None => READ_SCOPE.to_string(),
-    }
+    let access = match opts.read_write {
+        Some(_) => Access::ReadWrite,
+        None => Access::Read,
+    };
+    client_scopes(access, opts.buckets.is_some())
 }
 
 /// Runs a mount until it is unmounted or the process is told to stop.
@@ -78,7 +120,7 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
     let started = rt.block_on(start(&opts));
     let (fs, demo) = started.map_err(fail)?;
     let session = mount(
-        fs,
+        fs.clone(),
         rt.handle().clone(),
         &mountpoint,
         opts.allow_other,
@@ -86,7 +128,11 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
         opts.op_timeout,
     )
     .map_err(fail)?;
-    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    tracing::info!(mountpoint = %mountpoint.display(), writable = fs.writable(), "mounted");
+    {
+        let _in_runtime = rt.enter();
+        fs.start_writes();
+    }
     raise_kernel_readahead(&mountpoint);
     report(
         &format!("{READY_PREFIX}{}", mountpoint.display()),
@@ -104,10 +150,33 @@ pub fn run(opts: MountOptions) -> Result<(), String> {
         tracing::info!("unmounted externally");
         let _ = session.join();
     }
+    if let Some(rw) = &opts.read_write {
+        finish_writes(&rt, &fs, rw.unmount_wait);
+    }
     if let Some(d) = demo {
         let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), d.stop()).await });
     }
     Ok(())
+}
+
+/// Sends what is still pending before the process ends, waiting at most `limit`; what is
+/// left stays in the journal for the next mount, and the log says what.
+fn finish_writes<R: crate::api::Remote>(rt: &tokio::runtime::Runtime, fs: &Fs<R>, limit: Duration) {
+    let pending = fs.queue().iter().filter(|q| q.waits()).count();
+    if pending == 0 {
+        return;
+    }
+    tracing::info!(pending, wait = ?limit, "unmounted with changes still to send; sending them");
+    let left = rt.block_on(fs.sync(None, true, limit));
+    let left: Vec<_> = left.into_iter().filter(|q| q.waits()).collect();
+    if left.is_empty() {
+        tracing::info!("every change was sent");
+    } else {
+        for q in &left {
+            tracing::warn!(name = %q.name, state = %q.state, "not sent yet; the next mount of this account and project sends it");
+        }
+        tracing::warn!(left = left.len(), "changes left for the next mount");
+    }
 }
 
 async fn start(
@@ -169,7 +238,45 @@ async fn start(
     };
     let mut config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
     config.buckets = opts.buckets.clone();
-    Ok((Arc::new(Fs::new(client, scope, config)), demo))
+    config.user_id = opts.user_id.clone();
+    let Some(rw) = &opts.read_write else {
+        return Ok((Arc::new(Fs::new(client, scope, config)), demo));
+    };
+    let cache = config
+        .disk
+        .as_ref()
+        .map(|d| d.dir().to_path_buf())
+        .ok_or("a read-write mount needs a cache directory (--cache-dir)")?;
+    if let Credentials::User { login, .. } = &conn.credentials {
+        let granted: Vec<&str> = login.scopes.split_whitespace().collect();
+        if !["data:write", "data:create"]
+            .iter()
+            .all(|s| granted.contains(s))
+        {
+            return Err(format!(
+                "a read-write mount needs the data:write and data:create scopes, and the stored \
+                 login has only \"{}\": log in again with `{} --scopes \"data:read data:write \
+                 data:create user-profile:read\"`",
+                login.scopes,
+                login_command(&opts.base_url)
+            ));
+        }
+    }
+    let who = match &conn.credentials {
+        Credentials::Client { id, .. } => format!("app {id}"),
+        Credentials::User { login, .. } => format!("user login of {}", login.client_id),
+        Credentials::Token(_) => "a given token".to_string(),
+    };
+    let write = crate::fs::WriteConfig {
+        dir: write_dir(&cache, opts, &who),
+        quiet: rw.quiet,
+        max_delay: rw.quiet.max(Duration::from_secs(60)),
+        ignore: rw.ignore.clone(),
+        user_id: opts.user_id.clone(),
+    };
+    tracing::info!(dir = %write.dir.display(), "changes are staged here before they are sent");
+    let fs = Fs::writable_with(client, scope, config, write)?;
+    Ok((Arc::new(fs), demo))
 }
 
 /// The login `apsfs login` stored for `base`, or why there are no credentials at all.

@@ -250,7 +250,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.spawn(
             req,
             Op::Flush,
-            async move { fs.flush(fh.0).await },
+            async move { fs.flush(fh.0, true).await },
             |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(e),
@@ -270,7 +270,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         self.spawn(
             req,
             Op::Fsync,
-            async move { fs.flush(fh.0).await },
+            async move { fs.flush(fh.0, false).await },
             |r| match r {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(e),

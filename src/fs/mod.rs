@@ -501,3 +501,5 @@ mod ahead_tests;
 mod model_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;

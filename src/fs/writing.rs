@@ -325,15 +325,15 @@ impl<R: Remote> Fs<R> {
         }
     }
 
-    /// `flush` (each `close`) and `fsync`: what was written through `fh` is on disk here, with
-    /// the journal record saying so, before this returns.
-    pub async fn flush(&self, fh: u64) -> Result<(), Error> {
+    /// `flush` (each `close`, `closing`) and `fsync`: what was written through `fh` is on disk
+    /// here, with the journal record saying so, before this returns.
+    pub async fn flush(&self, fh: u64, closing: bool) -> Result<(), Error> {
         let Ok(file) = self.handles.local(fh) else {
             return Ok(());
         };
         let id = *file.entry.lock().await;
         match id {
-            Some(id) if file.write => self.writes()?.seal(id).await,
+            Some(id) if file.write => self.writes()?.seal(id, closing).await,
             _ => Ok(()),
         }
     }
@@ -373,7 +373,7 @@ impl<R: Remote> Fs<R> {
             };
             let e = w.truncate(id, size).await?;
             if fh.is_none() {
-                w.seal(id).await?;
+                w.seal(id, true).await?;
             }
             entry = Some(e);
         }

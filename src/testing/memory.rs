@@ -640,6 +640,10 @@ impl MemoryRemote {
         } else {
             s.writes.reserved.remove(item);
         }
+        let lock = reserved.then(|| Box::new(someone_else()));
+        let folder = s.item(item).folder.clone();
+        s.item(item).info.meta.reserved = lock;
+        s.touch(&folder);
     }
 
     /// Every version of `item`, newest first.
@@ -680,6 +684,15 @@ impl MemoryRemote {
             let f = s.folders.get(id)?;
             (f.info.name == name).then(|| id.clone())
         })
+    }
+}
+
+/// A reservation (lock) by another user.
+fn someone_else() -> crate::api::types::Reserved {
+    crate::api::types::Reserved {
+        by: Some("someone else".into()),
+        since: None,
+        user_id: Some("other-user".into()),
     }
 }
 
@@ -1140,13 +1153,6 @@ impl Remote for MemoryRemote {
         let it = s.items.get(item).ok_or_else(|| not_found(item))?;
         let mut info = it.info.clone();
         info.tip = it.versions.first().cloned();
-        if s.writes.reserved.contains(item) {
-            info.meta.reserved = Some(Box::new(crate::api::types::Reserved {
-                by: Some("someone else".into()),
-                since: None,
-                user_id: Some("other-user".into()),
-            }));
-        }
         Ok(info)
     }
 }

@@ -470,7 +470,7 @@ impl<R: Remote> Writes<R> {
             me.queue()
                 .into_iter()
                 .filter(|q| folder.map_or(true, |f| q.folder == f))
-                .filter(|q| !q.state.starts_with("committed") && q.state != "local-only")
+                .filter(Queued::waits)
                 .collect()
         };
         let started = Instant::now();
@@ -490,7 +490,7 @@ impl<R: Remote> Writes<R> {
             }
             self.wake.notify_one();
             let left = pending(self);
-            if !wait || left.iter().all(|q| q.state.starts_with("recovered")) {
+            if !wait || left.is_empty() {
                 return left;
             }
             let Some(rest) = limit.checked_sub(started.elapsed()) else {

@@ -132,7 +132,7 @@ mod tests {
             "report.docx",
             "plan.dwg",
             "tower.rvt",
-            "tower.2024.rvt",
+            "tower.v2.rvt",
             ".report.docx.XyZ123",
             "data.csv",
             "Cedd4100",

@@ -180,6 +180,17 @@ pub struct Queued {
     pub uploaded: Option<u64>,
 }
 
+impl Queued {
+    /// Whether it still waits to be sent (not committed, not local, not a recovered file that
+    /// is never sent on its own).
+    pub fn waits(&self) -> bool {
+        !(self.state.starts_with("committed")
+            || self.state.starts_with("conflict")
+            || self.state.starts_with("recovered")
+            || self.state == "local-only")
+    }
+}
+
 impl<R: Remote> Writes<R> {
     /// The overlay kept in `config.dir`, replayed from its journal: entries that were open for
     /// writing when the last mount ended are kept as `Recovered` (never sent on their own),
@@ -594,22 +605,33 @@ impl<R: Remote> Writes<R> {
     }
 
     /// Makes `id`'s content durable (its staging file flushed, then the journal record
-    /// saying it is whole): what `close` and `fsync` promise.
-    pub async fn seal(&self, id: u64) -> Result<(), Error> {
-        let was_dirty = self.inner()?.dirty.remove(&id);
-        if !was_dirty {
+    /// saying so): what `close` (`closing`) and `fsync` promise. A close by the last writer
+    /// also makes the entry sendable; while a writer still holds it open it stays `Open`, so a
+    /// crash then keeps it as `Recovered` rather than sending a half-written file.
+    pub async fn seal(&self, id: u64, closing: bool) -> Result<(), Error> {
+        let (was_dirty, writers) = {
+            let mut i = self.inner()?;
+            (
+                i.dirty.remove(&id),
+                i.writers.get(&id).copied().unwrap_or(0),
+            )
+        };
+        let e = self.entry(id)?;
+        let finished = e.state == State::Open && (writers == 0 || (closing && writers <= 1));
+        if !was_dirty && !finished {
             return Ok(());
         }
-        let e = self.entry(id)?;
-        if let Source::Staged(_) = e.source {
-            let f = self.file(&e)?;
-            tokio::task::spawn_blocking(move || f.sync_data())
-                .await
-                .map_err(|err| Error::Internal(err.to_string()))?
-                .map_err(|err| local("flushing a staging file", err))?;
+        if was_dirty {
+            if let Source::Staged(_) = e.source {
+                let f = self.file(&e)?;
+                tokio::task::spawn_blocking(move || f.sync_data())
+                    .await
+                    .map_err(|err| Error::Internal(err.to_string()))?
+                    .map_err(|err| local("flushing a staging file", err))?;
+            }
         }
         let mut e = self.entry(id)?;
-        if e.state == State::Open {
+        if finished && e.state == State::Open {
             e.state = if self.stays_local(&e) {
                 State::LocalOnly
             } else {

@@ -194,9 +194,9 @@ impl<R: Remote> Writes<R> {
             }
             (last, i.dirty.contains(&id))
         };
-        if dirty {
-            // Written through a mapping after the last flush: sealed now.
-            self.seal(id).await?;
+        if dirty || last {
+            // The last writer is gone (or wrote through a mapping after its last flush).
+            self.seal(id, true).await?;
         }
         if last {
             if let Ok(e) = self.entry(id) {
