@@ -11,6 +11,7 @@ pub mod fs;
 pub mod login;
 pub mod mount;
 pub mod pin;
+pub mod queue;
 pub mod serve;
 pub mod single_flight;
 #[cfg(test)]

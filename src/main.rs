@@ -38,8 +38,23 @@ enum Command {
     Pin(PinArgs),
     /// Let pinned files be evicted from the disk cache again.
     Unpin(PinArgs),
-    /// Show the disk cache and the pinned files of a mount (default: of every apsfs mount).
+    /// Show the disk cache, the pinned files and the changes still to send of a mount
+    /// (default: of every apsfs mount).
     Status(StatusArgs),
+    /// Send a read-write mount's pending changes now, without waiting for the quiet period.
+    Sync(SyncArgs),
+}
+
+#[derive(clap::Args)]
+struct SyncArgs {
+    /// Files or folders inside read-write apsfs mounts (default: every mount, all changes).
+    paths: Vec<PathBuf>,
+    /// Wait until the changes are sent (or --timeout passes; then exit non-zero).
+    #[arg(long)]
+    wait: bool,
+    /// Seconds `--wait` waits at most.
+    #[arg(long, default_value_t = 600, value_name = "SECS", requires = "wait")]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -297,6 +312,11 @@ fn main() -> ExitCode {
         Command::Pin(args) => apsfs::pin::pin(&args.paths),
         Command::Unpin(args) => apsfs::pin::unpin(&args.paths),
         Command::Status(args) => apsfs::pin::status(args.mountpoint.as_deref()),
+        Command::Sync(args) => apsfs::queue::sync(
+            &args.paths,
+            args.wait,
+            std::time::Duration::from_secs(args.timeout),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -169,6 +169,9 @@ pub fn status(mountpoint: Option<&Path>) -> Result<(), String> {
             Ok(s) => print!("{}", format_status(&s)),
             Err(e) => println!("  cannot read its status: {e}"),
         }
+        if let Some(q) = crate::queue::read(m) {
+            print!("{}", crate::queue::format(&q));
+        }
     }
     Ok(())
 }
@@ -334,7 +337,7 @@ fn explain(e: &std::io::Error) -> String {
 }
 
 /// The apsfs mount holding `path`.
-fn mount_of(path: &Path) -> Result<PathBuf, String> {
+pub(crate) fn mount_of(path: &Path) -> Result<PathBuf, String> {
     let abs = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     crate::mount::apsfs_mounts()
         .into_iter()
@@ -372,7 +375,7 @@ fn cached(file: &std::fs::File) -> std::io::Result<u64> {
 }
 
 /// An extended attribute of a path.
-fn path_xattr(path: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+pub(crate) fn path_xattr(path: &Path, name: &str) -> std::io::Result<Vec<u8>> {
     let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
     let name = c_name(name)?;

@@ -165,6 +165,13 @@ impl<R: Remote> Fs<R> {
         self.writes.as_ref().map(|w| w.queue()).unwrap_or_default()
     }
 
+    /// The queue as the `user.apsfs.queue` attribute shows it (JSON).
+    fn queue_report(&self) -> Result<Vec<u8>, Error> {
+        let w = self.writes()?;
+        let report = write::QueueReport::of(w.queue(), w.new_items());
+        serde_json::to_vec(&report).map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// The remote's sign that storage is still delivering bytes, which operation deadlines
     /// watch (see `api::deadline`).
     pub fn feed(&self) -> Option<Arc<crate::deadline::Feed>> {
@@ -462,6 +469,12 @@ impl<R: Remote> Fs<R> {
                 return Ok(Some(v));
             }
         }
+        if name == write::QUEUE_XATTR && ino == ROOT && self.writes.is_some() {
+            return self.queue_report().map(Some);
+        }
+        if name.starts_with(write::PUSH_XATTR) && self.writes.is_some() {
+            return Ok(None);
+        }
         if self
             .writes
             .as_ref()
@@ -477,6 +490,14 @@ impl<R: Remote> Fs<R> {
 
     /// `getxattr`: one attribute's value, fetched when it is one of those fetched on demand.
     pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Error> {
+        if name == write::PUSH_XATTR || name == write::PUSH_WAIT_XATTR {
+            // Within the operation's deadline, leaving a second to answer.
+            let limit = crate::deadline::remaining()
+                .map_or(Duration::from_secs(50), |r| r.saturating_sub(Duration::from_secs(1)));
+            let at = (ino != ROOT).then_some(ino);
+            self.sync(at, name == write::PUSH_WAIT_XATTR, limit).await;
+            return self.queue_report();
+        }
         if let Some(v) = self.xattr_now(ino, name)? {
             return Ok(v);
         }

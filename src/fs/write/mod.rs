@@ -41,6 +41,12 @@ use std::time::{Duration, Instant, SystemTime};
 /// Inode numbers of entries that exist only here have this bit set; numbers derived from
 /// remote ids never do (they are 63-bit hashes).
 pub const LOCAL_INO: u64 = 1 << 63;
+/// Read on the mount's root: the queue of changes, as JSON (`apsfs status`).
+pub const QUEUE_XATTR: &str = "user.apsfs.queue";
+/// Read on any path: send its folder's changes now (all changes, on the root); the queue left.
+pub const PUSH_XATTR: &str = "user.apsfs.push";
+/// As `PUSH_XATTR`, and wait (within the operation's deadline) until they are sent.
+pub const PUSH_WAIT_XATTR: &str = "user.apsfs.push.wait";
 /// The extended attribute saying where a file is on its way to the service.
 pub const SYNC_XATTR: &str = "user.aps.sync";
 /// The block size `statfs` reports room in.
@@ -178,6 +184,45 @@ pub struct Queued {
     pub size: u64,
     /// Bytes uploaded so far, while uploading.
     pub uploaded: Option<u64>,
+}
+
+/// The queue as `apsfs status` and `apsfs sync` read it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct QueueReport {
+    /// Entries that wait to be sent.
+    pub pending: usize,
+    /// Of those, new files (each a new item: the slowest budget, 50 a minute).
+    pub new_items: usize,
+    /// Seconds the documented rate limits alone take to send them (upload time not counted).
+    pub eta_secs: u64,
+    /// Entries not simply committed (the first few hundred).
+    pub entries: Vec<Queued>,
+    /// Entries left out of `entries` to keep the report small.
+    pub more: usize,
+}
+
+/// Entries a report lists at most (an extended attribute value is at most 64 KiB).
+const REPORTED: usize = 200;
+
+impl QueueReport {
+    /// The report of `queue`, whose entries that wait include `new_items` new files.
+    pub fn of(queue: Vec<Queued>, new_items: usize) -> QueueReport {
+        let pending = queue.iter().filter(|q| q.waits()).count();
+        let versions = pending.saturating_sub(new_items) as u64;
+        // Items: 50 a minute; versions and storage: 300 a minute (see `api::budget`).
+        let eta_secs = (new_items as u64 * 60).div_ceil(50) + (versions * 60).div_ceil(300);
+        let more = queue.len().saturating_sub(REPORTED);
+        let mut entries = queue;
+        entries.sort_by_key(|q| !q.waits());
+        entries.truncate(REPORTED);
+        QueueReport {
+            pending,
+            new_items,
+            eta_secs,
+            entries,
+            more,
+        }
+    }
 }
 
 impl Queued {
@@ -407,6 +452,16 @@ impl<R: Remote> Writes<R> {
             .filter(|e| e.folder == folder)
             .map(|e| e.name.clone())
             .collect()
+    }
+
+    /// Entries waiting to be sent that will be new items (no item has their name yet, as far
+    /// as the overlay knows).
+    pub fn new_items(&self) -> usize {
+        let Ok(i) = self.inner() else { return 0 };
+        i.entries
+            .values()
+            .filter(|e| e.pending() && e.base.is_none() && e.committed.is_none())
+            .count()
     }
 
     /// The folder id a local-only directory inode stands for.
