@@ -104,11 +104,14 @@ impl ApiError {
         }
     }
 
-    /// 401 for a token lacking the scope the endpoint needs (the reference lists wrong scope
-    /// under 401).
+    /// 403 for a token lacking the scope the endpoint needs. The OpenAPI boilerplate (and so
+    /// the reference's §10.4) files a wrong scope under 401, but Autodesk's own capture of the
+    /// wire ("401 Unauthorized / 403 Forbidden", aps.autodesk.com/blog, 2020) shows a token
+    /// without `data:write`/`data:create` answered `403 Forbidden` with this message: the
+    /// token is valid, the privilege is missing, and a refresh would not help.
     pub fn scope() -> ApiError {
         ApiError::Gateway {
-            status: StatusCode::UNAUTHORIZED,
+            status: StatusCode::FORBIDDEN,
             code: "AUTH-010",
             message: "Token does not have the privilege for this request.",
             retry_after: None,

@@ -397,7 +397,7 @@ async fn write_path_errors() {
         &json!({}),
     )
     .await;
-    assert_eq!(s, 401, "{v}");
+    assert_eq!(s, 403, "{v}");
     assert_eq!(v["errorCode"], "AUTH-010");
 }
 
