@@ -76,6 +76,18 @@ impl ApiError {
         ApiError::data(StatusCode::BAD_REQUEST, "BAD_INPUT", detail)
     }
 
+    /// 403 `ERR_NOT_AUTHORIZED` in the Data error shape: the token is fine, the user's role in
+    /// the project (or folder) does not allow the request.
+    pub fn not_authorized(detail: impl Into<String>) -> ApiError {
+        ApiError::data(StatusCode::FORBIDDEN, "ERR_NOT_AUTHORIZED", detail)
+    }
+
+    /// 423 for a write to an item someone else has reserved (locked). The code is ours: the
+    /// documentation gives 423 ("locked or being modified") but no code for it.
+    pub fn locked(detail: impl Into<String>) -> ApiError {
+        ApiError::data(StatusCode::LOCKED, "ITEM_LOCKED", detail)
+    }
+
     /// An OSS error.
     pub fn oss(status: StatusCode, reason: impl Into<String>) -> ApiError {
         ApiError::Oss {
