@@ -260,14 +260,15 @@ struct EmulatorArgs {
     /// Fraction of requests answered 429 with Retry-After: 1.
     #[arg(long, default_value_t = 0.0)]
     throttle_rate: f64,
-    /// Fraction of object byte bodies cut off mid-transfer.
+    /// Fraction of object byte bodies cut off mid-transfer (and of upload parts lost, and of
+    /// write answers cut).
     #[arg(long, default_value_t = 0.0)]
     drop_rate: f64,
     /// Fraction of object byte bodies that stall half-way (nothing more for two minutes).
     #[arg(long, default_value_t = 0.0)]
     stall_rate: f64,
-    /// Cap on the lifetime of signed download URLs, seconds (0 = as asked), so URLs expire in
-    /// the middle of a file.
+    /// Cap on the lifetime of signed download and upload URLs, seconds (0 = as asked), so URLs
+    /// expire in the middle of a file.
     #[arg(long, default_value_t = 0)]
     url_ttl: u64,
     /// Answer batchsigneds3download with 403, so clients fall back to single signed downloads.

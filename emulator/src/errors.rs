@@ -76,6 +76,18 @@ impl ApiError {
         ApiError::data(StatusCode::BAD_REQUEST, "BAD_INPUT", detail)
     }
 
+    /// 403 `ERR_NOT_AUTHORIZED` in the Data error shape: the token is fine, the user's role in
+    /// the project (or folder) does not allow the request.
+    pub fn not_authorized(detail: impl Into<String>) -> ApiError {
+        ApiError::data(StatusCode::FORBIDDEN, "ERR_NOT_AUTHORIZED", detail)
+    }
+
+    /// 423 for a write to an item someone else has reserved (locked). The code is ours: the
+    /// documentation gives 423 ("locked or being modified") but no code for it.
+    pub fn locked(detail: impl Into<String>) -> ApiError {
+        ApiError::data(StatusCode::LOCKED, "ITEM_LOCKED", detail)
+    }
+
     /// An OSS error.
     pub fn oss(status: StatusCode, reason: impl Into<String>) -> ApiError {
         ApiError::Oss {
@@ -104,11 +116,14 @@ impl ApiError {
         }
     }
 
-    /// 401 for a token lacking the scope the endpoint needs (the reference lists wrong scope
-    /// under 401).
+    /// 403 for a token lacking the scope the endpoint needs. The OpenAPI boilerplate (and so
+    /// the reference's §10.4) files a wrong scope under 401, but Autodesk's own capture of the
+    /// wire ("401 Unauthorized / 403 Forbidden", aps.autodesk.com/blog, 2020) shows a token
+    /// without `data:write`/`data:create` answered `403 Forbidden` with this message: the
+    /// token is valid, the privilege is missing, and a refresh would not help.
     pub fn scope() -> ApiError {
         ApiError::Gateway {
-            status: StatusCode::UNAUTHORIZED,
+            status: StatusCode::FORBIDDEN,
             code: "AUTH-010",
             message: "Token does not have the privilege for this request.",
             retry_after: None,

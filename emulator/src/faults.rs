@@ -22,17 +22,23 @@
 //! * `bad_entries`: folder-contents pages carry a name with a lone surrogate escape and a
 //!   `storageSize` of `1e400`.
 //! * `bad_next_link`: `links.next.href` is a malformed URL.
+//! * `strict_item_names`: item and version names are held to the folder-name rules.
+//!
+//! And aimed at one endpoint, by its [`crate::router::Route::key`]: `route_faults` holds, per
+//! route, a latency and a run of failures after some successes (see [`RouteFault`]), e.g. the
+//! `POST versions` that follows a completed upload, or the part PUT a test kills a client in.
 
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The fault knobs; all zero (and false) means a well-behaved server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The fault knobs; all zero (and false, and empty) means a well-behaved server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Added to every request before it is answered.
@@ -81,6 +87,42 @@ pub struct FaultConfig {
     pub bad_entries: bool,
     /// `links.next.href` of pages that have a next page is a malformed URL.
     pub bad_next_link: bool,
+    /// Item and version names are refused (400) for the folder-name reserved characters too,
+    /// not only `/` and NUL: the newer OpenAPI asks to avoid them in every name, the reference
+    /// leaves file names UNCONFIRMED, so a client can be tested against the strict reading.
+    pub strict_item_names: bool,
+    /// Faults aimed at one endpoint, by route key (`create_version`, `signed_put`, …): see
+    /// [`RouteFault`]. Counts left are shown by `GET /__emulator/faults`.
+    pub route_faults: BTreeMap<String, RouteFault>,
+}
+
+/// What `route_faults` does to the requests of one route: each waits `latency_ms` before its
+/// body is read (a part PUT is held while the client is still sending it); the first `after`
+/// requests are then answered normally and the `fail_next` after them answer `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouteFault {
+    /// Requests let through before the failures start; counts down.
+    pub after: u64,
+    /// Requests answered `status` once `after` is spent; counts down.
+    pub fail_next: u64,
+    /// 400–599 in the route family's error shape: 429 carries `Retry-After`; on a signed part
+    /// PUT 403 is S3's `AccessDenied` "Request has expired", as an expired URL gets.
+    pub status: u16,
+    /// Added to every request of the route, failing or not, before its body is read.
+    pub latency_ms: u64,
+}
+
+/// A 503, as a service that is briefly unavailable answers: the failure tests want most.
+impl Default for RouteFault {
+    fn default() -> RouteFault {
+        RouteFault {
+            after: 0,
+            fail_next: 0,
+            status: 503,
+            latency_ms: 0,
+        }
+    }
 }
 
 /// Which requests the `redirect` knob answers `307`, and where to.
@@ -107,6 +149,9 @@ pub const REDIRECTED_MARKER: &str = "redirected";
 const MAX_PADDING_MIB: u64 = 4096;
 /// Largest `trickle_ms` accepted.
 const MAX_TRICKLE_MS: u64 = 60_000;
+/// Largest per-route `latency_ms` accepted: ten minutes holds a request past any client's
+/// patience while a mistyped value cannot hold a test for days.
+const MAX_ROUTE_LATENCY_MS: u64 = 600_000;
 
 impl FaultConfig {
     /// Rejects rates outside 0..=1, negative bandwidth, and padding or trickle beyond their caps.
@@ -138,6 +183,43 @@ impl FaultConfig {
             return Err(format!(
                 "trickle_ms must be at most {MAX_TRICKLE_MS}, got {}",
                 self.trickle_ms
+            ));
+        }
+        self.route_faults
+            .iter()
+            .try_for_each(|(route, f)| f.validate(route))
+    }
+}
+
+impl FaultConfig {
+    /// Milliseconds to hold a request of `route` before reading its body: the global latency
+    /// plus the route's own.
+    pub fn latency_of(&self, route: &str) -> u64 {
+        let own = self.route_faults.get(route).map_or(0, |f| f.latency_ms);
+        self.latency_ms.saturating_add(own)
+    }
+}
+
+impl RouteFault {
+    /// Refuses a route no request is counted under, a status outside 400–599 and a latency
+    /// beyond its cap.
+    fn validate(&self, route: &str) -> Result<(), String> {
+        if !crate::router::ROUTE_KEYS.contains(&route) {
+            return Err(format!(
+                "route_faults: unknown route {route:?}; routes are: {}",
+                crate::router::ROUTE_KEYS.join(", ")
+            ));
+        }
+        if !(400..=599).contains(&self.status) {
+            return Err(format!(
+                "route_faults.{route}.status must be 400 to 599, got {}",
+                self.status
+            ));
+        }
+        if self.latency_ms > MAX_ROUTE_LATENCY_MS {
+            return Err(format!(
+                "route_faults.{route}.latency_ms must be at most {MAX_ROUTE_LATENCY_MS}, got {}",
+                self.latency_ms
             ));
         }
         Ok(())
@@ -172,7 +254,24 @@ impl Faults {
 
     /// Current settings.
     pub fn get(&self) -> FaultConfig {
-        self.config.lock().map(|c| *c).unwrap_or_default()
+        self.config.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Whether this request of `route` is one `route_faults` fails, and with which status;
+    /// counts the request off `after` or `fail_next`, under the lock, so two requests in
+    /// flight never take the same turn.
+    pub fn take_route_failure(&self, route: &str) -> Option<u16> {
+        let mut c = self.config.lock().ok()?;
+        let f = c.route_faults.get_mut(route)?;
+        if f.after > 0 {
+            f.after -= 1;
+            return None;
+        }
+        if f.fail_next == 0 {
+            return None;
+        }
+        f.fail_next -= 1;
+        Some(f.status)
     }
 
     /// Replaces the settings.
@@ -318,6 +417,18 @@ pub fn html_page(len: u64) -> ByteStream {
     )
 }
 
+/// A body that fails before its first byte. Hyper then drops the connection with the status
+/// line and headers still unsent (see [`FLUSH_PAUSE`]), so the client sees no response at all:
+/// a connection lost while the request was on its way.
+pub fn severed() -> ByteStream {
+    Box::pin(stream::once(async {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "emulator fault: connection dropped",
+        ))
+    }))
+}
+
 /// How long the cut-off body stalls before failing. While the stream is pending hyper
 /// flushes what it has buffered (status line, headers, the kept half); failing at once would
 /// make it drop the connection with a small body still unsent, so the client would see no
@@ -419,6 +530,57 @@ mod tests {
         );
         let parts: Vec<_> = tr.collect().await;
         assert_eq!(parts.len(), 3);
+    }
+
+    #[test]
+    fn route_faults_let_some_through_then_fail_some_then_stop() {
+        let fault = RouteFault {
+            after: 1,
+            fail_next: 2,
+            status: 502,
+            latency_ms: 7,
+        };
+        let c = FaultConfig {
+            latency_ms: 3,
+            route_faults: BTreeMap::from([("create_version".to_string(), fault)]),
+            ..Default::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.latency_of("create_version"), 10);
+        assert_eq!(c.latency_of("create_item"), 3);
+        let f = Faults::new(c);
+        let taken: Vec<_> = (0..5)
+            .map(|_| f.take_route_failure("create_version"))
+            .collect();
+        assert_eq!(taken, [None, Some(502), Some(502), None, None]);
+        assert_eq!(f.take_route_failure("create_item"), None);
+        assert_eq!(f.get().route_faults["create_version"].fail_next, 0);
+        for (route, status, latency) in [
+            ("no_such_route", 503, 0),
+            ("create_version", 200, 0),
+            ("create_version", 600, 0),
+            ("signed_put", 503, MAX_ROUTE_LATENCY_MS + 1),
+        ] {
+            let bad = FaultConfig {
+                route_faults: BTreeMap::from([(
+                    route.to_string(),
+                    RouteFault {
+                        status,
+                        latency_ms: latency,
+                        ..Default::default()
+                    },
+                )]),
+                ..Default::default()
+            };
+            assert!(bad.validate().is_err(), "{route} {status} {latency}");
+        }
+    }
+
+    #[tokio::test]
+    async fn severed_fails_before_any_byte() {
+        let got: Vec<_> = severed().collect().await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].is_err());
     }
 
     #[tokio::test]

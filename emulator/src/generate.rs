@@ -11,7 +11,9 @@ use super::content::Content;
 use super::ids::Uid;
 use super::seed::object_key;
 use super::size::parse_size;
-use super::store::{Flavor, ItemKind, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use super::store::{
+    Flavor, ItemKind, Object, Ref, Reservation, Store, Version, VersionKind, DM_BUCKET,
+};
 
 /// The data set the emulator and `apsfs mount --demo` serve when given nothing else: small,
 /// but with every awkward case real accounts have.
@@ -49,6 +51,10 @@ const YEAR_MS: u64 = 365 * DAY_MS;
 const EDIT_SPAN_MS: u64 = 3_600_000;
 /// Upper bound of the gap between one version and the next.
 const VERSION_GAP_MS: u64 = 30 * DAY_MS;
+/// `reservedUserId` of the awkward set's locked item: not the user tokens act as.
+const LOCK_OWNER_ID: &str = "EMULATORUSER2";
+/// `reservedUserName` of the awkward set's locked item.
+const LOCK_OWNER_NAME: &str = "Other User";
 /// Extensions generated files cycle through: the formats BIM 360 and Fusion users store most.
 const EXTS: [&str; 8] = ["rvt", "dwg", "pdf", "ifc", "nwd", "txt", "docx", "png"];
 /// Timestamp spellings the awkward items rotate through, since clients must parse them all.
@@ -419,6 +425,7 @@ fn add_file(
                 created_ms: created,
                 content_type: content_type(name).to_string(),
                 chunked: false,
+                project: None,
             },
         );
         let version = Version {
@@ -672,8 +679,16 @@ fn add_awkward(store: &mut Store, top: &Top) -> Option<()> {
 
     a.file("empty.txt", Some(&[0]))?;
 
+    // Locked by someone other than the user tokens act as, as a colleague's lock would be, so a
+    // writing client meets the 423 without setting anything up.
     let locked = a.file("Locked.rvt", None)?;
-    a.item(locked)?.reserved = true;
+    let it = a.item(locked)?;
+    let since = it.tip()?.modified;
+    it.reserved = Some(Reservation {
+        user_id: LOCK_OWNER_ID.into(),
+        user_name: LOCK_OWNER_NAME.into(),
+        since,
+    });
 
     let host = a.file("Host.dwg", None)?;
     let xref = a.file("Xref.dwg", None)?;
@@ -1111,7 +1126,8 @@ mod tests {
 
         let t = tip("empty.txt");
         assert!(t.storage.is_some() && t.size == 0 && t.size_listed);
-        assert!(one(&s, "Locked.rvt").reserved);
+        let lock = one(&s, "Locked.rvt").reserved.as_ref().unwrap();
+        assert_eq!(lock.user_id, LOCK_OWNER_ID);
 
         assert_eq!(s.refs.len(), 1);
         let r = &s.refs[0];

@@ -95,6 +95,35 @@ pub fn throttled(f: &FaultConfig) -> Response {
     r
 }
 
+/// No answer at all: the connection is dropped before the status line (`drop_rate` on a part
+/// PUT, whose bytes are then not stored).
+pub fn severed() -> Response {
+    let mut r = Response::new(Body::from_stream(faults::severed()));
+    r.extensions_mut().insert(Unbounded);
+    r
+}
+
+/// `answer` cut off half-way through its body and the connection dropped (`drop_rate` on a
+/// write): the client sees the status but never the whole document. A bodiless answer is
+/// dropped whole instead, as there is no half to send.
+pub async fn cut(answer: Response) -> Response {
+    let (mut parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return severed();
+    };
+    if bytes.is_empty() {
+        return severed();
+    }
+    let len = bytes.len() as u64;
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    let whole: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+    let mut r = Response::from_parts(parts, Body::from_stream(faults::cut_off(whole, len)));
+    r.extensions_mut().insert(Unbounded);
+    r
+}
+
 /// The `endless_json` answer: a JSON:API start, then whitespace for as long as the client reads.
 pub fn endless(app: &App) -> Response {
     app.stats.injected("endless_json");

@@ -39,11 +39,14 @@ mod stats;
 mod store;
 pub mod testing;
 
-/// Fault knobs (latency, bandwidth, error, throttle, drop and stall rates, URL lifetime, and the
-/// hostile-server knobs), set at start in [`Config`] or later with [`Running::set_faults`].
+/// Fault knobs (latency, bandwidth, error, throttle, drop and stall rates, URL lifetime, the
+/// hostile-server knobs and faults aimed at one route), set at start in [`Config`] or later with
+/// [`Running::set_faults`].
 pub use faults::FaultConfig;
 /// The values of [`FaultConfig::redirect`], so an in-process test can name them.
 pub use faults::Redirect;
+/// One entry of [`FaultConfig::route_faults`], so an in-process test can aim a fault at a route.
+pub use faults::RouteFault;
 /// Deterministic data sets: `--generate SPEC`, parsed by [`GenSpec::parse`] and loaded into a
 /// store by [`generate`]; [`DEMO_SPEC`] is the default set, [`SPEC_HELP`] its syntax for `--help`.
 pub use generate::{generate, GenSpec, DEMO_SPEC, SPEC_HELP};

@@ -246,13 +246,13 @@ impl<'a> Renderer<'a> {
             "lastModifiedUserId": USER_ID,
             "lastModifiedUserName": USER_NAME,
             "hidden": it.hidden,
-            "reserved": it.reserved,
+            "reserved": it.reserved.is_some(),
             "extension": self.extension(ext, data),
         });
-        if it.reserved {
-            attrs["reservedTime"] = json!(modified.render());
-            attrs["reservedUserId"] = json!(USER_ID);
-            attrs["reservedUserName"] = json!(USER_NAME);
+        if let Some(lock) = &it.reserved {
+            attrs["reservedTime"] = json!(lock.since.render());
+            attrs["reservedUserId"] = json!(lock.user_id);
+            attrs["reservedUserName"] = json!(lock.user_name);
         }
         let mut rel = Map::new();
         if let Some(t) = tip {

@@ -166,9 +166,65 @@ pub enum Route {
     ResetStats,
     Clock,
     Faults,
+    /// `PUT`/`DELETE /__emulator/reservations/:item`: lock or unlock an item for a user.
+    Reservation {
+        item: String,
+    },
+    /// `GET`/`PUT /__emulator/projects/:project`: a project's access (read-only or not).
+    ProjectAccess {
+        project: String,
+    },
     /// Nothing matched (or a malformed path).
     Unknown,
 }
+
+/// The [`Route::key`] of every endpoint of the API (not the control routes, not an unknown
+/// path), so `route_faults` can refuse a name that would never match: a typo would otherwise
+/// inject nothing, silently.
+pub const ROUTE_KEYS: [&str; 42] = [
+    "token",
+    "authorize",
+    "revoke",
+    "introspect",
+    "userinfo",
+    "hubs",
+    "hub",
+    "projects",
+    "project",
+    "project_hub",
+    "top_folders",
+    "folder",
+    "folder_contents",
+    "folder_parent",
+    "item",
+    "item_tip",
+    "item_versions",
+    "item_parent",
+    "version",
+    "version_item",
+    "refs",
+    "relationships_refs",
+    "relationships_links",
+    "create_ref",
+    "create_storage",
+    "create_item",
+    "create_version",
+    "create_folder",
+    "buckets",
+    "create_bucket",
+    "bucket_details",
+    "delete_bucket",
+    "objects",
+    "object_details",
+    "signeds3download",
+    "batchsigneds3download",
+    "signeds3upload",
+    "signeds3upload_complete",
+    "object_get",
+    "object_delete",
+    "signed_get",
+    "signed_put",
+];
 
 /// Path prefix of the emulator's own signed download URLs.
 pub const SIGNED_PREFIX: &str = "/__s3/";
@@ -237,6 +293,12 @@ impl Route {
             ["__emulator", "reset-stats"] if post => ResetStats,
             ["__emulator", "clock"] if post => Clock,
             ["__emulator", "faults"] if m == Method::PUT || get => Faults,
+            ["__emulator", "reservations", i] if m == Method::PUT || m == Method::DELETE => {
+                Reservation { item: o(i) }
+            }
+            ["__emulator", "projects", p] if m == Method::PUT || get => {
+                ProjectAccess { project: o(p) }
+            }
             _ => Unknown,
         }
     }
@@ -273,6 +335,59 @@ impl Route {
             | SignedPut { .. } => "upload",
             _ => "other",
         }
+    }
+
+    /// The stable name of this one endpoint: the key of the stats' `routes` counters and of
+    /// `route_faults`. It equals [`Route::name`] wherever that names one endpoint alone.
+    pub fn key(&self) -> &'static str {
+        use Route::*;
+        match self {
+            Authorize => "authorize",
+            Revoke => "revoke",
+            Introspect => "introspect",
+            UserInfo => "userinfo",
+            ProjectHub { .. } => "project_hub",
+            FolderParent { .. } => "folder_parent",
+            ItemParent { .. } => "item_parent",
+            VersionItem { .. } => "version_item",
+            RelRefs { .. } => "relationships_refs",
+            RelLinks { .. } => "relationships_links",
+            CreateRef { .. } => "create_ref",
+            CreateStorage { .. } => "create_storage",
+            CreateItem { .. } => "create_item",
+            CreateVersion { .. } => "create_version",
+            CreateFolder { .. } => "create_folder",
+            CreateBucket => "create_bucket",
+            BucketDetails { .. } => "bucket_details",
+            DeleteBucket { .. } => "delete_bucket",
+            SignedUploadStart { .. } => "signeds3upload",
+            SignedUploadComplete { .. } => "signeds3upload_complete",
+            SignedPut { .. } => "signed_put",
+            ObjectGet { .. } => "object_get",
+            ObjectDelete { .. } => "object_delete",
+            Stats | ResetStats | Clock | Faults | Reservation { .. } | ProjectAccess { .. } => {
+                "control"
+            }
+            Unknown => "unknown",
+            _ => self.name(),
+        }
+    }
+
+    /// Data and OSS requests that change something (a storage placeholder, an item, a version,
+    /// a folder, a ref, an upload session): `drop_rate` loses their answer after the change is
+    /// made, as a connection lost on the way back would.
+    pub fn is_write(&self) -> bool {
+        use Route::*;
+        matches!(
+            self,
+            CreateStorage { .. }
+                | CreateItem { .. }
+                | CreateVersion { .. }
+                | CreateFolder { .. }
+                | CreateRef { .. }
+                | SignedUploadStart { .. }
+                | SignedUploadComplete { .. }
+        )
     }
 
     /// The documented per-app rate limit this route counts against: (bucket name, per minute).
@@ -356,6 +471,8 @@ impl Route {
                 | ResetStats
                 | Clock
                 | Faults
+                | Reservation { .. }
+                | ProjectAccess { .. }
                 | Unknown
         )
     }
@@ -391,7 +508,12 @@ impl Route {
     pub fn is_control(&self) -> bool {
         matches!(
             self,
-            Route::Stats | Route::ResetStats | Route::Clock | Route::Faults
+            Route::Stats
+                | Route::ResetStats
+                | Route::Clock
+                | Route::Faults
+                | Route::Reservation { .. }
+                | Route::ProjectAccess { .. }
         )
     }
 }
@@ -535,6 +657,84 @@ mod tests {
             "signeds3download"
         );
         assert_eq!(get("/nope"), Route::Unknown);
+    }
+
+    #[test]
+    fn every_endpoint_has_a_key_of_its_own() {
+        let (p, f, i, v) = (
+            "/data/v1/projects/b.1",
+            "folders/F",
+            "items/I",
+            "versions/V",
+        );
+        let o = "/oss/v2/buckets/bk/objects/k";
+        let h = "/project/v1/hubs/h";
+        let cases = [
+            (Method::POST, "/authentication/v2/token".to_string()),
+            (Method::GET, "/authentication/v2/authorize".into()),
+            (Method::POST, "/authentication/v2/revoke".into()),
+            (Method::POST, "/authentication/v2/introspect".into()),
+            (Method::GET, "/userinfo".into()),
+            (Method::GET, "/project/v1/hubs".into()),
+            (Method::GET, h.into()),
+            (Method::GET, format!("{h}/projects")),
+            (Method::GET, format!("{h}/projects/b.1")),
+            (Method::GET, format!("{h}/projects/b.1/hub")),
+            (Method::GET, format!("{h}/projects/b.1/topFolders")),
+            (Method::GET, format!("{p}/{f}")),
+            (Method::GET, format!("{p}/{f}/contents")),
+            (Method::GET, format!("{p}/{f}/parent")),
+            (Method::GET, format!("{p}/{i}")),
+            (Method::GET, format!("{p}/{i}/tip")),
+            (Method::GET, format!("{p}/{i}/versions")),
+            (Method::GET, format!("{p}/{i}/parent")),
+            (Method::GET, format!("{p}/{v}")),
+            (Method::GET, format!("{p}/{v}/item")),
+            (Method::GET, format!("{p}/{v}/refs")),
+            (Method::GET, format!("{p}/{v}/relationships/refs")),
+            (Method::GET, format!("{p}/{v}/relationships/links")),
+            (Method::POST, format!("{p}/{v}/relationships/refs")),
+            (Method::POST, format!("{p}/storage")),
+            (Method::POST, format!("{p}/items")),
+            (Method::POST, format!("{p}/versions")),
+            (Method::POST, format!("{p}/folders")),
+            (Method::GET, "/oss/v2/buckets".into()),
+            (Method::POST, "/oss/v2/buckets".into()),
+            (Method::GET, "/oss/v2/buckets/bk/details".into()),
+            (Method::DELETE, "/oss/v2/buckets/bk".into()),
+            (Method::GET, "/oss/v2/buckets/bk/objects".into()),
+            (Method::GET, format!("{o}/details")),
+            (Method::GET, format!("{o}/signeds3download")),
+            (
+                Method::POST,
+                "/oss/v2/buckets/bk/objects/batchsigneds3download".into(),
+            ),
+            (Method::GET, format!("{o}/signeds3upload")),
+            (Method::POST, format!("{o}/signeds3upload")),
+            (Method::GET, o.into()),
+            (Method::DELETE, o.into()),
+            (Method::GET, "/__s3/bk/k".into()),
+            (Method::PUT, "/__s3-upload/u".into()),
+        ];
+        let keys: std::collections::BTreeSet<&str> = cases
+            .iter()
+            .map(|(m, path)| Route::parse(m, path).key())
+            .collect();
+        assert_eq!(keys.len(), ROUTE_KEYS.len(), "one key per endpoint");
+        assert!(keys.iter().all(|k| ROUTE_KEYS.contains(k)), "{keys:?}");
+        let write = |path: &str| Route::parse(&Method::POST, path);
+        assert_eq!(write(&format!("{p}/versions")).name(), "upload");
+        assert!(write(&format!("{p}/versions")).is_write());
+        assert!(!Route::parse(&Method::PUT, "/__s3-upload/u").is_write());
+        let lock = Route::parse(&Method::PUT, "/__emulator/reservations/urn%3Ax");
+        assert_eq!(
+            lock,
+            Route::Reservation {
+                item: "urn:x".into()
+            }
+        );
+        assert!(lock.is_control() && !lock.needs_token());
+        assert!(Route::parse(&Method::PUT, "/__emulator/projects/b.1").is_control());
     }
 
     #[test]

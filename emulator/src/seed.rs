@@ -128,6 +128,7 @@ fn seed_folder(
                     created_ms: stamp.ms,
                     content_type: "application/octet-stream".into(),
                     chunked: false,
+                    project: None,
                 },
             );
             let version = Version {

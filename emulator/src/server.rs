@@ -9,7 +9,7 @@ use super::faults::{FaultConfig, Faults, Injected};
 use super::handlers;
 use super::hostile;
 use super::ratelimit::RateLimiter;
-use super::request::Req;
+use super::request::{read_body, BodyError, Req};
 use super::router::Route;
 use super::stats::Stats;
 use super::store::Store;
@@ -172,7 +172,7 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let route = Route::parse(&parts.method, parts.uri.path());
     let control = route.is_control();
     if !control {
-        app.stats.request(route.name());
+        app.stats.request(route.name(), route.key());
     }
     let faults = app.faults.get();
     let mut response = pipeline(&app, route.clone(), &faults, parts, body).await;
@@ -198,18 +198,20 @@ async fn pipeline(
     parts: axum::http::request::Parts,
     body: Body,
 ) -> Response {
-    if !route.is_control() && faults.latency_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
+    let wait = faults.latency_of(route.key());
+    if !route.is_control() && wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let body = match read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(BodyError::TooLarge) => {
             return error_for(
                 &route,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request body too large",
             )
         }
+        Err(BodyError::Incomplete) => return incomplete_body(&route),
     };
     // Kept as sent (still encoded): a redirect repeats it verbatim.
     let raw_query = parts.uri.query().map(str::to_string);
@@ -218,18 +220,8 @@ async fn pipeline(
         return handlers::unknown_route(&req).into_response();
     }
     if !route.is_control() {
-        match app.faults.decide() {
-            Injected::None => {}
-            Injected::Throttle => return hostile::throttled(faults),
-            Injected::Error(code) => {
-                let status =
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return error_for(&route, status, "Injected fault");
-            }
-        }
-        if route == Route::Token && app.faults.token_error() {
-            app.stats.injected("token_error");
-            return error_for(&route, StatusCode::SERVICE_UNAVAILABLE, "Injected fault");
+        if let Some(r) = injected(app, &route, faults) {
+            return r;
         }
     }
     if route.needs_token() {
@@ -254,29 +246,129 @@ async fn pipeline(
     if faults.endless_json && route.is_json_api() && req.method == axum::http::Method::GET {
         return hostile::endless(app);
     }
-    match handlers::dispatch(app, &req).await {
+    let answer = match handlers::dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    // A write whose answer is lost on the way back: the change is made, the client cannot
+    // tell, and must find out before it tries again (or make a duplicate).
+    if route.is_write() && app.faults.drop_body() {
+        app.stats.injected("drop_answer");
+        return hostile::cut(answer).await;
+    }
+    answer
+}
+
+/// The answer a fault injects in place of the real one, if any: a `route_faults` failure, a
+/// global 5xx or 429, a token-endpoint 503, or a part PUT lost on its way.
+fn injected(app: &App, route: &Route, faults: &FaultConfig) -> Option<Response> {
+    if let Some(status) = app.faults.take_route_failure(route.key()) {
+        app.stats.injected("route_fault");
+        return Some(injected_status(route, status, faults));
+    }
+    match app.faults.decide() {
+        Injected::None => {}
+        Injected::Throttle => return Some(hostile::throttled(faults)),
+        Injected::Error(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Some(error_for(route, status, "Injected fault"));
+        }
+    }
+    if *route == Route::Token && app.faults.token_error() {
+        app.stats.injected("token_error");
+        return Some(error_for(
+            route,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Injected fault",
+        ));
+    }
+    // A part lost on its way: nothing is stored and the client gets no answer at all.
+    if matches!(route, Route::SignedPut { .. }) && app.faults.drop_body() {
+        app.stats.injected("drop_part");
+        return Some(hostile::severed());
+    }
+    None
+}
+
+/// 400 for a body that ended before its `Content-Length`: S3's `IncompleteBody` on signed
+/// URLs, the family's 400 elsewhere. The client is usually gone; the answer is for the log.
+fn incomplete_body(route: &Route) -> Response {
+    match route {
+        Route::SignedGet { .. } | Route::SignedPut { .. } => ApiError::S3 {
+            status: StatusCode::BAD_REQUEST,
+            code: "IncompleteBody",
+            message: "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        }
+        .into_response(),
+        _ => error_for(route, StatusCode::BAD_REQUEST, "Request body incomplete"),
     }
 }
 
-/// A 5xx (or other) error in the family the route's service speaks.
+/// The answer of a `route_faults` failure: 429 as an injected throttle (with `Retry-After`),
+/// 403 on a signed part PUT as S3 answers an expired URL, anything else in the route family's
+/// error shape.
+fn injected_status(route: &Route, status: u16, faults: &FaultConfig) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return hostile::throttled(faults);
+    }
+    if status == StatusCode::FORBIDDEN && matches!(route, Route::SignedPut { .. }) {
+        return ApiError::S3 {
+            status,
+            code: "AccessDenied",
+            message: "Request has expired",
+        }
+        .into_response();
+    }
+    error_for(route, status, "Injected fault")
+}
+
+/// An error of any status in the family the route's service speaks.
 fn error_for(route: &Route, status: StatusCode, text: &str) -> Response {
     let e = match route {
-        Route::SignedGet { .. } | Route::SignedPut { .. } => ApiError::S3 {
-            status,
-            code: if status == StatusCode::SERVICE_UNAVAILABLE {
-                "SlowDown"
-            } else {
-                "InternalError"
-            },
-            message: "We encountered an internal error. Please try again.",
-        },
+        Route::SignedGet { .. } | Route::SignedPut { .. } => s3_error(status),
         Route::Token | Route::Authorize | Route::Revoke | Route::Introspect => {
-            ApiError::oauth(status, "server_error", text)
+            let code = if status.is_server_error() {
+                "server_error"
+            } else {
+                "invalid_request"
+            };
+            ApiError::oauth(status, code, text)
         }
         r if r.is_oss() => ApiError::oss(status, text),
-        _ => ApiError::data(status, "INTERNAL_ERROR", text),
+        _ => ApiError::data(status, data_code(status), text),
     };
     e.into_response()
+}
+
+/// The S3 error code and message a signed URL answers `status` with.
+fn s3_error(status: StatusCode) -> ApiError {
+    let (code, message) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => ("SlowDown", "Please reduce your request rate."),
+        s if s.is_server_error() => (
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        ),
+        StatusCode::FORBIDDEN => ("AccessDenied", "Access Denied"),
+        StatusCode::NOT_FOUND => ("NoSuchUpload", "The specified upload does not exist."),
+        _ => ("InvalidRequest", "Injected fault"),
+    };
+    ApiError::S3 {
+        status,
+        code,
+        message,
+    }
+}
+
+/// The Data `errors[].code` an injected `status` carries, matching what the emulator's own
+/// refusals of that status say.
+fn data_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::FORBIDDEN => "ERR_NOT_AUTHORIZED",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::LOCKED => "ITEM_LOCKED",
+        s if s.is_server_error() => "INTERNAL_ERROR",
+        _ => "BAD_INPUT",
+    }
 }

@@ -1,5 +1,6 @@
 //! Request counters that tests read through `/__emulator/stats` to prove request-count
-//! properties (no per-item requests, nothing downloaded twice, no 429s).
+//! properties (no per-item requests, nothing downloaded twice, no 429s), and counts of what
+//! writes made (exactly one version per save, no part sent twice).
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -19,10 +20,40 @@ pub struct Stats {
 #[derive(Default)]
 struct Counts {
     requests: BTreeMap<&'static str, u64>,
+    /// By endpoint ([`crate::router::Route::key`]); `requests` groups some endpoints.
+    routes: BTreeMap<&'static str, u64>,
+    writes: Writes,
     statuses: BTreeMap<u16, u64>,
     injected: BTreeMap<&'static str, u64>,
     redirects: u64,
     foreign: Foreign,
+}
+
+/// What the write requests made, counted only when they succeed.
+#[derive(Default)]
+struct Writes {
+    storage_created: u64,
+    items_created: u64,
+    versions_created: u64,
+    folders_created: u64,
+    parts_put: u64,
+    part_bytes: u64,
+    uploads_completed: u64,
+}
+
+/// A thing a successful write made, for [`Stats::made`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Made {
+    /// A storage placeholder (`POST storage`).
+    Storage,
+    /// An item with its first version (`POST items`).
+    Item,
+    /// A version of an existing item (`POST versions`: file, tombstone or `copyFrom`).
+    Version,
+    /// A folder (`POST folders`).
+    Folder,
+    /// A completed upload (`POST signeds3upload`), the object now visible.
+    Upload,
 }
 
 /// What the foreign origin saw.
@@ -66,10 +97,34 @@ impl Stats {
         }
     }
 
-    /// Records one request to `route`.
-    pub fn request(&self, route: &'static str) {
+    /// Records one request to the route counted as `name` in `requests` and as `key` in
+    /// `routes`.
+    pub fn request(&self, name: &'static str, key: &'static str) {
         if let Ok(mut c) = self.counts.lock() {
-            *c.requests.entry(route).or_default() += 1;
+            *c.requests.entry(name).or_default() += 1;
+            *c.routes.entry(key).or_default() += 1;
+        }
+    }
+
+    /// Records one thing a write made.
+    pub fn made(&self, what: Made) {
+        if let Ok(mut c) = self.counts.lock() {
+            let w = &mut c.writes;
+            match what {
+                Made::Storage => w.storage_created += 1,
+                Made::Item => w.items_created += 1,
+                Made::Version => w.versions_created += 1,
+                Made::Folder => w.folders_created += 1,
+                Made::Upload => w.uploads_completed += 1,
+            }
+        }
+    }
+
+    /// Records one upload part stored, of `bytes` bytes.
+    pub fn part(&self, bytes: u64) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.writes.parts_put += 1;
+            c.writes.part_bytes += bytes;
         }
     }
 
@@ -93,8 +148,19 @@ impl Stats {
         let Ok(c) = self.counts.lock() else {
             return json!({ "requests": {}, "statuses": {}, "bytes_served": 0 });
         };
+        let w = &c.writes;
         json!({
             "requests": map(&c.requests),
+            "routes": map(&c.routes),
+            "writes": {
+                "storage_created": w.storage_created,
+                "items_created": w.items_created,
+                "versions_created": w.versions_created,
+                "folders_created": w.folders_created,
+                "parts_put": w.parts_put,
+                "part_bytes": w.part_bytes,
+                "uploads_completed": w.uploads_completed,
+            },
             "statuses": map(&c.statuses),
             "bytes_served": self.bytes.load(Ordering::Relaxed),
             "injected": map(&c.injected),

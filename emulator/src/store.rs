@@ -47,6 +47,10 @@ pub struct Project {
     pub root: Uid,
     /// Emit root-relative hrefs inside resources (some official examples do).
     pub relative_links: bool,
+    /// Every write into the project is refused with 403 (a viewer's role), set through
+    /// `PUT /__emulator/projects/:project`, so a client's handling of a read-only project
+    /// can be tested; reads are unaffected.
+    pub read_only: bool,
 }
 
 /// A child of a folder, in listing order.
@@ -101,12 +105,24 @@ pub struct Item {
     pub parent: Uid,
     /// Soft-deleted (BIM 360).
     pub hidden: bool,
-    /// Locked by a user.
-    pub reserved: bool,
+    /// Locked by a user: new versions are refused with 423 for anyone else.
+    pub reserved: Option<Reservation>,
     /// Item kind.
     pub kind: ItemKind,
     /// Versions, `versions[n-1]` is version n; the last is the tip.
     pub versions: Vec<Version>,
+}
+
+/// Who reserved (locked) an item and when: the `reservedUserId`, `reservedUserName` and
+/// `reservedTime` attributes, and the user `POST versions` must act as to get past the 423.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// `reservedUserId`.
+    pub user_id: String,
+    /// `reservedUserName`.
+    pub user_name: String,
+    /// `reservedTime`.
+    pub since: Stamp,
 }
 
 impl Item {
@@ -229,6 +245,9 @@ pub struct Object {
     pub content_type: String,
     /// Served as an unmerged resumable upload (`status: chunked`) by `signeds3download`.
     pub chunked: bool,
+    /// The project whose `POST storage` made this placeholder, so uploads into a read-only
+    /// project's storage are refused; `None` for objects not made that way.
+    pub project: Option<usize>,
 }
 
 /// A custom relationship between two resources (`refs`).
@@ -334,6 +353,7 @@ impl Store {
             name,
             root,
             relative_links: false,
+            read_only: false,
         });
         self.hubs[hub].projects.push(index);
         index
@@ -388,7 +408,7 @@ impl Store {
                 project,
                 parent,
                 hidden: false,
-                reserved: false,
+                reserved: None,
                 kind,
                 versions: vec![first],
             },

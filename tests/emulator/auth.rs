@@ -216,7 +216,7 @@ async fn token_without_the_scope_gets_auth_010() {
     let emu = Emulator::start(&[]);
     let bucket_only = emu.token_with("bucket:read").await;
     let (s, body) = hubs_status(&emu, &bucket_only).await;
-    assert_eq!(s, 401, "{body}");
+    assert_eq!(s, 403, "a valid token without the privilege: {body}");
     assert_gateway(&body, "AUTH-010");
     let (hub, project) = first_project(&emu, &emu.token().await).await;
     let (s, body) = emu
@@ -225,7 +225,7 @@ async fn token_without_the_scope_gets_auth_010() {
             &format!("/project/v1/hubs/{hub}/projects/{project}/topFolders"),
         )
         .await;
-    assert_eq!(s, 401);
+    assert_eq!(s, 403);
     assert_gateway(&body, "AUTH-010");
     // The scope it has works.
     let (s, _) = emu.get_json(&bucket_only, "/oss/v2/buckets").await;
@@ -239,7 +239,7 @@ async fn token_without_the_scope_gets_auth_010() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 403);
     let (s, _) = hubs_status(&emu, &read_only).await;
     assert_eq!(s, 200);
 }
@@ -595,7 +595,7 @@ async fn create_only_token_cannot_read() {
         format!("/oss/v2/buckets/{DM_BUCKET}/objects/x/details"),
     ] {
         let (s, body) = emu.get_json(&create_only, &path).await;
-        assert_eq!(s, 401, "{path}: {body}");
+        assert_eq!(s, 403, "{path}: {body}");
         assert_gateway(&body, "AUTH-010");
     }
     // data:write implies data:read.

@@ -19,6 +19,7 @@ mod support {
     pub mod seed;
     pub mod shapes;
     pub mod upload;
+    pub mod write;
 }
 
 mod auth;
@@ -30,3 +31,7 @@ mod navigation;
 mod oss;
 mod scale;
 mod write;
+mod write_access;
+mod write_faults;
+mod write_rules;
+mod write_upload;

@@ -571,7 +571,7 @@ async fn delete_object_then_bucket() {
     let weak = emu.token_with("bucket:read").await;
     assert_eq!(
         delete(&emu, &weak, "/oss/v2/buckets/kept-bucket").await,
-        401
+        403
     );
 }
 

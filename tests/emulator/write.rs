@@ -2,143 +2,41 @@
 //! new version → tombstone → restore, plus folders and refs (aps-api.md §8, §4.14, §7.8).
 
 use crate::support::api::{assert_jsonapi_error, href, post_jsonapi};
-use crate::support::dm::{child, folder_by_path, folder_entries, get_ok};
-use crate::support::emulator::Emulator;
+use crate::support::dm::{child, folder_entries, get_ok};
 use crate::support::http::{enc, http};
-use crate::support::oss::{
-    fetch, signed_url, signeds3download, split_storage, upload_parts, DM_BUCKET,
-};
+use crate::support::oss::{signeds3download, split_storage, upload_parts, DM_BUCKET};
 use crate::support::seed::pseudo_bytes;
 use crate::support::shapes::{is_folder_urn, is_item_urn, is_uuid, version_number_of};
+use crate::support::write::Dm;
 use serde_json::{json, Value};
 
-struct World {
-    emu: Emulator,
-    tok: String,
-    project: String,
-    folder: String,
+async fn world() -> Dm {
+    Dm::start(&[]).await
 }
 
-async fn world() -> World {
-    let emu = Emulator::start(&["--generate", "items=3,folders=0"]);
-    let tok = emu.token().await;
-    let (project, folder) = folder_by_path(&emu, &tok, &[]).await;
-    World {
-        emu,
-        tok,
-        project,
-        folder,
-    }
-}
-
-impl World {
-    /// POST storage for `name` in the folder; returns (storage urn, object key).
-    async fn storage(&self, name: &str) -> (String, String) {
-        let body = json!({
-            "jsonapi": {"version": "1.0"},
-            "data": {
-                "type": "objects",
-                "attributes": {"name": name},
-                "relationships": {"target": {"data": {"type": "folders", "id": self.folder}}}
-            }
-        });
-        let (s, v) = post_jsonapi(
-            &self.emu,
-            &self.tok,
-            &format!("/data/v1/projects/{}/storage", self.project),
-            &body,
-        )
-        .await;
-        assert_eq!(s, 201, "POST storage: {v}");
-        assert_eq!(v["jsonapi"]["version"], "1.0");
-        assert_eq!(v["data"]["type"], "objects");
-        let urn = v["data"]["id"].as_str().expect("storage id").to_string();
-        let (bucket, key) = split_storage(&urn);
-        assert_eq!(bucket, DM_BUCKET);
-        let ext = name.rsplit('.').next().expect("ext");
-        let stem = key
-            .strip_suffix(&format!(".{ext}"))
-            .unwrap_or_else(|| panic!("key {key} keeps .{ext}"));
-        assert!(is_uuid(stem), "object key = uuid + extension: {key}");
-        assert_eq!(
-            v["data"]["relationships"]["target"]["data"]["id"],
-            self.folder.as_str()
-        );
-        assert_eq!(
-            v["data"]["relationships"]["target"]["data"]["type"],
-            "folders"
-        );
-        (urn, key)
-    }
-
-    /// Storage + upload of `bytes`; returns the storage urn and key.
-    async fn uploaded(&self, name: &str, bytes: &[u8]) -> (String, String) {
-        let (urn, key) = self.storage(name).await;
-        let (s, done) = upload_parts(&self.emu, &self.tok, DM_BUCKET, &key, &[bytes]).await;
-        assert_eq!(s, 200, "upload to {key}: {done}");
-        assert_eq!(done["size"], bytes.len());
-        assert_eq!(done["objectId"], urn.as_str());
-        (urn, key)
-    }
-
-    async fn post_item(&self, name: &str, storage: &str) -> (u16, Value) {
-        let body = json!({
-            "jsonapi": {"version": "1.0"},
-            "data": {
-                "type": "items",
-                "attributes": {"displayName": name, "extension": {"type": "items:autodesk.bim360:File", "version": "1.0"}},
-                "relationships": {
-                    "tip": {"data": {"type": "versions", "id": "1"}},
-                    "parent": {"data": {"type": "folders", "id": self.folder}}
-                }
-            },
-            "included": [{
-                "type": "versions",
-                "id": "1",
-                "attributes": {"name": name, "extension": {"type": "versions:autodesk.bim360:File", "version": "1.0"}},
-                "relationships": {"storage": {"data": {"type": "objects", "id": storage}}}
-            }]
-        });
-        post_jsonapi(
-            &self.emu,
-            &self.tok,
-            &format!("/data/v1/projects/{}/items", self.project),
-            &body,
-        )
-        .await
-    }
-
-    async fn post_version(
-        &self,
-        item: &str,
-        name: &str,
-        ext: &str,
-        storage: Option<&str>,
-    ) -> (u16, Value) {
-        let mut data = json!({
-            "type": "versions",
-            "attributes": {"name": name, "extension": {"type": ext, "version": "1.0"}},
-            "relationships": {"item": {"data": {"type": "items", "id": item}}}
-        });
-        if let Some(s) = storage {
-            data["relationships"]["storage"] = json!({"data": {"type": "objects", "id": s}});
-        }
-        let body = json!({"jsonapi": {"version": "1.0"}, "data": data});
-        post_jsonapi(
-            &self.emu,
-            &self.tok,
-            &format!("/data/v1/projects/{}/versions", self.project),
-            &body,
-        )
-        .await
-    }
-
-    async fn download(&self, key: &str) -> Vec<u8> {
-        let url = signed_url(&self.emu, &self.tok, DM_BUCKET, key).await;
-        let (s, _, got) = fetch(&url, None).await;
-        assert_eq!(s, 200);
-        got
-    }
+/// `POST storage` for `name`, checking the answer's shape (§8.1): (storage urn, object key).
+async fn storage_checked(w: &Dm, name: &str) -> (String, String) {
+    let (s, v) = w.post_storage(&w.tok, name).await;
+    assert_eq!(s, 201, "POST storage: {v}");
+    assert_eq!(v["jsonapi"]["version"], "1.0");
+    assert_eq!(v["data"]["type"], "objects");
+    let urn = v["data"]["id"].as_str().expect("storage id").to_string();
+    let (bucket, key) = split_storage(&urn);
+    assert_eq!(bucket, DM_BUCKET);
+    let ext = name.rsplit('.').next().expect("ext");
+    let stem = key
+        .strip_suffix(&format!(".{ext}"))
+        .unwrap_or_else(|| panic!("key {key} keeps .{ext}"));
+    assert!(is_uuid(stem), "object key = uuid + extension: {key}");
+    assert_eq!(
+        v["data"]["relationships"]["target"]["data"]["id"],
+        w.folder.as_str()
+    );
+    assert_eq!(
+        v["data"]["relationships"]["target"]["data"]["type"],
+        "folders"
+    );
+    (urn, key)
 }
 
 #[tokio::test]
@@ -148,7 +46,7 @@ async fn create_item_then_new_version_then_tombstone() {
     let v2_bytes = pseudo_bytes(4500, 12);
 
     // Storage placeholders take no bytes until uploaded, and are not downloadable yet.
-    let (urn1, key1) = w.storage("report.pdf").await;
+    let (urn1, key1) = storage_checked(&w, "report.pdf").await;
     let (s, _) = signeds3download(&w.emu, &w.tok, DM_BUCKET, &key1, "").await;
     assert_eq!(s, 404, "placeholder without bytes");
     let (s, body) = w.post_item("report.pdf", &urn1).await;
@@ -397,24 +295,18 @@ async fn write_path_errors() {
         &json!({}),
     )
     .await;
-    assert_eq!(s, 401, "{v}");
+    assert_eq!(s, 403, "{v}");
     assert_eq!(v["errorCode"], "AUTH-010");
 }
 
-async fn emu_get_status(w: &World, path: &str) -> (u16, Value) {
+async fn emu_get_status(w: &Dm, path: &str) -> (u16, Value) {
     w.emu.get_json(&w.tok, path).await
 }
 
 #[tokio::test]
 async fn create_folder_and_conflict() {
     let w = world().await;
-    let body = |name: &str| {
-        json!({"jsonapi": {"version": "1.0"}, "data": {"type": "folders",
-            "attributes": {"name": name, "extension": {"type": "folders:autodesk.bim360:Folder", "version": "1.0"}},
-            "relationships": {"parent": {"data": {"type": "folders", "id": w.folder}}}}})
-    };
-    let path = format!("/data/v1/projects/{}/folders", w.project);
-    let (s, v) = post_jsonapi(&w.emu, &w.tok, &path, &body("Drawings")).await;
+    let (s, v) = w.post_folder("Drawings").await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["data"]["type"], "folders");
     assert!(is_folder_urn(v["data"]["id"].as_str().expect("id")));
@@ -425,10 +317,10 @@ async fn create_folder_and_conflict() {
     );
     let (entry, _) = child(&w.emu, &w.tok, &w.project, &w.folder, "Drawings", false).await;
     assert_eq!(entry["id"], v["data"]["id"]);
-    let (s, v) = post_jsonapi(&w.emu, &w.tok, &path, &body("Drawings")).await;
+    let (s, v) = w.post_folder("Drawings").await;
     assert_eq!(s, 409, "{v}");
     assert_jsonapi_error(&v, 409);
-    let (s, v) = post_jsonapi(&w.emu, &w.tok, &path, &body("bad:name")).await;
+    let (s, v) = w.post_folder("bad:name").await;
     assert_eq!(s, 400, "reserved character: {v}");
 }
 

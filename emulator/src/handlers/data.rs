@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-fn project_index(store: &Store, project: &str) -> Result<usize, ApiError> {
+pub(super) fn project_index(store: &Store, project: &str) -> Result<usize, ApiError> {
     store.project_by_id(project).ok_or_else(|| {
         ApiError::data(
             StatusCode::NOT_FOUND,
@@ -39,9 +39,7 @@ pub fn folder_in<'s>(store: &'s Store, project: &str, id: &str) -> Result<&'s Fo
             )
         })?;
     if f.forbidden {
-        return Err(ApiError::data(
-            StatusCode::FORBIDDEN,
-            "ERR_NOT_AUTHORIZED",
+        return Err(ApiError::not_authorized(
             "You don't have permission to access this folder",
         ));
     }

@@ -71,7 +71,9 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         ObjectDelete { bucket, key } => oss::delete_object(app, req, bucket, key),
         SignedGet { bucket, key } => bytes::signed_get(app, req, bucket, key, true).await,
         SignedPut { upload } => oss::upload_part(app, req, upload),
-        Stats | ResetStats | Clock | Faults => admin::control(app, req),
+        Stats | ResetStats | Clock | Faults | Reservation { .. } | ProjectAccess { .. } => {
+            admin::control(app, req)
+        }
         Unknown => Err(unknown_route(req)),
     }
 }

@@ -12,6 +12,7 @@ use crate::ids::{random_token, OBJECT_PREFIX};
 use crate::request::Req;
 use crate::router::UPLOAD_PREFIX;
 use crate::segment::seg;
+use crate::stats::Made;
 use crate::store::{Access, Bucket, Object, DM_BUCKET};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -428,11 +429,7 @@ pub(super) async fn download_body(
     mins: i64,
 ) -> Value {
     let size = stored.content.size();
-    let ttl = match app.faults.get().url_ttl_secs {
-        0 => mins * 60,
-        cap => (mins * 60).min(i64::try_from(cap).unwrap_or(i64::MAX)),
-    };
-    let expires = app.clock.now_ms() / 1000 + ttl;
+    let expires = app.clock.now_ms() / 1000 + url_lifetime(app, mins);
     let name = key.rsplit('/').next().unwrap_or(key).replace('"', "");
     let ctype = req
         .q("response-content-type")
@@ -494,20 +491,45 @@ pub(super) async fn download_body(
     body
 }
 
-/// The Data Management bucket accepts uploads only to placeholders made by `POST storage`;
-/// other buckets only from their owner and apps allowed full access.
-fn check_upload_target(app: &App, req: &Req, bucket: &str, key: &str) -> Result<(), ApiError> {
-    let store = read(app)?;
-    if bucket == DM_BUCKET {
-        store.object(bucket, key).ok_or_else(|| {
-            ApiError::oss(
-                StatusCode::NOT_FOUND,
-                "Object not found: create storage first",
-            )
-        })?;
-        return Ok(());
+/// Seconds a signed URL asked for `mins` minutes lives: `url_ttl_secs` caps it (download and
+/// upload URLs alike), so a test sees URLs expire in the middle of a transfer.
+fn url_lifetime(app: &App, mins: i64) -> i64 {
+    match app.faults.get().url_ttl_secs {
+        0 => mins * 60,
+        cap => (mins * 60).min(i64::try_from(cap).unwrap_or(i64::MAX)),
     }
-    bucket_for(&store, req, bucket, Access::Full).map(|_| ())
+}
+
+/// The Data Management bucket accepts uploads only to placeholders made by `POST storage`, and
+/// not while that project is read-only; other buckets only from their owner and apps allowed
+/// full access. Returns the placeholder's project, carried to the completed object.
+fn check_upload_target(
+    app: &App,
+    req: &Req,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<usize>, ApiError> {
+    let store = read(app)?;
+    if bucket != DM_BUCKET {
+        return bucket_for(&store, req, bucket, Access::Full).map(|_| None);
+    }
+    let o = store.object(bucket, key).ok_or_else(|| {
+        ApiError::oss(
+            StatusCode::NOT_FOUND,
+            "Object not found: create storage first",
+        )
+    })?;
+    let read_only = o
+        .project
+        .and_then(|p| store.projects.get(p))
+        .is_some_and(|p| p.read_only);
+    if read_only {
+        return Err(ApiError::oss(
+            StatusCode::FORBIDDEN,
+            "Access denied: no permission to write to this project's storage",
+        ));
+    }
+    Ok(o.project)
 }
 
 fn part_message(upload: &str, part: &str, expires: &str) -> String {
@@ -535,6 +557,7 @@ pub fn upload_start(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
     let mins = minutes(req)?;
     check_upload_target(app, req, bucket, key)?;
     let now = app.clock.now_ms();
+    let ttl = url_lifetime(app, mins);
     let mut uploads = app.uploads.lock().map_err(|_| {
         ApiError::oss(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -570,7 +593,7 @@ pub fn upload_start(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
         .get(&upload_key)
         .map(|u| u.started_ms)
         .unwrap_or(now);
-    let expires = (now / 1000 + mins * 60).to_string();
+    let expires = (now / 1000 + ttl).to_string();
     let urls: Vec<String> = (first..first + parts)
         .map(|n| {
             let sig = signature(app, &part_message(&upload_key, &n.to_string(), &expires));
@@ -585,7 +608,7 @@ pub fn upload_start(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
         json!({
             "uploadKey": upload_key,
             "uploadExpiration": iso_seconds(started + UPLOAD_TTL_MS),
-            "urlExpiration": iso_seconds(now + mins * 60_000),
+            "urlExpiration": iso_seconds((now / 1000 + ttl) * 1000),
             "urls": urls,
         }),
     ))
@@ -634,8 +657,11 @@ pub fn upload_part(app: &App, req: &Req, upload: &str) -> Answer {
         code: "NoSuchUpload",
         message: "The specified upload does not exist.",
     })?;
+    // A part PUT again (after its URL was signed again) replaces the earlier one, as in S3.
     let tag = part_etag(&req.body);
     u.parts.insert(n, req.body.clone());
+    drop(uploads);
+    app.stats.part(req.body.len() as u64);
     let mut r = StatusCode::OK.into_response();
     if let Ok(v) = HeaderValue::from_str(&tag) {
         r.headers_mut().insert(header::ETAG, v);
@@ -644,6 +670,13 @@ pub fn upload_part(app: &App, req: &Req, upload: &str) -> Answer {
 }
 
 /// `POST …/signeds3upload` — checks the parts like S3 would and makes the object visible.
+///
+/// The session ends with this call, whatever its outcome, so a second completion with the same
+/// `uploadKey` (after a success or a failure) answers 404 "Upload not found". What OSS does
+/// then is UNCONFIRMED (not in the reference, §7.8; nor the status of a failed completion,
+/// §14); S3, which OSS hands the parts to, answers `NoSuchUpload` for a completed upload. It
+/// is also the stricter choice for a client: one that lost the answer must look at the object
+/// (or start over), never assume a retry of the completion succeeds.
 pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer {
     if req.header("content-type") != Some("application/json") {
         return Err(bad("Content-Type must be application/json"));
@@ -653,7 +686,7 @@ pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer 
     let upload_key = v["uploadKey"]
         .as_str()
         .ok_or_else(|| bad("uploadKey is required"))?;
-    check_upload_target(app, req, bucket, key)?;
+    let project = check_upload_target(app, req, bucket, key)?;
     let upload = {
         let mut uploads = app.uploads.lock().map_err(|_| {
             ApiError::oss(
@@ -716,7 +749,7 @@ pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer 
     let total: usize = upload.values().map(Bytes::len).sum();
     let expected = v["size"].as_u64();
     if problems || expected.is_some_and(|e| e != total as u64) {
-        // The session is gone either way: S3 would discard an upload that failed to complete.
+        // The session is gone either way (see above): the parts are discarded.
         return Ok(oss_json(
             StatusCode::BAD_REQUEST,
             json!({
@@ -747,9 +780,11 @@ pub fn upload_complete(app: &App, req: &Req, bucket: &str, key: &str) -> Answer 
                 created_ms: now,
                 content_type: ctype.clone(),
                 chunked: false,
+                project,
             },
         );
     }
+    app.stats.made(Made::Upload);
     if let Ok(mut m) = app.sha1s.lock() {
         m.remove(&format!("{bucket}/{key}"));
     }

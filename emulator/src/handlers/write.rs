@@ -1,7 +1,9 @@
 //! Data service writes a desktop save would use: storage placeholders, new items, new versions
-//! (including delete tombstones and `copyFrom`), folders and refs.
+//! (including delete tombstones and `copyFrom`), folders and refs; with the refusals a client
+//! must handle: a read-only project (403), a reserved item (423), a bad name (400) and a name
+//! already taken (409).
 
-use super::data::{folder_in, item_in, version_in};
+use super::data::{folder_in, item_in, project_index, version_in};
 use super::{jsonapi, write, Answer};
 use crate::app::App;
 use crate::clock::Stamp;
@@ -14,7 +16,8 @@ use crate::render::{document, Renderer};
 use crate::request::Req;
 use crate::router::Kind;
 use crate::seed::object_key;
-use crate::store::{ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use crate::stats::Made;
+use crate::store::{Item, ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -36,6 +39,70 @@ fn conflict(what: &str) -> ApiError {
         "CONFLICT",
         format!("{what} already exists"),
     )
+}
+
+/// Characters a folder name may not hold (§6, from `POST folders`). The reference spells the
+/// tenth as a backtick, the OpenAPI as an apostrophe; both are refused, so a client that
+/// passes here passes under either reading.
+const FOLDER_RESERVED: [char; 20] = [
+    '<', '>', ':', '"', '/', '\\', '|', '?', '*', '`', '\'', '\n', '\r', '\t', '\0', '\u{c}', '¢',
+    '™', '$', '®',
+];
+
+/// The characters an item or version name may not hold. Their rules are UNCONFIRMED (§6,
+/// §14); the emulator refuses only what no file name can hold, `/` and NUL (the FUSE layer
+/// could not show them either), unless `strict_item_names` asks for the folder set.
+const FILE_RESERVED: [char; 2] = ['/', '\0'];
+
+/// The project `id` names, if a write may go there: 404 when unknown, 403 when the caller's
+/// role in it is read-only (`PUT /__emulator/projects/:id`).
+fn writable_project(store: &Store, project: &str) -> Result<usize, ApiError> {
+    let p = project_index(store, project)?;
+    if store.projects.get(p).is_some_and(|p| p.read_only) {
+        return Err(ApiError::not_authorized(
+            "You don't have permission to change anything in this project",
+        ));
+    }
+    Ok(p)
+}
+
+/// 1 to 255 characters (§6, and the OpenAPI's for items and versions), none of `reserved`.
+fn check_name(what: &str, name: &str, reserved: &[char]) -> Result<(), ApiError> {
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_input(format!(
+            "{what} name must be 1 to 255 characters"
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| reserved.contains(c)) {
+        return Err(ApiError::bad_input(format!(
+            "{what} name contains the reserved character {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// An item or version name a request gives.
+fn check_file_name(app: &App, name: &str) -> Result<(), ApiError> {
+    let reserved: &[char] = if app.faults.get().strict_item_names {
+        &FOLDER_RESERVED
+    } else {
+        &FILE_RESERVED
+    };
+    check_name("File", name, reserved)
+}
+
+/// 423 unless the request acts as the user who reserved the item (or nobody did).
+fn check_reservation(it: &Item, req: &Req) -> Result<(), ApiError> {
+    match &it.reserved {
+        Some(lock) if req.acting_user() != Some(lock.user_id.as_str()) => {
+            Err(ApiError::locked(format!(
+                "The item is reserved by {} since {}",
+                lock.user_name,
+                lock.since.render()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether a visible child of `folder` already carries `name`.
@@ -83,6 +150,7 @@ pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
     let name = str_at(&v, "/data/attributes/name")?;
     let target = str_at(&v, "/data/relationships/target/data/id")?;
     let mut store = write(app)?;
+    let p = writable_project(&store, project)?;
     folder_in(&store, project, target)?;
     let key = object_key(&Uid::random().token(), 1, name);
     store.put_object(
@@ -93,8 +161,10 @@ pub fn create_storage(app: &App, req: &Req, project: &str) -> Answer {
             created_ms: app.clock.now_ms(),
             content_type: crate::render::mime_type(name).to_string(),
             chunked: false,
+            project: Some(p),
         },
     );
+    app.stats.made(Made::Storage);
     let urn = format!("{OBJECT_PREFIX}{DM_BUCKET}/{key}");
     let data = json!({
         "type": "objects",
@@ -136,10 +206,17 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
         })
         .ok_or_else(|| ApiError::bad_input("included version needs attributes.name"))?
         .to_string();
-    validate_name(&name)?;
+    check_file_name(app, &name)?;
+    if let Some(shown) = v
+        .pointer("/data/attributes/displayName")
+        .and_then(Value::as_str)
+    {
+        check_file_name(app, shown)?;
+    }
     let storage = str_at(included, "/relationships/storage/data/id")?;
     let now = Stamp::new(app.clock.now_ms());
     let mut store = write(app)?;
+    writable_project(&store, project)?;
     let folder = folder_in(&store, project, parent)?.uid;
     if name_taken(&store, folder, &name, None) {
         return Err(conflict(&format!("An item named {name:?}")));
@@ -156,7 +233,10 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
         size,
         size_listed: true,
     };
-    store.add_item(folder, uid, ItemKind::File, version);
+    store
+        .add_item(folder, uid, ItemKind::File, version)
+        .ok_or_else(|| ApiError::bad_input("parent folder vanished"))?;
+    app.stats.made(Made::Item);
     let r = Renderer::new(&store, &app.base);
     let it = store
         .items
@@ -167,79 +247,20 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
     Ok(jsonapi(StatusCode::CREATED, doc))
 }
 
-fn validate_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(ApiError::bad_input("name must be 1 to 255 characters"));
-    }
-    Ok(())
-}
-
-/// `POST projects/:p/versions` → 201: a new tip (file, tombstone, or `copyFrom` a version).
+/// `POST projects/:p/versions` → 201: a new tip (file, tombstone, or `copyFrom` a version);
+/// 423 while someone else holds the item's reservation.
 pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
     let now = Stamp::new(app.clock.now_ms());
     let mut store = write(app)?;
-    let (item_uid, version) = if let Some(from) = req.q("copyFrom") {
-        let (it, src) = version_in(&store, req, project, from)?;
-        let copy = Version {
-            number: 0,
-            name: src.name.clone(),
-            created: now,
-            modified: now,
-            kind: src.kind,
-            storage: src.storage.clone(),
-            size: src.size,
-            size_listed: src.size_listed,
-        };
-        (it.uid, copy)
-    } else {
-        let v = body(req)?;
-        let item = str_at(&v, "/data/relationships/item/data/id")?;
-        let it = item_in(&store, project, item)?;
-        let kind = version_kind(
-            v.pointer("/data/attributes/extension/type")
-                .and_then(Value::as_str),
-        );
-        let name = v
-            .pointer("/data/attributes/name")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .or_else(|| it.tip().map(|t| t.name.clone()))
-            .unwrap_or_default();
-        validate_name(&name)?;
-        let (storage, size) = match (
-            kind,
-            v.pointer("/data/relationships/storage/data/id")
-                .and_then(Value::as_str),
-        ) {
-            (VersionKind::File, Some(s)) => {
-                let (k, n) = uploaded_storage(&store, s)?;
-                (Some(k), n)
-            }
-            (VersionKind::File, None) => {
-                return Err(ApiError::bad_input(
-                    "a file version needs relationships.storage",
-                ))
-            }
-            _ => (None, 0),
-        };
-        if kind == VersionKind::File && name_taken(&store, it.parent, &name, Some(it.uid)) {
-            return Err(conflict(&format!("An item named {name:?}")));
-        }
-        let version = Version {
-            number: 0,
-            name,
-            created: now,
-            modified: now,
-            kind,
-            storage,
-            size,
-            size_listed: kind == VersionKind::File,
-        };
-        (it.uid, version)
+    writable_project(&store, project)?;
+    let (item_uid, version) = match req.q("copyFrom") {
+        Some(from) => copied_version(&store, req, project, from, now)?,
+        None => posted_version(app, &store, req, project, now)?,
     };
     let n = store
         .add_version(item_uid, version)
         .ok_or_else(|| ApiError::bad_input("item not found"))?;
+    app.stats.made(Made::Version);
     let r = Renderer::new(&store, &app.base);
     let it = store
         .items
@@ -254,26 +275,108 @@ pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
     Ok(jsonapi(StatusCode::CREATED, doc))
 }
 
-/// `POST projects/:p/folders` → 201; 409 when the name is taken.
+/// `POST versions?copyFrom=<version>`: the item's new tip copies that version (a restore).
+fn copied_version(
+    store: &Store,
+    req: &Req,
+    project: &str,
+    from: &str,
+    now: Stamp,
+) -> Result<(Uid, Version), ApiError> {
+    let (it, src) = version_in(store, req, project, from)?;
+    check_reservation(it, req)?;
+    let copy = Version {
+        number: 0,
+        name: src.name.clone(),
+        created: now,
+        modified: now,
+        kind: src.kind,
+        storage: src.storage.clone(),
+        size: src.size,
+        size_listed: src.size_listed,
+    };
+    Ok((it.uid, copy))
+}
+
+/// `POST versions` with a body: a file version on uploaded storage, or a tombstone. A name
+/// other than the tip's is a rename and is checked (400) and must be free (409); keeping the
+/// tip's name is not, so an item that already shares its name (§6) still takes new versions.
+fn posted_version(
+    app: &App,
+    store: &Store,
+    req: &Req,
+    project: &str,
+    now: Stamp,
+) -> Result<(Uid, Version), ApiError> {
+    let v = body(req)?;
+    let item = str_at(&v, "/data/relationships/item/data/id")?;
+    let it = item_in(store, project, item)?;
+    check_reservation(it, req)?;
+    let kind = version_kind(
+        v.pointer("/data/attributes/extension/type")
+            .and_then(Value::as_str),
+    );
+    let tip_name = it.tip().map(|t| t.name.as_str());
+    let name = v
+        .pointer("/data/attributes/name")
+        .and_then(Value::as_str)
+        .or(tip_name)
+        .unwrap_or_default()
+        .to_string();
+    let renamed = Some(name.as_str()) != tip_name;
+    if renamed {
+        check_file_name(app, &name)?;
+    }
+    let (storage, size) = match (
+        kind,
+        v.pointer("/data/relationships/storage/data/id")
+            .and_then(Value::as_str),
+    ) {
+        (VersionKind::File, Some(s)) => {
+            let (k, n) = uploaded_storage(store, s)?;
+            (Some(k), n)
+        }
+        (VersionKind::File, None) => {
+            return Err(ApiError::bad_input(
+                "a file version needs relationships.storage",
+            ))
+        }
+        _ => (None, 0),
+    };
+    if renamed && kind == VersionKind::File && name_taken(store, it.parent, &name, Some(it.uid)) {
+        return Err(conflict(&format!("An item named {name:?}")));
+    }
+    let version = Version {
+        number: 0,
+        name,
+        created: now,
+        modified: now,
+        kind,
+        storage,
+        size,
+        size_listed: kind == VersionKind::File,
+    };
+    Ok((it.uid, version))
+}
+
+/// `POST projects/:p/folders` → 201; 400 for a reserved character or a name outside 1–255
+/// characters, 409 when the name is taken (by a folder or an item).
 pub fn create_folder(app: &App, req: &Req, project: &str) -> Answer {
     let v = body(req)?;
     let name = str_at(&v, "/data/attributes/name")?.to_string();
-    validate_name(&name)?;
-    if name.contains([
-        '<', '>', ':', '"', '/', '\\', '|', '?', '*', '`', '\n', '\r', '\t', '\0',
-    ]) {
-        return Err(ApiError::bad_input(
-            "folder name contains a reserved character",
-        ));
-    }
+    check_name("Folder", &name, &FOLDER_RESERVED)?;
     let parent = str_at(&v, "/data/relationships/parent/data/id")?;
     let mut store = write(app)?;
+    writable_project(&store, project)?;
     let parent = folder_in(&store, project, parent)?.uid;
     if name_taken(&store, parent, &name, None) {
         return Err(conflict(&format!("A folder named {name:?}")));
     }
     let uid = Uid::random();
-    store.add_folder(parent, uid, name, Stamp::new(app.clock.now_ms()));
+    store
+        .add_folder(parent, uid, name, Stamp::new(app.clock.now_ms()))
+        .ok_or_else(|| ApiError::bad_input("parent folder vanished"))?;
+    app.stats.made(Made::Folder);
     let r = Renderer::new(&store, &app.base);
     let f = store
         .folders
@@ -320,6 +423,7 @@ pub fn create_ref(app: &App, req: &Req, project: &str, kind: Kind, id: &str) -> 
         .unwrap_or("auxiliary")
         .to_string();
     let mut store = write(app)?;
+    writable_project(&store, project)?;
     let (from_type, from_id) = match kind {
         Kind::Folder => ("folders", folder_in(&store, project, id)?.uid.folder_urn()),
         Kind::Item => ("items", item_in(&store, project, id)?.uid.item_urn()),
