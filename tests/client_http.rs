@@ -414,7 +414,7 @@ async fn files_and_folders_are_created_and_read_back() {
     let reader = client_with(&base, Access::Read).await;
     let refused = reader.create_storage(&project, &top.id, "no.bin").await;
     assert!(
-        matches!(refused, Err(ApiError::Unauthorized(_))),
+        matches!(refused, Err(ApiError::Forbidden(_))),
         "a read-only token creates nothing: {refused:?}"
     );
     emu.stop().await.unwrap();
