@@ -19,6 +19,7 @@ mod support {
     pub mod process;
     pub mod remote_changes;
     pub mod runtime;
+    pub mod saved;
     pub mod upload;
     pub mod walk;
     pub mod xattr;
@@ -36,3 +37,4 @@ mod process;
 mod reads;
 mod tree;
 mod versions;
+mod write;

@@ -233,6 +233,28 @@ impl Mount {
         self.dir.path().join("mnt")
     }
 
+    /// The mount process's id.
+    pub fn pid(&self) -> u32 {
+        self._process.pid()
+    }
+
+    /// Kills the mount process with SIGKILL, as a crash would (its mount is cleaned up when
+    /// this is dropped).
+    pub fn kill9(&mut self) {
+        self._process.kill9();
+    }
+
+    /// Peak resident memory of the mount process (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM line")
+    }
+
     /// A path inside the mount.
     pub fn join(&self, rel: &str) -> PathBuf {
         self.path().join(rel)

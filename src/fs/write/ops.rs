@@ -342,7 +342,8 @@ impl<R: Remote> Writes<R> {
             storage: file.storage.clone(),
             size: file.size,
         };
-        let mut e = self.new_entry(id, LOCAL_INO | id, to, name, false, 0o644, source, None);
+        // The kernel moved the file's inode to the new name: the entry keeps it.
+        let mut e = self.new_entry(id, file.ino, to, name, false, 0o644, source, None);
         e.size = file.size;
         e.state = State::LocalOnly;
         self.hide(from, &file.name, file.base.clone())?;
