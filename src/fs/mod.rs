@@ -492,8 +492,9 @@ impl<R: Remote> Fs<R> {
     pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Error> {
         if name == write::PUSH_XATTR || name == write::PUSH_WAIT_XATTR {
             // Within the operation's deadline, leaving a second to answer.
-            let limit = crate::deadline::remaining()
-                .map_or(Duration::from_secs(50), |r| r.saturating_sub(Duration::from_secs(1)));
+            let limit = crate::deadline::remaining().map_or(Duration::from_secs(50), |r| {
+                r.saturating_sub(Duration::from_secs(1))
+            });
             let at = (ino != ROOT).then_some(ino);
             self.sync(at, name == write::PUSH_WAIT_XATTR, limit).await;
             return self.queue_report();
