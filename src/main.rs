@@ -297,7 +297,18 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Mount(args) => run_mount(args),
-        Command::Unmount(args) => mount::unmount(&args.mountpoint, args.lazy),
+        Command::Unmount(args) => {
+            // A read-write mount sends what is still pending before its process ends: say so.
+            if let Some(q) = apsfs::queue::read(&args.mountpoint).filter(|q| q.pending > 0) {
+                eprintln!(
+                    "{} change(s) still to send: the mount process sends them before it exits \
+                     (up to its --unmount-wait); what is left then is sent by the next mount of \
+                     the same account and project",
+                    q.pending
+                );
+            }
+            mount::unmount(&args.mountpoint, args.lazy)
+        }
         Command::Login(args) => login::login(&LoginOptions {
             base_url: args.base.base_url,
             client_id: args.client_id,

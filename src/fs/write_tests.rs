@@ -403,13 +403,13 @@ async fn a_save_posted_before_a_crash_is_not_posted_again() {
         .collect();
     let uploaded = records
         .iter()
-        .filter_map(|r| match r {
+        .rev()
+        .find_map(|r| match r {
             write::journal::Record::Entry(e) if e.upload.as_ref().is_some_and(|u| u.completed) => {
                 Some(e.clone())
             }
             _ => None,
         })
-        .last()
         .expect("the journal recorded the completed upload");
     std::fs::remove_file(&journal).unwrap();
     let (j, _) = write::journal::Journal::open(&journal).unwrap();

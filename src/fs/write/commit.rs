@@ -7,7 +7,7 @@
 //! attempt (growing delays up to 30 s), so saves made while the service is unreachable go up
 //! when it is back.
 
-use super::entry::{Committed, Entry, State, Upload};
+use super::entry::{Committed, Entry, Source, State, Upload};
 use super::journal::{Made, Record};
 use super::upload::{self, Progress};
 use super::{Queued, Writes};
@@ -389,7 +389,7 @@ impl<R: Remote> Writes<R> {
         } else {
             tracing::info!(name = %e.name, version = version.number, %item, "saved");
         }
-        self.keep_on_disk(e, generation, &committed.storage);
+        let cached = self.keep_on_disk(e, generation, &committed.storage);
         let changed = self.update(
             e.id,
             |x| {
@@ -407,6 +407,14 @@ impl<R: Remote> Writes<R> {
                 // Changed again while it was sent: that change is the next save.
                 if x.generation() == Some(generation) && x.state == State::Sealed {
                     x.state = State::Committed;
+                    // Its bytes are the version's now, in the disk cache: the staging file
+                    // goes, so staging holds only what is not sent yet.
+                    if cached {
+                        x.source = Source::Remote {
+                            storage: committed.storage.clone(),
+                            size: x.size,
+                        };
+                    }
                 }
             },
             true,
@@ -421,11 +429,11 @@ impl<R: Remote> Writes<R> {
     }
 
     /// Puts a committed entry's bytes into the disk cache under its new storage object, so
-    /// reading the version back (after a remount too) downloads nothing.
-    fn keep_on_disk(&self, e: &Entry, generation: u32, storage: &str) {
-        let Some(disk) = &self.disk else { return };
+    /// reading the version back (after a remount too) downloads nothing; whether it did.
+    fn keep_on_disk(&self, e: &Entry, generation: u32, storage: &str) -> bool {
+        let Some(disk) = &self.disk else { return false };
         let Ok(f) = self.staging.open_file(e.id, generation) else {
-            return;
+            return false;
         };
         let block = crate::cache::disk::BLOCK;
         let mut b = 0;
@@ -433,11 +441,12 @@ impl<R: Remote> Writes<R> {
             let len = block.min(e.size - b * block);
             let mut buf = vec![0u8; len as usize];
             if f.read_exact_at(&mut buf, b * block).is_err() {
-                return;
+                return false;
             }
             disk.put(storage, b, &buf);
             b += 1;
         }
+        true
     }
 
     /// Notes that entry `id` is (or is no longer, with `None`) being uploaded.
