@@ -376,12 +376,28 @@ impl<R: Remote> Writes<R> {
 
     /// Marks `folder` changed now (its quiet period starts again) and wakes the reconciler.
     fn touched(&self, folder: &str) {
-        if let Ok(mut i) = self.inner() {
-            let now = Instant::now();
-            let f = i.folders.entry(folder.to_string()).or_insert((now, now));
-            f.1 = now;
-        }
+        self.changed_at(folder);
         self.wake.notify_one();
+    }
+
+    /// Marks `folder` changed by a write: the reconciler is woken only by the folder's first
+    /// change (it looks again when the quiet period would have ended, and waits on), not by
+    /// every write of a large file.
+    fn written(&self, folder: &str) {
+        if self.changed_at(folder) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Records a change of `folder` now; whether it is the first since the folder was sent.
+    fn changed_at(&self, folder: &str) -> bool {
+        let Ok(mut i) = self.inner() else {
+            return true;
+        };
+        let now = Instant::now();
+        let first = !i.folders.contains_key(folder);
+        i.folders.entry(folder.to_string()).or_insert((now, now)).1 = now;
+        first
     }
 
     // ----- Questions the filesystem asks -------------------------------------------------

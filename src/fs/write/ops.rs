@@ -137,7 +137,7 @@ impl<R: Remote> Writes<R> {
         e.set_mtime(SystemTime::now());
         self.place(&e)?;
         self.dirty(id)?;
-        self.touched(&e.folder);
+        self.written(&e.folder);
         Ok(e)
     }
 
