@@ -2,6 +2,7 @@
 //! emulator every test and demo runs against is the separate `aps-emulator` crate.
 
 pub mod api;
+pub mod ask;
 pub mod cache;
 pub mod credentials;
 pub mod daemon;

@@ -2,8 +2,8 @@
 //! read from the mount through extended attributes (`fs::write::QUEUE_XATTR` and the push
 //! attributes), so the command needs no other channel to the mount process.
 
+use crate::ask::{mount_of, path_xattr};
 use crate::fs::write::{QueueReport, PUSH_WAIT_XATTR, PUSH_XATTR, QUEUE_XATTR};
-use crate::pin::{mount_of, path_xattr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -29,7 +29,7 @@ const PARALLEL_BATCHES: usize = 4;
 
 /// The real client (also used against the emulator).
 pub struct ApsClient {
-    pub(super) http: Transport,
+    http: Transport,
     urls: UrlCache,
     /// One signed-URL request per object at a time: readers of one file share it.
     url_fetches: SingleFlight<String>,
@@ -509,7 +509,7 @@ impl Remote for ApsClient {
         folder: &str,
         name: &str,
     ) -> Result<String, ApiError> {
-        create::storage(self, project, folder, name).await
+        create::storage(&self.http, project, folder, name).await
     }
 
     async fn upload_urls(
@@ -519,11 +519,11 @@ impl Remote for ApsClient {
         parts: u32,
         upload_key: Option<&str>,
     ) -> Result<UploadUrls, ApiError> {
-        create::upload_urls(self, storage, first, parts, upload_key).await
+        create::upload_urls(&self.http, storage, first, parts, upload_key).await
     }
 
     async fn put_part(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
-        create::put_part(self, url, bytes).await
+        create::put_part(&self.http, url, bytes).await
     }
 
     async fn complete_upload(
@@ -533,7 +533,7 @@ impl Remote for ApsClient {
         size: u64,
         etags: &[String],
     ) -> Result<u64, ApiError> {
-        create::complete_upload(self, storage, upload_key, size, etags).await
+        create::complete_upload(&self.http, storage, upload_key, size, etags).await
     }
 
     async fn create_item(
@@ -544,7 +544,7 @@ impl Remote for ApsClient {
         storage: &str,
         flavour: Flavour,
     ) -> Result<ItemInfo, ApiError> {
-        create::item(self, project, folder, name, storage, flavour).await
+        create::item(&self.http, project, folder, name, storage, flavour).await
     }
 
     async fn create_version(
@@ -555,7 +555,7 @@ impl Remote for ApsClient {
         storage: &str,
         flavour: Flavour,
     ) -> Result<VersionInfo, ApiError> {
-        create::version(self, project, item, name, storage, flavour).await
+        create::version(&self.http, project, item, name, storage, flavour).await
     }
 
     async fn create_folder(
@@ -565,11 +565,11 @@ impl Remote for ApsClient {
         name: &str,
         flavour: Flavour,
     ) -> Result<FolderInfo, ApiError> {
-        create::folder(self, project, parent, name, flavour).await
+        create::folder(&self.http, project, parent, name, flavour).await
     }
 
     async fn item(&self, project: &str, item: &str) -> Result<ItemInfo, ApiError> {
-        create::item_now(self, project, item).await
+        create::item_now(&self.http, project, item).await
     }
 }
 

@@ -11,10 +11,10 @@
 //! so a completion is treated the same way, and the caller can look for the object stored).
 //! 409 and 423 are refusals (`ApiError::Refused`), never tried again here.
 
-use super::client::ApsClient;
 use super::error::ApiError;
 use super::oss::{object_path, seg, split_storage, URL_MINUTES};
 use super::resource::{Object, ResourceDoc};
+use super::transport::Transport;
 use super::transport::{JSON, JSON_API};
 use super::types::{self, Flavour, FolderInfo, ItemInfo, UploadUrls, VersionInfo};
 use bytes::Bytes;
@@ -26,7 +26,7 @@ const NEW_TIP: &str = "1";
 
 /// `POST projects/:p/storage`: a storage object for `name` in `folder`; its URN.
 pub(super) async fn storage(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     folder: &str,
     name: &str,
@@ -53,7 +53,7 @@ fn storage_body(folder: &str, name: &str) -> Value {
 
 /// `GET …/signeds3upload`: `parts` part URLs from part `first`, under `upload_key` when given.
 pub(super) async fn upload_urls(
-    c: &ApsClient,
+    c: &Transport,
     storage: &str,
     first: u32,
     parts: u32,
@@ -64,12 +64,10 @@ pub(super) async fn upload_urls(
         query.push_str(&format!("&uploadKey={}", seg(k)));
     }
     query.push_str(&format!("&minutesExpiration={URL_MINUTES}"));
-    let url = c
-        .http
-        .url(&format!("{}/signeds3upload?{query}", upload_path(storage)?));
+    let url = c.url(&format!("{}/signeds3upload?{query}", upload_path(storage)?));
     // Asked again when an answer is lost: without a key that starts another upload session,
     // and the one never heard of is never completed (storage drops it after 24 h).
-    let doc = c.http.get_json(&url).await?;
+    let doc = c.get_json(&url).await?;
     upload_answer(&doc, parts, upload_key)
 }
 
@@ -109,24 +107,22 @@ fn upload_answer(doc: &Value, parts: u32, asked: Option<&str>) -> Result<UploadU
 }
 
 /// `PUT` of one part to its signed URL; its ETag (a 403 is `ApiError::Forbidden`).
-pub(super) async fn put_part(c: &ApsClient, url: &str, bytes: Bytes) -> Result<String, ApiError> {
-    c.http.put_part(url, bytes).await
+pub(super) async fn put_part(c: &Transport, url: &str, bytes: Bytes) -> Result<String, ApiError> {
+    c.put_part(url, bytes).await
 }
 
 /// `POST …/signeds3upload`: completes `upload_key`; the size storage now holds, which must be
 /// `size`.
 pub(super) async fn complete_upload(
-    c: &ApsClient,
+    c: &Transport,
     storage: &str,
     upload_key: &str,
     size: u64,
     etags: &[String],
 ) -> Result<u64, ApiError> {
-    let url = c
-        .http
-        .url(&format!("{}/signeds3upload", upload_path(storage)?));
+    let url = c.url(&format!("{}/signeds3upload", upload_path(storage)?));
     let body = json!({ "uploadKey": upload_key, "size": size, "eTags": etags });
-    let doc: Value = c.http.post_create(&url, &body, JSON).await?;
+    let doc: Value = c.post_create(&url, &body, JSON).await?;
     let stored = doc
         .get("size")
         .and_then(Value::as_u64)
@@ -154,7 +150,7 @@ fn upload_path(storage: &str) -> Result<String, ApiError> {
 
 /// `POST projects/:p/items`: a new item `name` in `folder` whose first version is `storage`.
 pub(super) async fn item(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     folder: &str,
     name: &str,
@@ -196,7 +192,7 @@ fn item_body(folder: &str, name: &str, storage: &str, flavour: Flavour) -> Value
 
 /// `POST projects/:p/versions`: a new version `name` of `item` holding `storage`.
 pub(super) async fn version(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     item: &str,
     name: &str,
@@ -228,7 +224,7 @@ fn version_body(item: &str, name: &str, storage: &str, flavour: Flavour) -> Valu
 
 /// `POST projects/:p/folders`: a new folder `name` in `parent`.
 pub(super) async fn folder(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     parent: &str,
     name: &str,
@@ -257,35 +253,34 @@ fn folder_body(parent: &str, name: &str, flavour: Flavour) -> Value {
 /// `GET projects/:p/items/:i`: the item with its tip as it is now (its reservation in
 /// `meta.reserved`).
 pub(super) async fn item_now(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     item: &str,
 ) -> Result<ItemInfo, ApiError> {
-    let url = c.http.url(&format!(
+    let url = c.url(&format!(
         "/data/v1/projects/{}/items/{}",
         seg(project),
         seg(item)
     ));
-    let doc: Object<ResourceDoc> = c.http.get_doc(&url).await?;
+    let doc: Object<ResourceDoc> = c.get_doc(&url).await?;
     types::item_doc(&doc.0).map_err(ApiError::Decode)
 }
 
 /// `POST projects/:p/{what}` of a JSON:API `body`; the one-resource document answered.
 async fn create(
-    c: &ApsClient,
+    c: &Transport,
     project: &str,
     what: &str,
     body: &Value,
 ) -> Result<ResourceDoc, ApiError> {
     let url = data_url(c, project, what);
-    let doc: Object<ResourceDoc> = c.http.post_create(&url, body, JSON_API).await?;
+    let doc: Object<ResourceDoc> = c.post_create(&url, body, JSON_API).await?;
     Ok(doc.0)
 }
 
 /// `/data/v1/projects/:p/{what}` on the API host.
-fn data_url(c: &ApsClient, project: &str, what: &str) -> String {
-    c.http
-        .url(&format!("/data/v1/projects/{}/{what}", seg(project)))
+fn data_url(c: &Transport, project: &str, what: &str) -> String {
+    c.url(&format!("/data/v1/projects/{}/{what}", seg(project)))
 }
 
 #[cfg(test)]
@@ -295,7 +290,6 @@ mod tests {
     use crate::api::budget::RequestBudget;
     use crate::api::oss::OBJECT_URN_PREFIX;
     use crate::api::retry::RetryPolicy;
-    use crate::api::transport::Transport;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -379,7 +373,7 @@ mod tests {
 
     /// A client with a fixed token talking to `base`, trying each request at most 3 times
     /// with millisecond waits.
-    fn client(base: &str) -> ApsClient {
+    fn client(base: &str) -> Transport {
         let http = reqwest::Client::new();
         let tokens = TokenSource::new(Credentials::Token("t".into()), base, http.clone());
         let policy = RetryPolicy {
@@ -388,7 +382,7 @@ mod tests {
             max_delay: Duration::from_millis(2),
             max_retry_after: Duration::from_millis(5),
         };
-        ApsClient::new(Transport::new(
+        Transport::new(
             http.clone(),
             http,
             base,
@@ -396,7 +390,7 @@ mod tests {
             None,
             policy,
             RequestBudget::new(false),
-        ))
+        )
     }
 
     fn seen(log: &Log) -> Vec<Seen> {

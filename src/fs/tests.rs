@@ -19,7 +19,7 @@ pub(super) fn account() -> MemoryRemote {
     m
 }
 
-fn config(ttl: Duration) -> FsConfig {
+pub(super) fn config(ttl: Duration) -> FsConfig {
     FsConfig {
         ttl,
         prefetch_memory: 64 << 20,

@@ -3,7 +3,7 @@
 //! local, nothing is sent twice, and what was closed survives a crash.
 
 use super::error::Op as FsOp;
-use super::tests::{account, path};
+use super::tests::{account, config, path};
 use super::*;
 use crate::testing::memory::TOP;
 use crate::testing::{MemoryRemote, Op};
@@ -12,18 +12,7 @@ use std::time::SystemTime;
 /// A read-write mount of the test project over `mock`, its changes staged in `dir`, sent
 /// after 50 ms of quiet.
 fn rw_fs(mock: Arc<MemoryRemote>, dir: &std::path::Path) -> Arc<Fs<MemoryRemote>> {
-    let config = FsConfig {
-        ttl: Duration::from_secs(60),
-        prefetch_memory: 64 << 20,
-        disk: None,
-        max_dirs: 100,
-        max_entries: 10_000,
-        uid: 1000,
-        gid: 1000,
-        buckets: None,
-        made: None,
-        user_id: None,
-    };
+    let config = config(Duration::from_secs(60));
     let write = WriteConfig {
         dir: dir.to_path_buf(),
         quiet: Duration::from_millis(50),
