@@ -235,7 +235,10 @@ impl<R: Remote> Writes<R> {
             &mut up,
             &progress,
             &|u| {
-                let _ = self.update(e.id, |x| x.upload = Some(u.clone()), false);
+                if let Err(err) = self.update(e.id, |x| x.upload = Some(u.clone()), false) {
+                    // Only costs re-sending these parts after a crash.
+                    tracing::warn!(error = %err, "cannot record upload progress");
+                }
             },
         )
         .await;
