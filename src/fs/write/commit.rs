@@ -41,17 +41,18 @@ impl<R: Remote> Writes<R> {
             }
             use futures_util::stream::{self, StreamExt};
             stream::iter(due)
-                .for_each_concurrent(PARALLEL_FOLDERS, |f| {
+                .for_each_concurrent(PARALLEL_FOLDERS, |(f, urgent)| {
                     let me = self.clone();
-                    async move { me.send_folder(&f).await }
+                    async move { me.send_folder(&f, urgent).await }
                 })
                 .await;
             self.committed.notify_waiters();
         }
     }
 
-    /// Folders whose changes are due now, and how long until the next one is.
-    fn due_folders(&self) -> (Vec<String>, Option<Duration>) {
+    /// Folders whose changes are due now (and whether `apsfs sync` asked for them, which also
+    /// tries entries waiting after a failure at once), and how long until the next one is.
+    fn due_folders(&self) -> (Vec<(String, bool)>, Option<Duration>) {
         let Ok(mut i) = self.inner() else {
             return (Vec::new(), Some(Duration::from_secs(1)));
         };
@@ -96,14 +97,18 @@ impl<R: Remote> Writes<R> {
                 soonest(ready_at - now);
             }
         }
-        for f in &due {
-            i.urgent.remove(f);
-        }
+        let due = due
+            .into_iter()
+            .map(|f| {
+                let urgent = i.urgent.remove(&f);
+                (f, urgent)
+            })
+            .collect();
         (due, next)
     }
 
     /// Sends the due entries of `folder`.
-    async fn send_folder(&self, folder: &str) {
+    async fn send_folder(&self, folder: &str, urgent: bool) {
         let ids: Vec<u64> = match self.inner() {
             Ok(i) => i
                 .entries
@@ -111,10 +116,7 @@ impl<R: Remote> Writes<R> {
                 .filter(|e| e.folder == folder)
                 .filter(|e| e.state == State::Sealed || e.state == State::Hidden)
                 .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
-                .filter(|e| {
-                    i.urgent.contains(folder)
-                        || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now())
-                })
+                .filter(|e| urgent || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now()))
                 .map(|e| e.id)
                 .collect(),
             Err(_) => return,
@@ -485,22 +487,23 @@ impl<R: Remote> Writes<R> {
                 .filter(Queued::waits)
                 .collect()
         };
+        // Asked for once: an entry that fails again waits out its delay, even while waited for.
+        if let Ok(mut i) = self.inner() {
+            let folders: Vec<String> = i
+                .entries
+                .values()
+                .filter(|e| e.pending() && folder.map_or(true, |f| e.folder == f))
+                .map(|e| e.folder.clone())
+                .collect();
+            for f in folders {
+                let now = Instant::now();
+                i.folders.entry(f.clone()).or_insert((now, now));
+                i.urgent.insert(f);
+            }
+        }
+        self.wake.notify_one();
         let started = Instant::now();
         loop {
-            if let Ok(mut i) = self.inner() {
-                let folders: Vec<String> = i
-                    .entries
-                    .values()
-                    .filter(|e| e.pending() && folder.map_or(true, |f| e.folder == f))
-                    .map(|e| e.folder.clone())
-                    .collect();
-                for f in folders {
-                    let now = Instant::now();
-                    i.folders.entry(f.clone()).or_insert((now, now));
-                    i.urgent.insert(f);
-                }
-            }
-            self.wake.notify_one();
             let left = pending(self);
             if !wait || left.is_empty() {
                 return left;
@@ -508,11 +511,9 @@ impl<R: Remote> Writes<R> {
             let Some(rest) = limit.checked_sub(started.elapsed()) else {
                 return left;
             };
-            let _ = tokio::time::timeout(
-                rest.min(Duration::from_millis(500)),
-                self.committed.notified(),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout(rest.min(Duration::from_secs(1)), self.committed.notified())
+                    .await;
         }
     }
 
