@@ -168,6 +168,8 @@ struct Writes {
     signed: u64,
     /// Smallest part but the last, as S3 checks at completion (5 MiB unless a test lowers it).
     min_part: Option<u64>,
+    /// Completions answer 404, as a completed (or expired) upload session does.
+    fail_completions: bool,
     /// Items reserved (locked) by another user: new versions answer 423.
     reserved: std::collections::HashSet<String>,
     /// Objects, items and versions made so far, for unique ids.
@@ -625,6 +627,11 @@ impl MemoryRemote {
         self.state().writes.min_part = Some(bytes);
     }
 
+    /// Makes completions answer 404 (the session is over), or not.
+    pub fn fail_completions(&self, fail: bool) {
+        self.state().writes.fail_completions = fail;
+    }
+
     /// Makes every part URL signed so far refused, as expired URLs are.
     pub fn expire_part_urls(&self) {
         let mut s = self.state();
@@ -1005,6 +1012,9 @@ impl Remote for MemoryRemote {
     ) -> Result<u64, ApiError> {
         let _r = self.begin(Op::CompleteUpload).await;
         let mut s = self.state();
+        if s.writes.fail_completions {
+            return Err(refused(404, format!("upload {upload_key} not found")));
+        }
         let min_part = s.writes.min_part.unwrap_or(MIN_PART);
         let Some((st, parts)) = s.writes.uploads.get(upload_key) else {
             // Completed before (the answer was lost): the object is there.

@@ -119,14 +119,37 @@ pub async fn upload<R: Remote>(
         upload.etags.extend(etags);
         save(upload);
     }
-    let stored = remote
-        .complete_upload(
-            &upload.storage,
-            upload.key.as_deref().unwrap_or(""),
-            size,
-            &upload.etags,
-        )
-        .await?;
+    let key = upload.key.clone().unwrap_or_default();
+    let stored = match remote
+        .complete_upload(&upload.storage, &key, size, &upload.etags)
+        .await
+    {
+        Ok(stored) => stored,
+        // The completion may have been made with its answer lost (it is not sent again, and
+        // completing again is refused): storage then holds the object.
+        Err(e) => match remote.object_size(&upload.storage).await {
+            Ok(stored) if stored == size => {
+                tracing::info!(storage = %upload.storage, "upload found complete after a failed completion");
+                stored
+            }
+            _ => {
+                let gone = matches!(
+                    e,
+                    ApiError::Refused {
+                        status: 400 | 404,
+                        ..
+                    } | ApiError::NotFound(_)
+                );
+                if gone {
+                    // The upload session is over: the next attempt starts it again.
+                    upload.key = None;
+                    upload.etags.clear();
+                    save(upload);
+                }
+                return Err(e);
+            }
+        },
+    };
     if stored != size {
         return Err(ApiError::SizeMismatch {
             listed: size,
@@ -293,6 +316,38 @@ mod tests {
             Some(first.upload_key.as_str()),
             "the same upload"
         );
+    }
+
+    #[tokio::test]
+    async fn a_completion_whose_answer_was_lost_is_found_made() {
+        let m = MemoryRemote::with_project();
+        m.set_min_part(4);
+        let storage = m.create_storage("p", TOP, "a.bin").await.unwrap();
+        let data: Vec<u8> = (0..12u8).collect();
+        let (_keep, file) = staged(&data);
+        let signed = m.upload_urls(&storage, 1, 3, None).await.unwrap();
+        let mut etags = Vec::new();
+        for (i, url) in signed.urls.iter().enumerate() {
+            let b = Bytes::copy_from_slice(&data[i * 4..i * 4 + 4]);
+            etags.push(m.put_part(url, b).await.unwrap());
+        }
+        // Completed by the service, the answer never arrived: the upload still names the key.
+        m.complete_upload(&storage, &signed.upload_key, 12, &etags)
+            .await
+            .unwrap();
+        m.fail_completions(true);
+        let mut up = Upload {
+            storage: storage.clone(),
+            key: Some(signed.upload_key),
+            etags,
+            part_size: 4,
+            ..Upload::default()
+        };
+        upload(&m, file, 12, &mut up, &Progress::default(), &|_| {})
+            .await
+            .unwrap();
+        assert!(up.completed);
+        assert_eq!(m.requests(Op::PutPart), 3, "nothing sent again");
     }
 
     #[tokio::test]
