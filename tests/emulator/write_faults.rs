@@ -1,6 +1,7 @@
 //! Faults on the write path: `route_faults` aimed at one endpoint (the `POST versions` after a
 //! completed upload, a held or refused part PUT), expiring upload URLs, and the global
-//! error, throttle and drop rates on writes and parts; a part cut short is never stored.
+//! error, throttle and drop rates on writes and parts; a part cut short is never stored; the
+//! bandwidth cap on parts.
 
 use crate::support::api::{assert_jsonapi_error, header};
 use crate::support::http::http;
@@ -206,6 +207,24 @@ async fn part_puts_refused_as_expired() {
     let etag = etag.expect("ETag");
     let (s, v) = complete(&w, &key, &again, &[&etag]).await;
     assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn bandwidth_cap_paces_part_uploads() {
+    let w = Dm::start(&["--generate", "items=1,folders=0", "--bandwidth-mib", "2"]).await;
+    let (_, key) = w.storage("paced.bin").await;
+    let start = start_upload(&w, &key, "parts=1").await;
+    let t0 = Instant::now();
+    let (s, etag, _) = put_part(&url0(&start), &[7u8; 2 << 20]).await;
+    let took = t0.elapsed();
+    assert_eq!(s, 200);
+    assert!(
+        took >= Duration::from_millis(900),
+        "2 MiB at 2 MiB/s took {took:?}"
+    );
+    let (s, v) = complete(&w, &key, &start, &[&etag.expect("ETag")]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(w.emu.stats().await["writes"]["part_bytes"], 2 << 20);
 }
 
 #[tokio::test]
