@@ -203,6 +203,7 @@ async fn pipeline(
     if !route.is_control() && wait > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
+    let received_ms = app.clock.now_ms();
     // The bandwidth cap holds for uploads too: a part PUT's body is read no faster than it.
     let body = if matches!(route, Route::SignedPut { .. }) {
         paced(body, faults.bandwidth_mib)
@@ -222,7 +223,7 @@ async fn pipeline(
     };
     // Kept as sent (still encoded): a redirect repeats it verbatim.
     let raw_query = parts.uri.query().map(str::to_string);
-    let mut req = Req::new(route.clone(), parts, body);
+    let mut req = Req::new(route.clone(), parts, body, received_ms);
     if route == Route::Unknown {
         return handlers::unknown_route(&req).into_response();
     }
