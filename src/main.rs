@@ -251,7 +251,7 @@ struct EmulatorArgs {
     /// Milliseconds added to every request.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// Per-connection bandwidth cap for object bytes, MiB/s (0 = none).
+    /// Per-connection bandwidth cap on object bytes (downloads and part uploads), MiB/s (0 = none).
     #[arg(long, default_value_t = 0.0)]
     bandwidth_mib: f64,
     /// Fraction of requests answered 500/503.

@@ -1,6 +1,6 @@
-//! Fault injection: added latency, a bandwidth cap, 5xx answers, 429 answers and byte bodies
-//! cut off mid-transfer and refused batch calls, each independently and changeable at run time
-//! (`PUT /__emulator/faults`).
+//! Fault injection: added latency, a bandwidth cap (on downloads and part uploads), 5xx
+//! answers, 429 answers and byte bodies cut off mid-transfer and refused batch calls, each
+//! independently and changeable at run time (`PUT /__emulator/faults`).
 //!
 //! Beyond those, the knobs of a hostile or broken server (all off by default):
 //!
@@ -43,7 +43,9 @@ use std::time::Duration;
 pub struct FaultConfig {
     /// Added to every request before it is answered.
     pub latency_ms: u64,
-    /// Cap per response body in MiB/s (0 = unlimited); one connection carries one body at a time.
+    /// Cap in MiB/s (0 = unlimited) per object body, both ways: the bytes a signed GET answers
+    /// and the part a signed PUT sends (read no faster than that, so TCP holds the client
+    /// back). One connection carries one body at a time, so this is a cap per connection.
     pub bandwidth_mib: f64,
     /// Fraction of requests answered 500 or 503.
     pub error_rate: f64,

@@ -25,12 +25,15 @@ pub struct Req {
     pub body: Bytes,
     /// The token's grant, for routes that need one.
     pub grant: Option<Grant>,
+    /// The emulator's clock (ms) when the request arrived, before its body was read: a part
+    /// PUT's URL is checked for expiry against it, as S3 checks a request when it starts.
+    pub received_ms: i64,
 }
 
 impl Req {
-    /// The request `parts` and `body` make, matched to `route`, before authentication (no
-    /// grant yet); the query is decoded here, once.
-    pub fn new(route: Route, parts: Parts, body: Bytes) -> Req {
+    /// The request `parts` and `body` make, matched to `route`, arrived at `received_ms`,
+    /// before authentication (no grant yet); the query is decoded here, once.
+    pub fn new(route: Route, parts: Parts, body: Bytes, received_ms: i64) -> Req {
         let query = parts
             .uri
             .query()
@@ -44,6 +47,7 @@ impl Req {
             headers: parts.headers,
             body,
             grant: None,
+            received_ms,
         }
     }
 

@@ -5,7 +5,7 @@ use super::app::App;
 use super::auth::Auth;
 use super::clock::Clock;
 use super::errors::ApiError;
-use super::faults::{FaultConfig, Faults, Injected};
+use super::faults::{self, FaultConfig, Faults, Injected};
 use super::handlers;
 use super::hostile;
 use super::ratelimit::RateLimiter;
@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -202,6 +203,13 @@ async fn pipeline(
     if !route.is_control() && wait > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
+    let received_ms = app.clock.now_ms();
+    // The bandwidth cap holds for uploads too: a part PUT's body is read no faster than it.
+    let body = if matches!(route, Route::SignedPut { .. }) {
+        paced(body, faults.bandwidth_mib)
+    } else {
+        body
+    };
     let body = match read_body(&parts.headers, body, MAX_BODY).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -215,7 +223,7 @@ async fn pipeline(
     };
     // Kept as sent (still encoded): a redirect repeats it verbatim.
     let raw_query = parts.uri.query().map(str::to_string);
-    let mut req = Req::new(route.clone(), parts, body);
+    let mut req = Req::new(route.clone(), parts, body, received_ms);
     if route == Route::Unknown {
         return handlers::unknown_route(&req).into_response();
     }
@@ -257,6 +265,18 @@ async fn pipeline(
         return hostile::cut(answer).await;
     }
     answer
+}
+
+/// `body` read at most `mib_per_s` MiB/s (0 = as fast as it comes). The server stops reading
+/// while it waits, so the client's sends are held back by TCP, on that one connection only.
+fn paced(body: Body, mib_per_s: f64) -> Body {
+    if mib_per_s <= 0.0 {
+        return body;
+    }
+    let chunks = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
+    Body::from_stream(faults::throttle(Box::pin(chunks), mib_per_s))
 }
 
 /// The answer a fault injects in place of the real one, if any: a `route_faults` failure, a

@@ -1,6 +1,7 @@
 //! Faults on the write path: `route_faults` aimed at one endpoint (the `POST versions` after a
 //! completed upload, a held or refused part PUT), expiring upload URLs, and the global
-//! error, throttle and drop rates on writes and parts; a part cut short is never stored.
+//! error, throttle and drop rates on writes and parts; a part cut short is never stored; the
+//! bandwidth cap on parts.
 
 use crate::support::api::{assert_jsonapi_error, header};
 use crate::support::http::http;
@@ -206,6 +207,27 @@ async fn part_puts_refused_as_expired() {
     let etag = etag.expect("ETag");
     let (s, v) = complete(&w, &key, &again, &[&etag]).await;
     assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn bandwidth_cap_paces_part_uploads_which_finish_past_their_url() {
+    let w = Dm::start(&[]).await;
+    let (_, key) = w.storage("paced.bin").await;
+    let faults = json!({"bandwidth_mib": 2.0, "url_ttl_secs": 2});
+    assert_eq!(w.emu.put_faults(&faults).await.0, 200);
+    let start = start_upload(&w, &key, "parts=1").await;
+    let t0 = Instant::now();
+    let (s, etag, body) = put_part(&url0(&start), &[7u8; 5 << 20]).await;
+    let took = t0.elapsed();
+    // Its URL expired while the body came in; the PUT started in time, so it is stored.
+    assert_eq!(s, 200, "{body}");
+    assert!(
+        took >= Duration::from_millis(2400),
+        "5 MiB at 2 MiB/s took {took:?}"
+    );
+    let (s, v) = complete(&w, &key, &start, &[&etag.expect("ETag")]).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(w.emu.stats().await["writes"]["part_bytes"], 5 << 20);
 }
 
 #[tokio::test]

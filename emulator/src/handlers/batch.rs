@@ -104,6 +104,7 @@ mod tests {
             headers,
             body: body.to_string().into(),
             grant: None,
+            received_ms: 0,
         }
     }
 

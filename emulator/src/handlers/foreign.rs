@@ -30,7 +30,7 @@ pub async fn foreign(State(app): State<Arc<App>>, request: Request) -> Response 
     let route = Route::parse(&parts.method, parts.uri.path());
     app.stats
         .foreign(route.name(), carries_credentials(&parts.headers, &body));
-    let req = Req::new(route.clone(), parts, body);
+    let req = Req::new(route.clone(), parts, body, app.clock.now_ms());
     match &route {
         Route::Token => {
             let mut r = oss_json(
