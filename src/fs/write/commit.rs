@@ -12,6 +12,7 @@ use super::journal::{Made, Record};
 use super::upload::{self, Progress};
 use super::{Queued, Writes};
 use crate::api::{ApiError, Entry as Listed, Flavour, ItemInfo, Remote, VersionInfo};
+use crate::cache::disk::DiskCache;
 use crate::fs::error::Error;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -194,21 +195,23 @@ impl<R: Remote> Writes<R> {
             .as_ref()
             .map(|t| t.id.clone())
             .or_else(|| e.committed.as_ref().map(|c| c.item.clone()));
-        let sha = {
+        // Hashed beside the upload; first only when the tip is a version this mount made, so
+        // a save of the same bytes can be told and nothing sent.
+        let mut hashing = Some({
             let f = file.clone();
             let size = e.size;
             tokio::task::spawn_blocking(move || sha256_of(&f, size))
-        };
-        // A save identical to the version it follows, which this mount made: nothing to send.
-        let sha = sha
-            .await
-            .map_err(|err| Error::Internal(err.to_string()))?
-            .map_err(|err| crate::fs::error::local("reading a staging file", err))?;
+        });
+        let mut sha = None;
         if let Some(tip) = target.as_ref().and_then(|t| t.tip.as_ref()) {
-            if self.made.sha256(&tip.id).as_deref() == Some(sha.as_str()) {
-                tracing::info!(name = %e.name, version = tip.number, "unchanged since the version this mount made; nothing sent");
-                let item = target.as_ref().map(|t| t.id.clone()).unwrap_or_default();
-                return self.done(e, generation, tip, &item, &sha, None);
+            if let Some(made) = self.made.sha256(&tip.id) {
+                let ours = hashed(hashing.take()).await?;
+                if made == ours {
+                    tracing::info!(name = %e.name, version = tip.number, "unchanged since the version this mount made; nothing sent");
+                    let item = target.as_ref().map(|t| t.id.clone()).unwrap_or_default();
+                    return self.finish(e, generation, tip, &item, &ours, None).await;
+                }
+                sha = Some(ours);
             }
             if let Some(reserved) = target.as_ref().and_then(|t| t.meta.reserved.as_ref()) {
                 let mine = reserved.user_id.is_some() && reserved.user_id == self.config.user_id;
@@ -247,13 +250,17 @@ impl<R: Remote> Writes<R> {
         self.mark_uploading(e.id, None)?;
         sent?;
         self.update(e.id, |x| x.upload = Some(up.clone()), true)?;
+        let sha = match sha {
+            Some(sha) => sha,
+            None => hashed(hashing.take()).await?,
+        };
         // A crash between posting the version and recording it: the service may have it.
         if resumed {
             if let Some(v) = self
                 .already_posted(e, item.as_deref(), &up.storage, target.as_ref())
                 .await?
             {
-                return self.done(e, generation, &v.1, &v.0, &sha, None);
+                return self.finish(e, generation, &v.1, &v.0, &sha, None).await;
             }
         }
         let conflict = target.as_ref().and_then(|t| conflict_with(e, t));
@@ -301,7 +308,7 @@ impl<R: Remote> Writes<R> {
                         .as_ref()
                         .filter(|tip| tip.storage.as_deref() == Some(&up.storage))
                     {
-                        return self.done(e, generation, tip, &t.id, &sha, None);
+                        return self.finish(e, generation, tip, &t.id, &sha, None).await;
                     }
                     within(self.remote.create_version(
                         &e.project,
@@ -330,7 +337,8 @@ impl<R: Remote> Writes<R> {
                 },
             );
         }
-        self.done(e, generation, &version, &item_id, &sha, conflict)
+        self.finish(e, generation, &version, &item_id, &sha, conflict)
+            .await
     }
 
     /// What the service has under each name of `e`'s folder now.
@@ -394,7 +402,6 @@ impl<R: Remote> Writes<R> {
         } else {
             tracing::info!(name = %e.name, version = version.number, %item, "saved");
         }
-        let cached = self.keep_on_disk(e, generation, &committed.storage);
         let changed = self.update(
             e.id,
             |x| {
@@ -412,14 +419,6 @@ impl<R: Remote> Writes<R> {
                 // Changed again while it was sent: that change is the next save.
                 if x.generation() == Some(generation) && x.state == State::Sealed {
                     x.state = State::Committed;
-                    // Its bytes are the version's now, in the disk cache: the staging file
-                    // goes, so staging holds only what is not sent yet.
-                    if cached {
-                        x.source = Source::Remote {
-                            storage: committed.storage.clone(),
-                            size: x.size,
-                        };
-                    }
                 }
             },
             true,
@@ -430,28 +429,51 @@ impl<R: Remote> Writes<R> {
                 self.staging.remove(e.id, generation);
             }
         }
+        self.committed.notify_waiters();
         changed
     }
 
-    /// Puts a committed entry's bytes into the disk cache under its new storage object, so
-    /// reading the version back (after a remount too) downloads nothing; whether it did.
-    fn keep_on_disk(&self, e: &Entry, generation: u32, storage: &str) -> bool {
-        let Some(disk) = &self.disk else { return false };
-        let Ok(f) = self.staging.open_file(e.id, generation) else {
-            return false;
+    /// `done`, then the committed bytes into the disk cache under the version's storage, off
+    /// the async threads; once there, the entry reads them from the cache and its staging file
+    /// goes, so staging holds only what is not sent yet.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        e: &Entry,
+        generation: u32,
+        version: &VersionInfo,
+        item: &str,
+        sha: &str,
+        conflict: Option<String>,
+    ) -> Result<(), Error> {
+        self.done(e, generation, version, item, sha, conflict)?;
+        let (Some(disk), Some(storage)) = (self.disk.clone(), version.storage.clone()) else {
+            return Ok(());
         };
-        let block = crate::cache::disk::BLOCK;
-        let mut b = 0;
-        while b * block < e.size {
-            let len = block.min(e.size - b * block);
-            let mut buf = vec![0u8; len as usize];
-            if f.read_exact_at(&mut buf, b * block).is_err() {
-                return false;
-            }
-            disk.put(storage, b, &buf);
-            b += 1;
+        let path = self.staging.path(e.id, generation);
+        let size = e.size;
+        let key = storage.clone();
+        let cached = tokio::task::spawn_blocking(move || keep_on_disk(&disk, &path, size, &key))
+            .await
+            .unwrap_or(false);
+        if !cached {
+            return Ok(());
         }
-        true
+        let mut moved = false;
+        self.update(
+            e.id,
+            |x| {
+                if x.generation() == Some(generation) && x.state == State::Committed {
+                    x.source = Source::Remote { storage, size: x.size };
+                    moved = true;
+                }
+            },
+            true,
+        )?;
+        if moved {
+            self.staging.remove(e.id, generation);
+        }
+        Ok(())
     }
 
     /// Notes that entry `id` is (or is no longer, with `None`) being uploaded.
@@ -612,4 +634,34 @@ fn sha256_of(f: &std::fs::File, size: u64) -> std::io::Result<String> {
         at += n as u64;
     }
     Ok(format!("{:x}", h.finalize()))
+}
+
+/// Puts the `size` bytes of the staging file at `path` into `disk` as the blocks of `storage`,
+/// so reading the version back (after a remount too) downloads nothing; whether it did.
+fn keep_on_disk(disk: &DiskCache, path: &std::path::Path, size: u64, storage: &str) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let block = crate::cache::disk::BLOCK;
+    let mut b = 0;
+    while b * block < size {
+        let len = block.min(size - b * block);
+        let mut buf = vec![0u8; len as usize];
+        if f.read_exact_at(&mut buf, b * block).is_err() {
+            return false;
+        }
+        disk.put(storage, b, &buf);
+        b += 1;
+    }
+    true
+}
+
+/// The result of a hashing task (`None`: already taken, which the callers never do).
+async fn hashed(
+    task: Option<tokio::task::JoinHandle<std::io::Result<String>>>,
+) -> Result<String, Error> {
+    let task = task.ok_or_else(|| Error::Internal("the staged file was hashed twice".into()))?;
+    task.await
+        .map_err(|err| Error::Internal(err.to_string()))?
+        .map_err(|err| crate::fs::error::local("reading a staging file", err))
 }
