@@ -21,9 +21,10 @@ pub const MIN_PART: u64 = 8 << 20;
 pub const MAX_PARTS: u64 = 10_000;
 /// Part URLs one signing request may ask for.
 pub const URLS_PER_REQUEST: u32 = 25;
-/// Parts in flight at once per upload: enough to fill a link with per-connection limits, and
-/// the upload's memory bound (this many parts).
-pub const PARALLEL_PARTS: usize = 8;
+/// Parts in flight at once per upload: enough to fill a link whose connections are paced
+/// (16 × 50 MiB/s measured 3.85x one stream, 8 measured 2.99x; BENCHMARKS.md), and the
+/// upload's memory bound (this many parts).
+pub const PARALLEL_PARTS: usize = 16;
 /// Times one part's URL is signed again when storage refuses it (expired while waiting).
 const RESIGNS: u32 = 4;
 
