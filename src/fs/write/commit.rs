@@ -464,7 +464,10 @@ impl<R: Remote> Writes<R> {
             e.id,
             |x| {
                 if x.generation() == Some(generation) && x.state == State::Committed {
-                    x.source = Source::Remote { storage, size: x.size };
+                    x.source = Source::Remote {
+                        storage,
+                        size: x.size,
+                    };
                     moved = true;
                 }
             },
