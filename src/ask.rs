@@ -46,3 +46,27 @@ pub fn read_xattr(get: impl Fn(*mut libc::c_void, usize) -> isize) -> std::io::R
         }
     }
 }
+
+/// An extended attribute of a path read with one call into a buffer of `cap` bytes: for the
+/// attributes whose reading does something (`apsfs sync`), which a size probe first would do
+/// twice.
+pub fn path_xattr_once(path: &Path, name: &str, cap: usize) -> std::io::Result<Vec<u8>> {
+    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
+    let name = c_name(name)?;
+    let mut buf = vec![0u8; cap];
+    // SAFETY: both strings are NUL-terminated and `buf` is a writable buffer of `buf.len()`.
+    let got = unsafe {
+        libc::getxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(got as usize);
+    Ok(buf)
+}

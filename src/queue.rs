@@ -2,10 +2,13 @@
 //! read from the mount through extended attributes (`fs::write::QUEUE_XATTR` and the push
 //! attributes), so the command needs no other channel to the mount process.
 
-use crate::ask::{mount_of, path_xattr};
+use crate::ask::{mount_of, path_xattr, path_xattr_once};
 use crate::fs::write::{QueueReport, PUSH_WAIT_XATTR, PUSH_XATTR, QUEUE_XATTR};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Room for a queue report (an extended attribute value is at most 64 KiB).
+const REPORT_BYTES: usize = 64 << 10;
 
 /// The queue of the mount at `mountpoint`, if it is a read-write mount.
 pub fn read(mountpoint: &Path) -> Option<QueueReport> {
@@ -63,14 +66,20 @@ pub fn sync(paths: &[PathBuf], wait: bool, timeout: Duration) -> Result<(), Stri
     for p in &paths {
         let mount = mount_of(p)?;
         let report = loop {
-            let name = if wait { PUSH_WAIT_XATTR } else { PUSH_XATTR };
-            let raw = path_xattr(p, name).map_err(|e| match e.raw_os_error() {
-                Some(libc::ENODATA | libc::EOPNOTSUPP | libc::EROFS) => format!(
-                    "{}: not a read-write apsfs mount (mount with --read-write)",
-                    mount.display()
-                ),
-                _ => format!("{}: {e}", p.display()),
-            })?;
+            // The mount waits at most the seconds the name carries (and its operation deadline).
+            let left = timeout.saturating_sub(started.elapsed()).as_secs().max(1);
+            let name = match wait {
+                true => format!("{PUSH_WAIT_XATTR}.{left}"),
+                false => PUSH_XATTR.to_string(),
+            };
+            let raw =
+                path_xattr_once(p, &name, REPORT_BYTES).map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENODATA | libc::EOPNOTSUPP | libc::EROFS) => format!(
+                        "{}: not a read-write apsfs mount (mount with --read-write)",
+                        mount.display()
+                    ),
+                    _ => format!("{}: {e}", p.display()),
+                })?;
             let report: QueueReport =
                 serde_json::from_slice(&raw).map_err(|e| format!("unexpected answer: {e}"))?;
             if !wait || report.pending == 0 || started.elapsed() >= timeout {

@@ -490,13 +490,15 @@ impl<R: Remote> Fs<R> {
 
     /// `getxattr`: one attribute's value, fetched when it is one of those fetched on demand.
     pub async fn getxattr(&self, ino: u64, name: &str) -> Result<Vec<u8>, Error> {
-        if name == write::PUSH_XATTR || name == write::PUSH_WAIT_XATTR {
-            // Within the operation's deadline, leaving a second to answer.
-            let limit = crate::deadline::remaining().map_or(Duration::from_secs(50), |r| {
-                r.saturating_sub(Duration::from_secs(1))
-            });
+        if let Some(wait) = write::push_wait(name) {
+            // Within the operation's deadline (leaving a second to answer) and what was asked.
+            let limit = crate::deadline::remaining()
+                .map_or(Duration::from_secs(50), |r| {
+                    r.saturating_sub(Duration::from_secs(1))
+                })
+                .min(wait.unwrap_or(Duration::ZERO).max(Duration::from_secs(1)));
             let at = (ino != ROOT).then_some(ino);
-            self.sync(at, name == write::PUSH_WAIT_XATTR, limit).await;
+            self.sync(at, wait.is_some(), limit).await;
             return self.queue_report();
         }
         if let Some(v) = self.xattr_now(ino, name)? {

@@ -11,7 +11,7 @@ use super::write::entry::{Base, State};
 use super::write::ops::RemoteFile;
 use super::write::{names, Found, Place, Writes};
 use super::Fs;
-use crate::api::{Flavour, Remote};
+use crate::api::{ApiError, Entry, Flavour, FolderInfo, Remote};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -401,14 +401,57 @@ impl<R: Remote> Fs<R> {
             let e = w.mkdir_local(&at, name, (mode & 0o7777) | 0o700)?;
             return w.attr(e.ino).ok_or(Error::NotFound);
         }
-        let info = self
-            .ns
-            .remote()
-            .create_folder(&at.project, &at.folder, name, at.flavour)
-            .await?;
+        let remote = self.ns.remote();
+        let mut tries = 0;
+        let info = loop {
+            tries += 1;
+            match remote
+                .create_folder(&at.project, &at.folder, name, at.flavour)
+                .await
+            {
+                Ok(info) => break info,
+                // Taken (by another client, or by an earlier attempt whose answer was lost):
+                // the folder is shown, and the name is taken.
+                Err(ApiError::Refused { status: 409, .. }) => {
+                    if let Some(info) = self.folder_named(&at, name).await? {
+                        self.ns.add_folder(parent, &at.project, info)?;
+                    }
+                    return Err(Error::Exists);
+                }
+                // A failure after which the folder may have been made anyway (a create is
+                // not sent again blindly): look before trying again.
+                Err(
+                    e @ (ApiError::Server { .. }
+                    | ApiError::Network(_)
+                    | ApiError::Timeout(_)
+                    | ApiError::ShortBody { .. }),
+                ) => {
+                    if let Some(info) = self.folder_named(&at, name).await? {
+                        break info;
+                    }
+                    if tries >= 3 {
+                        return Err(e.into());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         tracing::info!(folder = %info.id, name, "folder made");
         let ino = self.ns.add_folder(parent, &at.project, info)?;
         self.ns.attr(ino)
+    }
+
+    /// The folder called `name` in `at`'s folder on the service now, if there is one.
+    async fn folder_named(&self, at: &Place, name: &str) -> Result<Option<FolderInfo>, Error> {
+        let listed = self
+            .ns
+            .remote()
+            .folder_contents(&at.project, &at.folder, None)
+            .await?;
+        Ok(listed.into_iter().find_map(|e| match e {
+            Entry::Folder(f) if f.name == name && !f.hidden => Some(f),
+            _ => None,
+        }))
     }
 
     /// `unlink`: a file only here goes; a file the service has is hidden until its folder is

@@ -45,8 +45,23 @@ pub const LOCAL_INO: u64 = 1 << 63;
 pub const QUEUE_XATTR: &str = "user.apsfs.queue";
 /// Read on any path: send its folder's changes now (all changes, on the root); the queue left.
 pub const PUSH_XATTR: &str = "user.apsfs.push";
-/// As `PUSH_XATTR`, and wait (within the operation's deadline) until they are sent.
+/// As `PUSH_XATTR`, and wait (within the operation's deadline, and `.SECS` when the name ends
+/// so) until they are sent.
 pub const PUSH_WAIT_XATTR: &str = "user.apsfs.push.wait";
+
+/// Whether `name` is a push attribute: `Some(None)` to push, `Some(Some(limit))` to push and
+/// wait up to `limit` (the operation deadline when the name gives no seconds).
+pub fn push_wait(name: &str) -> Option<Option<Duration>> {
+    if name == PUSH_XATTR {
+        return Some(None);
+    }
+    let rest = name.strip_prefix(PUSH_WAIT_XATTR)?;
+    match rest.strip_prefix('.') {
+        None if rest.is_empty() => Some(Some(Duration::MAX)),
+        Some(secs) => secs.parse().ok().map(|s| Some(Duration::from_secs(s))),
+        None => None,
+    }
+}
 /// The extended attribute saying where a file is on its way to the service.
 pub const SYNC_XATTR: &str = "user.aps.sync";
 /// The block size `statfs` reports room in.
