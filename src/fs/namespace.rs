@@ -532,6 +532,13 @@ impl<R: Remote> Namespace<R> {
         Ok(())
     }
 
+    /// The name child `ino` has in the cached listing of directory `parent`, if listed.
+    pub fn named_in(&self, parent: u64, ino: u64) -> Option<String> {
+        let listing = self.cache.peek(parent)?;
+        let (name, _, _) = listing.entries.iter().find(|(_, i, _)| *i == ino)?;
+        Some(name.clone())
+    }
+
     /// The path of `ino` from the mount's root, as named by the cached listings.
     pub fn path_of(&self, mut ino: u64) -> Option<String> {
         let mut parts = Vec::new();
@@ -540,14 +547,7 @@ impl<R: Remote> Namespace<R> {
             let node = inodes.get(ino)?;
             let name = match &node.kind {
                 Kind::Versions { .. } => VERSIONS_DIR.to_string(),
-                _ => self
-                    .cache
-                    .peek(node.parent)?
-                    .entries
-                    .iter()
-                    .find(|(_, i, _)| *i == ino)?
-                    .0
-                    .clone(),
+                _ => self.named_in(node.parent, ino)?,
             };
             parts.push(name);
             ino = node.parent;

@@ -108,16 +108,7 @@ impl<R: Remote> Fs<R> {
             if matches!(node.kind, Kind::Project { .. }) {
                 break;
             }
-            let name = self
-                .ns
-                .listed(node.parent)
-                .and_then(|l| {
-                    l.entries
-                        .iter()
-                        .find(|(_, i, _)| *i == dir)
-                        .map(|e| e.0.clone())
-                })
-                .unwrap_or_default();
+            let name = self.ns.named_in(node.parent, dir).unwrap_or_default();
             len += name.chars().count() + 1;
             dir = node.parent;
         }
@@ -167,15 +158,7 @@ impl<R: Remote> Fs<R> {
     /// The name remote inode `ino` has in its folder's cached listing.
     fn name_of(&self, ino: u64) -> Result<String, Error> {
         let parent = self.ns.node(ino)?.parent;
-        self.ns
-            .listed(parent)
-            .and_then(|l| {
-                l.entries
-                    .iter()
-                    .find(|(_, i, _)| *i == ino)
-                    .map(|e| e.0.clone())
-            })
-            .ok_or(Error::NotFound)
+        self.ns.named_in(parent, ino).ok_or(Error::NotFound)
     }
 
     /// Checks a name for the service, unless it stays on this machine.

@@ -374,8 +374,12 @@ impl<R: Remote> Writes<R> {
             .map(|v| (item.to_string(), v)))
     }
 
-    /// Records entry `e` (staged as `generation`) as committed as `version` of `item`.
-    fn done(
+    /// Records entry `e` (staged as `generation`) as committed as `version` of `item`, then
+    /// puts the committed bytes into the disk cache under the version's storage, off the async
+    /// threads; once there, the entry reads them from the cache and its staging file goes, so
+    /// staging holds only what is not sent yet.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
         &self,
         e: &Entry,
         generation: u32,
@@ -397,12 +401,14 @@ impl<R: Remote> Writes<R> {
             sha256: sha.to_string(),
         };
         self.made.insert(made.clone());
+        // Flushed with the entry's record below: one flush for both.
+        self.record(&[Record::Made(made)], false)?;
         if let Some(who) = &conflict {
             tracing::warn!(name = %e.name, version = version.number, after = %who, "conflict: the item had a newer version than the one opened; saved as the next version, both kept");
         } else {
             tracing::info!(name = %e.name, version = version.number, %item, "saved");
         }
-        let changed = self.update(
+        self.update(
             e.id,
             |x| {
                 x.committed = Some(committed.clone());
@@ -422,31 +428,14 @@ impl<R: Remote> Writes<R> {
                 }
             },
             true,
-        );
-        self.record(&[Record::Made(made)], true)?;
-        if let Ok(x) = self.entry(e.id) {
-            if x.generation() != Some(generation) {
-                self.staging.remove(e.id, generation);
-            }
+        )?;
+        match self.entry(e.id) {
+            Ok(x) if x.generation() != Some(generation) => self.staging.remove(e.id, generation),
+            Ok(_) => {}
+            // Gone meanwhile, so nothing was recorded for it: the version made is flushed alone.
+            Err(_) => self.record(&[], true)?,
         }
         self.committed.notify_waiters();
-        changed
-    }
-
-    /// `done`, then the committed bytes into the disk cache under the version's storage, off
-    /// the async threads; once there, the entry reads them from the cache and its staging file
-    /// goes, so staging holds only what is not sent yet.
-    #[allow(clippy::too_many_arguments)]
-    async fn finish(
-        &self,
-        e: &Entry,
-        generation: u32,
-        version: &VersionInfo,
-        item: &str,
-        sha: &str,
-        conflict: Option<String>,
-    ) -> Result<(), Error> {
-        self.done(e, generation, version, item, sha, conflict)?;
         let (Some(disk), Some(storage)) = (self.disk.clone(), version.storage.clone()) else {
             return Ok(());
         };
