@@ -177,6 +177,11 @@ struct MountArgs {
         requires = "read_write"
     )]
     unmount_wait: u64,
+    /// Let `rm`, `rmdir` and moves over another file remove what the service has (BIM 360 and
+    /// ACC: a delete tombstone, a hidden folder; both stay restorable there). Without it they
+    /// answer "operation not permitted" and send nothing.
+    #[arg(long, requires = "read_write")]
+    allow_delete: bool,
 }
 
 #[derive(clap::Args)]
@@ -395,6 +400,7 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
             quiet: std::time::Duration::from_secs(args.quiet_period),
             ignore: args.ignore,
             unmount_wait: std::time::Duration::from_secs(args.unmount_wait),
+            allow_delete: args.allow_delete,
         }),
     })
 }

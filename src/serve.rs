@@ -66,6 +66,8 @@ pub struct ReadWrite {
     pub ignore: Vec<String>,
     /// How long an unmount waits for pending changes before leaving them for the next mount.
     pub unmount_wait: Duration,
+    /// Whether removing what the service has removes it there (`--allow-delete`).
+    pub allow_delete: bool,
 }
 
 /// Where a read-write mount keeps its staging area when no `--cache-dir` is given:
@@ -273,6 +275,7 @@ async fn start(
         max_delay: rw.quiet.max(Duration::from_secs(60)),
         ignore: rw.ignore.clone(),
         user_id: opts.user_id.clone(),
+        allow_delete: rw.allow_delete,
     };
     tracing::info!(dir = %write.dir.display(), "changes are staged here before they are sent");
     let fs = Fs::writable_with(client, scope, config, write)?;

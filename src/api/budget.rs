@@ -40,6 +40,20 @@ pub fn class_of(path: &str) -> Option<(&'static str, usize)> {
     })
 }
 
+/// The documented limit of a `PATCH` to a URL path, apart from the reads of the same paths.
+/// The reference's table lists each beside creates of the same kind, 50 a minute for the row:
+/// read as one budget shared with them (`PATCH folders` with `POST folders`, `PATCH items`
+/// with `POST items`, `PATCH versions` with the version refs and links), the stricter reading.
+pub fn patch_class_of(path: &str) -> Option<(&'static str, usize)> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    Some(match segs.as_slice() {
+        ["data", "v1", "projects", _, "folders", _] => ("folder_create", 50),
+        ["data", "v1", "projects", _, "items", _] => ("item_create", 50),
+        ["data", "v1", "projects", _, "versions", _] => ("version_other", 50),
+        _ => return None,
+    })
+}
+
 /// Sliding-minute counters per endpoint class.
 pub struct RequestBudget {
     enabled: bool,
@@ -55,12 +69,17 @@ impl RequestBudget {
         }
     }
 
-    /// Waits until a request to `path` fits in its class's budget, and counts it.
-    pub async fn acquire(&self, path: &str) {
+    /// Waits until a `method` request to `path` fits in its class's budget, and counts it.
+    pub async fn acquire(&self, method: &reqwest::Method, path: &str) {
         if !self.enabled {
             return;
         }
-        let Some((class, limit)) = class_of(path) else {
+        let class = if method == reqwest::Method::PATCH {
+            patch_class_of(path)
+        } else {
+            class_of(path)
+        };
+        let Some((class, limit)) = class else {
             return;
         };
         loop {
@@ -126,6 +145,25 @@ mod tests {
     }
 
     #[test]
+    fn patches_count_apart_from_reads_of_the_same_path() {
+        let p = "/data/v1/projects/b.1";
+        assert_eq!(
+            patch_class_of(&format!("{p}/folders/f")),
+            class_of(&format!("{p}/folders"))
+        );
+        assert_eq!(class_of(&format!("{p}/folders/f")), Some(("folder", 300)));
+        assert_eq!(
+            patch_class_of(&format!("{p}/items/i")),
+            Some(("item_create", 50))
+        );
+        assert_eq!(
+            patch_class_of(&format!("{p}/versions/v")),
+            class_of(&format!("{p}/versions/v/relationships/refs"))
+        );
+        assert_eq!(patch_class_of(&format!("{p}/items")), None);
+    }
+
+    #[test]
     fn creates_have_classes_of_their_own() {
         let p = "/data/v1/projects/b.1";
         assert_eq!(
@@ -162,15 +200,17 @@ mod tests {
         let b = RequestBudget::new(true);
         let start = tokio::time::Instant::now();
         for _ in 0..50 {
-            b.acquire("/project/v1/hubs").await;
+            b.acquire(&reqwest::Method::GET, "/project/v1/hubs").await;
         }
         assert!(start.elapsed() < Duration::from_millis(1));
         // The 51st waits for the window; with paused time this is instant but measurable.
         let t = tokio::time::Instant::now();
-        let fut = b.acquire("/project/v1/hubs");
+        let fut = b.acquire(&reqwest::Method::GET, "/project/v1/hubs");
         let done = tokio::time::timeout(Duration::from_secs(5), fut).await;
         assert!(done.is_err(), "held back");
         let _ = t;
-        RequestBudget::new(false).acquire("/project/v1/hubs").await;
+        RequestBudget::new(false)
+            .acquire(&reqwest::Method::GET, "/project/v1/hubs")
+            .await;
     }
 }

@@ -7,10 +7,10 @@ use super::paging::{self, At, LISTING_TIME, MAX_FOLDER_ENTRIES};
 use super::resource::{ContentsPage, DataPage, Object};
 use super::transport::Transport;
 use super::types::{
-    self, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, ObjectInfo, Project, RefInfo,
-    UploadUrls, VersionInfo,
+    self, Bucket, Entry, Flavour, FolderChange, FolderInfo, Hub, ItemInfo, ObjectInfo, Project,
+    RefInfo, UploadUrls, VersionInfo,
 };
-use super::{create, prepare_each, Remote};
+use super::{change, create, prepare_each, Remote};
 use crate::single_flight::SingleFlight;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -570,6 +570,23 @@ impl Remote for ApsClient {
 
     async fn item(&self, project: &str, item: &str) -> Result<ItemInfo, ApiError> {
         create::item_now(&self.http, project, item).await
+    }
+
+    async fn rename_item(&self, project: &str, item: &str, name: &str) -> Result<(), ApiError> {
+        change::rename_item(&self.http, project, item, name).await
+    }
+
+    async fn change_folder(
+        &self,
+        project: &str,
+        folder: &str,
+        change: &FolderChange,
+    ) -> Result<FolderInfo, ApiError> {
+        change::folder(&self.http, project, folder, change).await
+    }
+
+    async fn delete_item(&self, project: &str, item: &str) -> Result<VersionInfo, ApiError> {
+        change::delete_item(&self.http, project, item).await
     }
 }
 

@@ -267,7 +267,7 @@ pub(super) async fn item_now(
 }
 
 /// `POST projects/:p/{what}` of a JSON:API `body`; the one-resource document answered.
-async fn create(
+pub(super) async fn create(
     c: &Transport,
     project: &str,
     what: &str,
@@ -279,7 +279,7 @@ async fn create(
 }
 
 /// `/data/v1/projects/:p/{what}` on the API host.
-fn data_url(c: &Transport, project: &str, what: &str) -> String {
+pub(super) fn data_url(c: &Transport, project: &str, what: &str) -> String {
     c.url(&format!("/data/v1/projects/{}/{what}", seg(project)))
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod budget;
 pub mod buffers;
+pub mod change;
 pub mod client;
 pub mod create;
 pub mod error;
@@ -19,8 +20,8 @@ pub mod types;
 pub use client::ApsClient;
 pub use error::ApiError;
 pub use types::{
-    Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project, RefInfo,
-    UploadUrls, VersionInfo,
+    Bucket, Entry, Flavour, FolderChange, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project,
+    RefInfo, UploadUrls, VersionInfo,
 };
 
 use bytes::Bytes;
@@ -183,6 +184,30 @@ pub trait Remote: Send + Sync + 'static {
         name: &str,
         flavour: Flavour,
     ) -> impl Future<Output = Result<FolderInfo, ApiError>> + Send;
+    /// `PATCH projects/:p/items/:i`: renames `item` to `name` (its `displayName`; its versions
+    /// keep their names). Not on BIM 360 / ACC, where a rename is a version with the new name.
+    /// 409: the name is taken; 423: the item is reserved.
+    fn rename_item(
+        &self,
+        project: &str,
+        item: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// `PATCH projects/:p/folders/:f`: renames, moves, hides or shows `folder`; the folder as it
+    /// is now. 409: the name is taken in the (new) parent.
+    fn change_folder(
+        &self,
+        project: &str,
+        folder: &str,
+        change: &FolderChange,
+    ) -> impl Future<Output = Result<FolderInfo, ApiError>> + Send;
+    /// `POST projects/:p/versions` of a delete tombstone: `item` is hidden, its versions kept
+    /// (a later version restores it). BIM 360 / ACC only; other hubs refuse it (400).
+    fn delete_item(
+        &self,
+        project: &str,
+        item: &str,
+    ) -> impl Future<Output = Result<VersionInfo, ApiError>> + Send;
     /// `GET projects/:p/items/:i`: an item with its tip version as it is now (whether it is
     /// reserved, which version a save would follow).
     fn item(

@@ -13,6 +13,7 @@ use super::retry::{Failed, RetryPolicy};
 use crate::deadline::Feed;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_RANGE, CONTENT_TYPE, ETAG, RANGE};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
@@ -225,19 +226,20 @@ impl Transport {
 
     /// GET of an API URL returning a JSON document.
     pub async fn get_json(&self, url: &str) -> Result<Value, ApiError> {
-        self.json(url, None, Resend::Always).await
+        self.request(Method::GET, url, None, Resend::Always).await
     }
 
     /// GET of an API URL returning a JSON document read straight into `T` (for documents
     /// big and frequent enough that a generic JSON tree of them costs, like listing pages).
     pub async fn get_doc<T: DeserializeOwned>(&self, url: &str) -> Result<T, ApiError> {
-        self.json(url, None, Resend::Always).await
+        self.request(Method::GET, url, None, Resend::Always).await
     }
 
     /// POST of a JSON `body` to an API URL returning a JSON document. Only for requests that
     /// change nothing (batch signing), since a failed attempt is sent again.
     pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
-        self.json(url, Some((body, JSON)), Resend::Always).await
+        self.request(Method::POST, url, Some((body, JSON)), Resend::Always)
+            .await
     }
 
     /// POST of `body` (as `content_type`) to an API URL that creates something, returning the
@@ -250,14 +252,38 @@ impl Transport {
         body: &Value,
         content_type: &str,
     ) -> Result<T, ApiError> {
-        self.json(url, Some((body, content_type)), Resend::IfUnsent)
-            .await
+        self.request(
+            Method::POST,
+            url,
+            Some((body, content_type)),
+            Resend::IfUnsent,
+        )
+        .await
     }
 
-    /// A JSON request (a GET, or a POST of a body with its content type) through the retry
-    /// policy, failed attempts sent again as `resend` allows.
-    async fn json<T: DeserializeOwned>(
+    /// PATCH of `body` (as `content_type`) to an API URL, returning the JSON document of the
+    /// resource changed. A PATCH states what the resource should be, so it is sent again after
+    /// any transient failure, like a read.
+    pub async fn patch_doc<T: DeserializeOwned>(
         &self,
+        url: &str,
+        body: &Value,
+        content_type: &str,
+    ) -> Result<T, ApiError> {
+        self.request(
+            Method::PATCH,
+            url,
+            Some((body, content_type)),
+            Resend::Always,
+        )
+        .await
+    }
+
+    /// A JSON request (a GET, or a POST or PATCH of a body with its content type) through the
+    /// retry policy, failed attempts sent again as `resend` allows.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
         url: &str,
         body: Option<(&Value, &str)>,
         resend: Resend,
@@ -278,7 +304,7 @@ impl Transport {
         };
         let body = body.as_ref().map(|(b, kind)| (b, *kind));
         self.policy
-            .run_attempts("api", || self.json_once(url, body, resend))
+            .run_attempts("api", || self.json_once(&method, url, body, resend))
             .await
             .map_err(|e| {
                 tracing::debug!(url = %redact_url(url), error = %e, "API request failed");
@@ -286,10 +312,11 @@ impl Transport {
             })
     }
 
-    /// One attempt: a GET, or a POST of `body` (bytes and content type); a refused token is
-    /// refreshed and the request sent again within the attempt.
+    /// One attempt: a GET, or a POST or PATCH of `body` (bytes and content type); a refused
+    /// token is refreshed and the request sent again within the attempt.
     async fn json_once<T: DeserializeOwned>(
         &self,
+        method: &Method,
         url: &str,
         body: Option<(&Bytes, &str)>,
         resend: Resend,
@@ -299,16 +326,16 @@ impl Transport {
             .map(|u| u.path().to_string())
             .unwrap_or_default();
         loop {
-            self.budget.acquire(&path).await;
+            self.budget.acquire(method, &path).await;
             // A token that cannot be had means nothing was sent.
             let token = self.tokens.token().await.map_err(Failed::from)?;
             let req = match body {
                 Some((b, kind)) => self
                     .http
-                    .post(url)
+                    .request(method.clone(), url)
                     .header(CONTENT_TYPE, kind)
                     .body(b.clone()),
-                None => self.http.get(url),
+                None => self.http.request(method.clone(), url),
             };
             let mut req = req
                 .bearer_auth(&token)

@@ -164,7 +164,7 @@ pub struct VersionInfo {
 pub struct ItemInfo {
     /// Lineage URN.
     pub id: String,
-    /// Item `displayName` (the tip's `name` is preferred for the file name).
+    /// Item `displayName` (see [`ItemInfo::file_name`] for which name a file shows).
     pub display_name: String,
     /// Soft-deleted.
     pub hidden: bool,
@@ -172,6 +172,33 @@ pub struct ItemInfo {
     pub tip: Option<VersionInfo>,
     /// Metadata for attributes (the item's own: its type and reservation).
     pub meta: Meta,
+}
+
+impl ItemInfo {
+    /// The name the item's file has. BIM 360 / ACC reserve the item's `displayName` and name
+    /// files by the tip version (a rename there is a new version with the new name); other hubs
+    /// rename the item itself (`PATCH items`, which leaves its versions' names as they were),
+    /// so their files take the item's `displayName`. Either falls back to the other when empty.
+    pub fn file_name(&self) -> &str {
+        let tip = self.tip.as_ref().map_or("", |t| t.name.as_str());
+        let bim360 = Flavour::of(self.meta.ext_type.as_deref()) == Flavour::Bim360;
+        match (bim360, tip.is_empty(), self.display_name.is_empty()) {
+            (true, false, _) | (false, false, true) => tip,
+            _ => &self.display_name,
+        }
+    }
+}
+
+/// A change to a folder (`PATCH folders/:f`, aps-api.md §8.5): any of a new name, a new parent
+/// (a move) and hidden or shown again (deleted or restored on BIM 360 / ACC).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FolderChange {
+    /// New `attributes.name`.
+    pub name: Option<String>,
+    /// New parent folder id (`relationships.parent`).
+    pub parent: Option<String>,
+    /// New `attributes.hidden`.
+    pub hidden: Option<bool>,
 }
 
 /// One custom relationship ("ref") of a resource, seen from that resource.

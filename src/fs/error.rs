@@ -165,6 +165,10 @@ pub enum Error {
     /// A request the filesystem does not take (what, in the message).
     #[error("invalid: {0}")]
     Invalid(&'static str),
+    /// A move the service cannot make keeping what is moved (what, in the message): `EXDEV`,
+    /// so `mv` copies and removes instead.
+    #[error("cannot be moved there: {0}")]
+    CrossDevice(&'static str),
     /// The item is reserved (locked) by another user, who is named.
     #[error("reserved by {0}")]
     Locked(String),
@@ -199,6 +203,7 @@ impl Error {
             Error::NotEmpty => libc::ENOTEMPTY,
             Error::BadName(_) | Error::Invalid(_) => libc::EINVAL,
             Error::NameTooLong(_) => libc::ENAMETOOLONG,
+            Error::CrossDevice(_) => libc::EXDEV,
             Error::Locked(_) => libc::EACCES,
             Error::NoSpace(_) => libc::ENOSPC,
             Error::Internal(_) => libc::EIO,
@@ -219,6 +224,7 @@ impl Error {
             | Error::ReadOnly
             | Error::Exists
             | Error::NotEmpty
+            | Error::CrossDevice(_)
             | Error::Interrupted => {
                 tracing::debug!(op = op_name, error = %self, errno, "failed");
             }

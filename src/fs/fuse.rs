@@ -658,20 +658,28 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         &self,
         _req: &Request,
         _i: INodeNo,
-        _n: &OsStr,
+        name: &OsStr,
         _v: &[u8],
         _f: i32,
         _p: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(self.refuse(
-            Op::Setxattr,
-            Error::Unsupported("setting extended attributes"),
-        ));
+        reply.error(self.refuse(Op::Setxattr, xattr_refusal(name, Op::Setxattr)));
     }
 
-    fn removexattr(&self, _req: &Request, _i: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        let why = Error::Unsupported("removing extended attributes");
-        reply.error(self.refuse(Op::Removexattr, why));
+    fn removexattr(&self, _req: &Request, _i: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply.error(self.refuse(Op::Removexattr, xattr_refusal(name, Op::Removexattr)));
+    }
+}
+
+/// Why an extended attribute cannot be set or removed: the `user.aps.*` ones say what the
+/// service holds and are not the caller's to change (`EPERM`); no other is kept (`EOPNOTSUPP`).
+fn xattr_refusal(name: &OsStr, op: Op) -> Error {
+    if name.as_encoded_bytes().starts_with(b"user.aps.") {
+        Error::NotPermitted("the user.aps.* attributes are read-only")
+    } else if op == Op::Setxattr {
+        Error::Unsupported("setting extended attributes")
+    } else {
+        Error::Unsupported("removing extended attributes")
     }
 }

@@ -213,15 +213,11 @@ fn shown(project: &str, entry: Entry) -> Option<Child> {
     match entry {
         Entry::Folder(f) if !f.hidden => Some(folder_child(project, f)),
         Entry::Item(i) if !i.hidden => {
+            let raw = i.file_name().to_string();
             let tip = i.tip?;
             let Some(version) = readable(&tip) else {
                 tracing::debug!(item = %i.id, "item has no downloadable tip; not shown");
                 return None;
-            };
-            let raw = if tip.name.is_empty() {
-                i.display_name
-            } else {
-                tip.name
             };
             // The item says what it is and whether it is reserved; the version says who made
             // it and where it opens.

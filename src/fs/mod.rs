@@ -524,6 +524,8 @@ mod ahead_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod rename_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod write_tests;

@@ -206,11 +206,22 @@ impl<R: Remote> Namespace<R> {
         let kept = || {
             self.cache
                 .fresh(dir)
+                .filter(|l| !self.renamed_since(dir, l))
                 .or_else(|| self.offline.stale(&self.cache, dir))
         };
         self.flights
             .get(dir, kept, || self.fetch_listing(dir))
             .await
+    }
+
+    /// Whether this mount renamed or deleted something in folder `dir` since `listing` was
+    /// fetched (then the service lists it otherwise now).
+    fn renamed_since(&self, dir: u64, listing: &Listing) -> bool {
+        let Some(made) = &self.made else {
+            return false;
+        };
+        self.node(dir)
+            .is_ok_and(|n| made.outdated(&n.id, listing.fetched()))
     }
 
     /// Fetches, names and records the listing of `dir`.
@@ -406,6 +417,52 @@ impl<R: Remote> Namespace<R> {
             self.prune(&evicted);
         }
         Ok(ino)
+    }
+
+    /// Takes folder `name` out of directory `dir`'s cached listing after the service renamed,
+    /// moved or hid it: into `to` (the new parent, and the folder as the service answered),
+    /// or nowhere (hidden). Its inode stays, so paths below it keep working.
+    pub fn move_folder(
+        &self,
+        dir: u64,
+        name: &str,
+        to: Option<(u64, crate::api::FolderInfo)>,
+    ) -> Result<(), Error> {
+        let old = self.cache.peek(dir);
+        let ino = old.as_ref().and_then(|l| l.lookup(name));
+        if let Some(old) = old {
+            let entries = old
+                .entries
+                .iter()
+                .filter(|(n, _, _)| n != name)
+                .cloned()
+                .collect();
+            self.relist(dir, entries);
+        }
+        let (Some(ino), Some((new_dir, info))) = (ino, to) else {
+            return Ok(());
+        };
+        if let Some(n) = self.inodes.write().map_err(poisoned)?.get_mut(ino) {
+            n.parent = new_dir;
+            if let Some(m) = info.modified {
+                n.modified = m;
+            }
+        }
+        if let Some(l) = self.cache.peek(new_dir) {
+            let mut entries = l.entries.clone();
+            entries.retain(|(n, _, _)| *n != info.name);
+            entries.push((info.name, ino, true));
+            self.relist(new_dir, entries);
+        }
+        Ok(())
+    }
+
+    /// Replaces the cached listing of `dir` with `entries`, as this mount changed it.
+    fn relist(&self, dir: u64, entries: Vec<(String, u64, bool)>) {
+        let evicted = self
+            .cache
+            .put(dir, Arc::new(Listing::with_validator(entries, None)));
+        self.prune(&evicted);
     }
 
     /// The listing of `dir` for an open directory handle: it keeps the nodes it names until

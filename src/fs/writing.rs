@@ -7,11 +7,12 @@ use super::attr::Attr;
 use super::error::{Error, Op};
 use super::handles::{Handle, LocalFile};
 use super::inode::{Kind, ROOT};
+use super::listing::VERSIONS_DIR;
 use super::write::entry::{Base, State};
 use super::write::ops::RemoteFile;
 use super::write::{names, Found, Place, Writes};
 use super::Fs;
-use crate::api::{ApiError, Entry, Flavour, FolderInfo, Remote};
+use crate::api::{ApiError, Entry, Flavour, FolderChange, FolderInfo, Remote};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -45,8 +46,8 @@ enum Named {
     Local(Box<super::write::entry::Entry>),
     /// A remote file: its inode and what writing it would start from.
     RemoteFile(RemoteFile),
-    /// A remote directory.
-    RemoteDir,
+    /// A remote directory, and its inode.
+    RemoteDir(u64),
     /// Nothing (or a hidden remote file, with the item it was).
     Nothing(Option<Base>),
 }
@@ -119,9 +120,10 @@ impl<R: Remote> Fs<R> {
     async fn named(&self, dir: u64, at: &Place, name: &str) -> Result<Named, Error> {
         let w = self.writes()?;
         if let Some(e) = w.find(&at.folder, name) {
-            return Ok(match e.state {
-                State::Hidden => Named::Nothing(e.base),
-                _ => Named::Local(Box::new(e)),
+            return Ok(if e.is_marker() {
+                Named::Nothing(e.base)
+            } else {
+                Named::Local(Box::new(e))
             });
         }
         if at.is_local() {
@@ -149,9 +151,10 @@ impl<R: Remote> Fs<R> {
                     },
                     storage: version.storage.clone(),
                     size,
+                    mtime: self.ns.attr(ino)?.mtime,
                 }))
             }
-            _ => Ok(Named::RemoteDir),
+            _ => Ok(Named::RemoteDir(ino)),
         }
     }
 
@@ -190,7 +193,7 @@ impl<R: Remote> Fs<R> {
         let w = self.writes()?.clone();
         let at = self.place(parent)?;
         self.check_name(&at, name, false)?;
-        if let Named::Local(_) | Named::RemoteFile(_) | Named::RemoteDir =
+        if let Named::Local(_) | Named::RemoteFile(_) | Named::RemoteDir(_) =
             self.named(parent, &at, name).await?
         {
             return Err(Error::Exists);
@@ -437,9 +440,9 @@ impl<R: Remote> Fs<R> {
         }))
     }
 
-    /// `unlink`: a file only here goes; a file the service has is hidden until its folder is
-    /// sent, so a save that removes the old file before renaming the new one over it (Excel)
-    /// stays one version. Nothing is deleted on the service.
+    /// `unlink`: a file only here goes. A file the service has is removed there with
+    /// `--allow-delete` (its tombstone sent with its folder; on hub types without deletes,
+    /// `EPERM`), and answers `EPERM` without it, sending nothing.
     pub async fn unlink(&self, parent: u64, name: &str) -> Result<(), Error> {
         self.may_change(Op::Unlink)?;
         let w = self.writes()?.clone();
@@ -448,34 +451,52 @@ impl<R: Remote> Fs<R> {
             Named::Local(_) => w.unlink(&at, name),
             Named::RemoteFile(f) => {
                 self.not_reserved(f.ino)?;
-                tracing::info!(name, "removed here; the service keeps it unless a save under its name follows (deleting is not supported yet)");
-                w.hide(&at, name, f.base)
+                w.remove_remote(&at, name, f.base)?;
+                tracing::info!(name, "removed; its tombstone goes with its folder");
+                Ok(())
             }
-            Named::RemoteDir => Err(Error::IsDir),
+            Named::RemoteDir(_) => Err(Error::IsDir),
             Named::Nothing(_) => Err(Error::NotFound),
         }
     }
 
-    /// `rmdir`: local-only directories only.
+    /// `rmdir`: a local-only directory goes; an empty folder the service has is hidden there
+    /// (its documented delete, BIM 360 / ACC only) with `--allow-delete`, at once like
+    /// `mkdir`, so the caller hears the service's answer.
     pub async fn rmdir(&self, parent: u64, name: &str) -> Result<(), Error> {
         self.may_change(Op::Rmdir)?;
         let w = self.writes()?.clone();
         let at = self.place(parent)?;
-        match self.named(parent, &at, name).await? {
-            Named::Local(e) if e.dir => w.rmdir_local(&at, name),
-            Named::Local(_) | Named::RemoteFile(_) => Err(Error::NotDir),
-            Named::RemoteDir => Err(Error::NotPermitted(
-                "removing a folder the service has (deleting is not supported yet)",
-            )),
-            Named::Nothing(_) => Err(Error::NotFound),
+        let ino = match self.named(parent, &at, name).await? {
+            Named::Local(e) if e.dir => return w.rmdir_local(&at, name),
+            Named::Local(_) | Named::RemoteFile(_) => return Err(Error::NotDir),
+            Named::Nothing(_) => return Err(Error::NotFound),
+            Named::RemoteDir(ino) => ino,
+        };
+        w.may_delete(at.flavour == Flavour::Bim360)?;
+        let folder = self.ns.node(ino)?.id;
+        let inside = self.with_overlay(ino, self.ns.listing(ino).await?);
+        if inside.entries.iter().any(|(n, _, _)| n != VERSIONS_DIR) {
+            return Err(Error::NotEmpty);
         }
+        let hide = FolderChange {
+            hidden: Some(true),
+            ..FolderChange::default()
+        };
+        self.ns
+            .remote()
+            .change_folder(&at.project, &folder, &hide)
+            .await?;
+        tracing::info!(name, %folder, "folder deleted (hidden on the service, where it can be restored)");
+        self.ns.move_folder(parent, name, None)
     }
 
-    /// `rename`. What this mount does: any move of a file that exists only here (a new file,
-    /// a temporary), including over a file the service has (that is a save of it: the name's
-    /// item gets the version); a file the service has renamed to a name that stays here (a
-    /// backup before a save). Renaming or moving what the service has to another name it would
-    /// keep is not done yet (`EPERM`).
+    /// `rename`. Within a folder, a file keeps its item: the rename is sent with the folder
+    /// (over another file's name, it is a save of that file, and removes its own item, so it
+    /// needs `--allow-delete`). A file the service has cannot move to another folder keeping
+    /// its history (`EXDEV`: `mv` copies and removes). Folders are renamed and moved on the
+    /// service at once, like `mkdir`. Files only here move anywhere; a file renamed to a
+    /// name that stays here (a backup before a save) leaves the service alone.
     pub async fn rename(
         &self,
         parent: u64,
@@ -501,9 +522,9 @@ impl<R: Remote> Fs<R> {
             return Ok(());
         }
         let source_is_dir =
-            matches!(&source, Named::RemoteDir) || matches!(&source, Named::Local(e) if e.dir);
+            matches!(&source, Named::RemoteDir(_)) || matches!(&source, Named::Local(e) if e.dir);
         match (&target, source_is_dir) {
-            (Named::RemoteDir, _) => {
+            (Named::RemoteDir(_), _) => {
                 return Err(Error::NotPermitted("replacing a folder the service has"))
             }
             (Named::Local(e), false) if e.dir => return Err(Error::IsDir),
@@ -519,9 +540,10 @@ impl<R: Remote> Fs<R> {
                 Some(f.base.clone())
             }
             Named::Nothing(base) => base.clone(),
-            Named::RemoteDir => None,
+            Named::RemoteDir(_) => None,
         };
         let stays = w.is_ignored(new_name, source_is_dir) || to.is_local();
+        let same_folder = from.folder == to.folder;
         match source {
             Named::Local(e) if e.dir => {
                 if !stays || parent != new_parent {
@@ -531,35 +553,82 @@ impl<R: Remote> Fs<R> {
                 }
                 w.rename_entry(*e, &to, new_name, None)
             }
-            Named::Local(e) if e.state == State::Committed => {
-                // A file this mount saved, renamed to a backup name before the next save.
-                let base = e.base.clone();
-                if !stays || parent != new_parent {
-                    return Err(Error::NotPermitted(
-                        "renaming a file the service has (not supported yet)",
+            // A file that continues an item of the service (a save, a rename, a file this
+            // mount committed).
+            Named::Local(e) if e.base.is_some() && !w.is_ignored(&e.name, false) => {
+                if !same_folder {
+                    return Err(Error::CrossDevice(
+                        "a file the service has moves between folders only as a copy",
                     ));
                 }
-                w.rename_entry(*e, &to, new_name, target_base)?;
-                match base {
-                    Some(b) => w.hide(&from, name, b),
-                    None => Ok(()),
+                if stays {
+                    // Renamed to a backup name before a save: the service keeps the item.
+                    let base = e.base.clone();
+                    let committed = e.state == State::Committed;
+                    w.rename_entry(*e, &to, new_name, target_base)?;
+                    return match base {
+                        Some(b) if committed => w.hide(&from, name, b),
+                        _ => Ok(()),
+                    };
                 }
+                w.rename_item_entry(&from, *e, &to, new_name, target_base)
             }
             Named::Local(e) => w.rename_entry(*e, &to, new_name, target_base),
             Named::RemoteFile(f) => {
-                if !stays || parent != new_parent {
-                    return Err(Error::NotPermitted(
-                        "renaming or moving a file the service has (not supported yet)",
+                if !same_folder {
+                    return Err(Error::CrossDevice(
+                        "a file the service has moves between folders only as a copy",
                     ));
                 }
                 self.not_reserved(f.ino)?;
-                w.rename_remote_away(&from, &f, &to, new_name)
+                if stays {
+                    return w.rename_remote_away(&from, &f, &to, new_name);
+                }
+                let over = target_base.is_some_and(|t| t.item != f.base.item);
+                w.rename_remote(&from, &f, &to, new_name, over)
             }
-            Named::RemoteDir => Err(Error::NotPermitted(
-                "renaming or moving a folder the service has (not supported yet)",
-            )),
+            Named::RemoteDir(ino) => {
+                self.move_folder(ino, parent, name, &from, new_parent, new_name, &to)
+                    .await
+            }
             Named::Nothing(_) => Err(Error::NotFound),
         }
+    }
+
+    /// Renames or moves folder `ino` (`name` in `parent`) to `new_name` in `new_parent` on the
+    /// service now (`PATCH folders`), then in the mount's listings.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_folder(
+        &self,
+        ino: u64,
+        parent: u64,
+        name: &str,
+        from: &Place,
+        new_parent: u64,
+        new_name: &str,
+        to: &Place,
+    ) -> Result<(), Error> {
+        if to.is_local() {
+            return Err(Error::NotPermitted(
+                "moving a folder the service has into a local-only directory",
+            ));
+        }
+        if to.project != from.project {
+            return Err(Error::CrossDevice("folders move only inside their project"));
+        }
+        let folder = self.ns.node(ino)?.id;
+        let change = FolderChange {
+            name: (name != new_name).then(|| new_name.to_string()),
+            parent: (parent != new_parent).then(|| to.folder.clone()),
+            hidden: None,
+        };
+        let info = self
+            .ns
+            .remote()
+            .change_folder(&from.project, &folder, &change)
+            .await?;
+        tracing::info!(from = name, to = new_name, %folder, moved = change.parent.is_some(), "folder renamed or moved");
+        self.ns.move_folder(parent, name, Some((new_parent, info)))
     }
 
     /// What the overlay says of `name` in `parent` for `lookup`, if it has it.

@@ -10,8 +10,8 @@
 
 use super::op::Op;
 use crate::api::{
-    ApiError, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, ObjectInfo, Project, RefInfo,
-    Remote, UploadUrls, VersionInfo,
+    ApiError, Bucket, Entry, Flavour, FolderChange, FolderInfo, Hub, ItemInfo, ObjectInfo, Project,
+    RefInfo, Remote, UploadUrls, VersionInfo,
 };
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -386,6 +386,28 @@ impl<R: Remote> Remote for Faulty<R> {
     async fn item(&self, project: &str, item: &str) -> Result<ItemInfo, ApiError> {
         self.check(Op::Item, || format!("item {item}"))?;
         self.inner.item(project, item).await
+    }
+
+    async fn rename_item(&self, project: &str, item: &str, name: &str) -> Result<(), ApiError> {
+        self.check(Op::RenameItem, || format!("rename_item {item} {name}"))?;
+        self.inner.rename_item(project, item, name).await
+    }
+
+    async fn change_folder(
+        &self,
+        project: &str,
+        folder: &str,
+        change: &FolderChange,
+    ) -> Result<FolderInfo, ApiError> {
+        self.check(Op::ChangeFolder, || {
+            format!("change_folder {folder} {change:?}")
+        })?;
+        self.inner.change_folder(project, folder, change).await
+    }
+
+    async fn delete_item(&self, project: &str, item: &str) -> Result<VersionInfo, ApiError> {
+        self.check(Op::DeleteItem, || format!("delete_item {item}"))?;
+        self.inner.delete_item(project, item).await
     }
 }
 

@@ -10,8 +10,8 @@
 use super::op::Op;
 use crate::api::oss::OBJECT_URN_PREFIX;
 use crate::api::{
-    ApiError, Bucket, Entry, Flavour, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo, Project,
-    RefInfo, Remote, UploadUrls, VersionInfo,
+    ApiError, Bucket, Entry, Flavour, FolderChange, FolderInfo, Hub, ItemInfo, Meta, ObjectInfo,
+    Project, RefInfo, Remote, UploadUrls, VersionInfo,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -153,6 +153,10 @@ struct State {
     rollups: u64,
     /// The write side: storage objects made and not yet uploaded, uploads in progress.
     writes: Writes,
+    /// A BIM 360 / ACC account: its folders and items carry the `bim360` types, item renames
+    /// are refused (a rename is a version with the new name) and deletes are tombstones; other
+    /// accounts rename items and refuse tombstones.
+    bim360: bool,
 }
 
 /// What the write calls keep between requests, as storage and OSS would.
@@ -174,6 +178,9 @@ struct Writes {
     reserved: std::collections::HashSet<String>,
     /// Objects, items and versions made so far, for unique ids.
     made_ids: u64,
+    /// A version or item on storage another version holds is refused (400), as a service
+    /// that does not share storage between versions would.
+    refuse_reuse: bool,
 }
 
 /// The parts of an upload received so far, by part number: bytes and ETag.
@@ -218,10 +225,10 @@ impl State {
     /// The entry a listing shows for a child id, if it still exists.
     fn entry(&self, id: &str) -> Option<Entry> {
         if let Some(f) = self.folders.get(id) {
-            return Some(Entry::Folder(f.info.clone()));
+            return Some(Entry::Folder(self.typed_folder(f.info.clone())));
         }
         let item = self.items.get(id)?;
-        let mut info = item.info.clone();
+        let mut info = self.typed_item(item.info.clone());
         info.tip = item.versions.first().cloned().map(|mut tip| {
             if !item.size_listed {
                 tip.size = None;
@@ -229,6 +236,33 @@ impl State {
             tip
         });
         Some(Entry::Item(info))
+    }
+
+    /// `f` with the extension type of this account's folders, unless a test set one.
+    fn typed_folder(&self, mut f: FolderInfo) -> FolderInfo {
+        if self.bim360 && f.meta.ext_type.is_none() {
+            f.meta.ext_type = Some(Flavour::Bim360.folder_type().into());
+        }
+        f
+    }
+
+    /// `i` with the extension type of this account's items, unless a test set one.
+    fn typed_item(&self, mut i: ItemInfo) -> ItemInfo {
+        if self.bim360 && i.meta.ext_type.is_none() {
+            i.meta.ext_type = Some(Flavour::Bim360.item_type().into());
+        }
+        i
+    }
+
+    /// The name `item`'s file shows (see `ItemInfo::file_name`), if it is not deleted.
+    fn shown_name(&self, item: &Item) -> Option<String> {
+        let tip = item.versions.first()?;
+        if tip.deleted || item.info.hidden {
+            return None;
+        }
+        let mut info = self.typed_item(item.info.clone());
+        info.tip = Some(tip.clone());
+        Some(info.file_name().to_string())
     }
 
     /// Makes `v` the newest version of `item`.
@@ -303,6 +337,16 @@ impl MemoryRemote {
         top.modified = time(0);
         m.add_top_folder(PROJECT, top);
         m
+    }
+
+    /// Refuses versions and items on storage another version holds (see `Writes::refuse_reuse`).
+    pub fn refuse_storage_reuse(&self, refuse: bool) {
+        self.state().writes.refuse_reuse = refuse;
+    }
+
+    /// Makes the account a BIM 360 / ACC one (see `State::bim360`).
+    pub fn set_bim360(&self, bim360: bool) {
+        self.state().bim360 = bim360;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -669,7 +713,8 @@ impl MemoryRemote {
         Some(o.range(0, o.len()))
     }
 
-    /// The items of `folder` by name (tip name), for tests that check what a save made.
+    /// The items of `folder` by the name their file shows (deleted ones left out), for tests
+    /// that check what a save made.
     pub fn items_in(&self, folder: &str) -> Vec<(String, String)> {
         let s = self.state();
         let Some(f) = s.folders.get(folder) else {
@@ -677,11 +722,22 @@ impl MemoryRemote {
         };
         f.children
             .iter()
-            .filter_map(|id| {
-                let it = s.items.get(id)?;
-                Some((it.versions.first()?.name.clone(), id.clone()))
-            })
+            .filter_map(|id| Some((s.shown_name(s.items.get(id)?)?, id.clone())))
             .collect()
+    }
+
+    /// The folder `id` is in now, if it is a folder or item the account has.
+    pub fn parent_of(&self, id: &str) -> Option<String> {
+        let s = self.state();
+        match s.items.get(id) {
+            Some(i) => Some(i.folder.clone()),
+            None => s.folders.get(id)?.parent.clone(),
+        }
+    }
+
+    /// Whether folder `id` is hidden (deleted on BIM 360 / ACC).
+    pub fn folder_hidden(&self, id: &str) -> bool {
+        self.state().folders.get(id).is_some_and(|f| f.info.hidden)
     }
 
     /// The folder of `folder` called `name`, when there is one.
@@ -728,12 +784,9 @@ impl State {
             if let Some(sub) = self.folders.get(id) {
                 return !sub.info.hidden && sub.info.name == name;
             }
-            self.items.get(id).is_some_and(|i| {
-                !i.info.hidden
-                    && i.versions
-                        .first()
-                        .is_some_and(|t| !t.deleted && t.name == name)
-            })
+            self.items
+                .get(id)
+                .is_some_and(|i| self.shown_name(i).as_deref() == Some(name))
         })
     }
 
@@ -755,6 +808,16 @@ impl State {
             .objects
             .get(storage)
             .ok_or_else(|| refused(400, format!("storage {storage} has not been uploaded")))?;
+        let shared = || {
+            self.items.values().any(|i| {
+                i.versions
+                    .iter()
+                    .any(|v| v.storage.as_deref() == Some(storage))
+            })
+        };
+        if self.writes.refuse_reuse && shared() {
+            return Err(refused(400, "storage is already used by another version"));
+        }
         let now = Some(SystemTime::now());
         Ok(VersionInfo {
             created: now,
@@ -790,7 +853,7 @@ impl Remote for MemoryRemote {
         Ok(tops
             .iter()
             .filter_map(|id| s.folders.get(id))
-            .map(|f| f.info.clone())
+            .map(|f| s.typed_folder(f.info.clone()))
             .collect())
     }
 
@@ -1117,6 +1180,8 @@ impl Remote for MemoryRemote {
             return Err(refused(409, format!("{name} already exists")));
         }
         let v = s.uploaded_version(item, n, name, storage)?;
+        // The item follows its new tip's name (a rename by version, on BIM 360).
+        s.item(item).info.display_name = name.into();
         s.push_version(item, v.clone());
         Ok(v)
     }
@@ -1154,16 +1219,109 @@ impl Remote for MemoryRemote {
         );
         s.folder(parent).children.push(id);
         s.touch(parent);
-        Ok(info)
+        Ok(s.typed_folder(info))
     }
 
     async fn item(&self, _project: &str, item: &str) -> Result<ItemInfo, ApiError> {
         let _r = self.begin(Op::Item).await;
         let s = self.state();
         let it = s.items.get(item).ok_or_else(|| not_found(item))?;
-        let mut info = it.info.clone();
+        let mut info = s.typed_item(it.info.clone());
         info.tip = it.versions.first().cloned();
         Ok(info)
+    }
+
+    async fn rename_item(&self, _project: &str, item: &str, name: &str) -> Result<(), ApiError> {
+        let _r = self.begin(Op::RenameItem).await;
+        let mut s = self.state();
+        if s.bim360 {
+            return Err(refused(400, "item PATCH is not supported on BIM 360 / ACC"));
+        }
+        let it = s.items.get(item).ok_or_else(|| not_found(item))?;
+        let folder = it.folder.clone();
+        if s.writes.reserved.contains(item) {
+            return Err(refused(423, format!("{item} is reserved by another user")));
+        }
+        if s.name_taken(&folder, name, Some(item)) {
+            return Err(refused(409, format!("{name} already exists")));
+        }
+        // As on the service: the item's name changes, its versions keep theirs.
+        s.item(item).info.display_name = name.into();
+        s.touch(&folder);
+        Ok(())
+    }
+
+    async fn change_folder(
+        &self,
+        _project: &str,
+        folder: &str,
+        change: &FolderChange,
+    ) -> Result<FolderInfo, ApiError> {
+        let _r = self.begin(Op::ChangeFolder).await;
+        let mut s = self.state();
+        let f = s.folders.get(folder).ok_or_else(|| not_found(folder))?;
+        let old_parent = f.parent.clone();
+        let name = change.name.clone().unwrap_or_else(|| f.info.name.clone());
+        let Some(from) = old_parent else {
+            return Err(refused(403, "a top folder cannot be changed"));
+        };
+        let to = change.parent.clone().unwrap_or_else(|| from.clone());
+        if !s.folders.contains_key(&to) {
+            return Err(not_found(&to));
+        }
+        // Not into itself or anything below it.
+        let mut at = Some(to.clone());
+        while let Some(id) = at {
+            if id == folder {
+                return Err(refused(400, "a folder cannot move into itself"));
+            }
+            at = s.folders.get(&id).and_then(|f| f.parent.clone());
+        }
+        let shown = !change.hidden.unwrap_or(s.folders[folder].info.hidden);
+        if shown && s.name_taken(&to, &name, Some(folder)) {
+            return Err(refused(409, format!("{name} already exists")));
+        }
+        if to != from {
+            s.folder(&from).children.retain(|c| c != folder);
+            s.folder(&to).children.push(folder.into());
+            s.touch(&from);
+        }
+        let f = s.folder(folder);
+        f.parent = Some(to.clone());
+        f.info.name = name;
+        if let Some(h) = change.hidden {
+            f.info.hidden = h;
+        }
+        f.info.modified = Some(SystemTime::now());
+        let info = f.info.clone();
+        s.touch(&to);
+        Ok(s.typed_folder(info))
+    }
+
+    async fn delete_item(&self, _project: &str, item: &str) -> Result<VersionInfo, ApiError> {
+        let _r = self.begin(Op::DeleteItem).await;
+        let mut s = self.state();
+        if !s.bim360 {
+            return Err(refused(400, "deleting is not supported for this hub type"));
+        }
+        let it = s.items.get(item).ok_or_else(|| not_found(item))?;
+        if s.writes.reserved.contains(item) {
+            return Err(refused(423, format!("{item} is reserved by another user")));
+        }
+        let tip = it
+            .versions
+            .first()
+            .cloned()
+            .ok_or_else(|| not_found(item))?;
+        if tip.deleted {
+            return Err(refused(409, format!("{item} is deleted already")));
+        }
+        let mut v = version(item, tip.number + 1, &tip.name, None, None);
+        v.deleted = true;
+        v.created = Some(SystemTime::now());
+        v.modified = v.created;
+        s.push_version(item, v.clone());
+        Ok(v)
     }
 }
 

@@ -46,11 +46,17 @@ pub enum Op {
     CreateFolder,
     /// `item`: an item and its tip as they are now.
     Item,
+    /// `rename_item`: `PATCH items/:i`.
+    RenameItem,
+    /// `change_folder`: `PATCH folders/:f` (rename, move, hide).
+    ChangeFolder,
+    /// `delete_item`: a tombstone version.
+    DeleteItem,
 }
 
 impl Op {
     /// Every operation, so per-operation tables can be plain arrays.
-    pub const ALL: [Op; 21] = [
+    pub const ALL: [Op; 24] = [
         Op::Hubs,
         Op::Projects,
         Op::TopFolders,
@@ -72,6 +78,9 @@ impl Op {
         Op::CreateVersion,
         Op::CreateFolder,
         Op::Item,
+        Op::RenameItem,
+        Op::ChangeFolder,
+        Op::DeleteItem,
     ];
 
     /// Position in `ALL`, the index of per-operation tables.

@@ -15,8 +15,9 @@ use crate::api::{ApiError, Entry as Listed, Flavour, ItemInfo, Remote, VersionIn
 use crate::cache::disk::DiskCache;
 use crate::fs::error::Error;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,7 @@ impl<R: Remote> Writes<R> {
                 .entries
                 .values()
                 .filter(|e| e.folder == folder)
-                .filter(|e| e.state == State::Sealed || e.state == State::Hidden)
+                .filter(|e| e.state == State::Sealed || e.is_marker())
                 .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
                 .map(|e| e.id)
                 .collect();
@@ -108,18 +109,32 @@ impl<R: Remote> Writes<R> {
         (due, next)
     }
 
-    /// Sends the due entries of `folder`.
+    /// Sends the due entries of `folder`: contents first (saves, renames, new files), then the
+    /// names removed or renamed away, which depend on where the contents went.
     async fn send_folder(&self, folder: &str, urgent: bool) {
-        let ids: Vec<u64> = match self.inner() {
-            Ok(i) => i
-                .entries
-                .values()
-                .filter(|e| e.folder == folder)
-                .filter(|e| e.state == State::Sealed || e.state == State::Hidden)
-                .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
-                .filter(|e| urgent || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now()))
-                .map(|e| e.id)
-                .collect(),
+        let (ids, claimed) = match self.inner() {
+            Ok(i) => {
+                let ids: Vec<u64> = i
+                    .entries
+                    .values()
+                    .filter(|e| e.folder == folder)
+                    .filter(|e| e.state == State::Sealed || e.is_marker())
+                    .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
+                    .filter(|e| {
+                        urgent || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now())
+                    })
+                    .map(|e| e.id)
+                    .collect();
+                // Names something here shows: an item listed under one of them is not renamed
+                // away from it (the name keeps its item; identity is the name).
+                let claimed: HashSet<String> = i
+                    .entries
+                    .values()
+                    .filter(|e| e.folder == folder && !e.is_marker())
+                    .map(|e| e.name.clone())
+                    .collect();
+                (ids, claimed)
+            }
             Err(_) => return,
         };
         // Restarted now: changes after this point wait for their own quiet period.
@@ -127,23 +142,38 @@ impl<R: Remote> Writes<R> {
             i.folders.remove(folder);
         }
         let mut listing: Option<Names> = None;
+        let mut markers = Vec::new();
+        // Items a version or rename went to in this pass: they live on.
+        let mut kept = HashSet::new();
         for id in ids {
             let Ok(e) = self.entry(id) else { continue };
-            if e.state == State::Hidden {
-                tracing::warn!(
-                    name = %e.name,
-                    "a file removed or renamed away here was not saved again under its name; \
-                     it stays on the service (deleting is not supported yet) and shows again"
-                );
-                self.forget_entry(id);
+            if e.is_marker() {
+                markers.push(id);
                 continue;
             }
-            match self.send(&e, &mut listing).await {
-                Ok(()) => {
-                    if let Ok(mut i) = self.inner() {
-                        i.retry_at.remove(&id);
-                    }
+            match self.send(&e, &mut listing, &claimed).await {
+                Ok(item) => {
+                    kept.insert(item);
+                    self.sent(id);
                 }
+                Err(err) => self.failed(id, &err),
+            }
+        }
+        // Items whose save or rename still waits: their markers wait with them.
+        let waiting: HashSet<String> = match self.inner() {
+            Ok(i) => i
+                .entries
+                .values()
+                .filter(|e| e.folder == folder)
+                .filter(|e| matches!(e.state, State::Sealed | State::Open | State::Recovered))
+                .filter_map(|e| Some(e.base.as_ref()?.item.clone()))
+                .collect(),
+            Err(_) => return,
+        };
+        for id in markers {
+            let Ok(m) = self.entry(id) else { continue };
+            match self.settle(&m, &mut listing, &kept, &waiting).await {
+                Ok(()) => self.sent(id),
                 Err(err) => self.failed(id, &err),
             }
         }
@@ -159,13 +189,20 @@ impl<R: Remote> Writes<R> {
         }
     }
 
+    /// Entry `id` went through: no retry is due.
+    fn sent(&self, id: u64) {
+        if let Ok(mut i) = self.inner() {
+            i.retry_at.remove(&id);
+        }
+    }
+
     /// Records a failed attempt at entry `id`: shown as its error, tried again later.
     fn failed(&self, id: u64, err: &Error) {
         let Ok(mut e) = self.entry(id) else { return };
         e.attempts += 1;
         e.error = Some(err.to_string());
         let delay = Duration::from_millis(500 << e.attempts.min(6)).min(MAX_RETRY_DELAY);
-        tracing::warn!(name = %e.name, attempts = e.attempts, retry_in = ?delay, error = %err, "a save could not be sent yet");
+        tracing::warn!(name = %e.name, attempts = e.attempts, retry_in = ?delay, error = %err, "a change could not be sent yet");
         if let Ok(mut i) = self.inner() {
             i.retry_at.insert(id, Instant::now() + delay);
         }
@@ -174,27 +211,204 @@ impl<R: Remote> Writes<R> {
         }
     }
 
-    /// Sends one sealed entry: bytes, then the version or item.
-    async fn send(&self, e: &Entry, listing: &mut Option<Names>) -> Result<(), Error> {
-        let generation = e
-            .generation()
-            .ok_or_else(|| Error::Internal("nothing staged".into()))?;
-        let file = Arc::new(self.file(e)?);
+    /// Settles marker `m` (a name hidden or removed here) once its folder's contents are sent.
+    /// A hidden name goes (its item is under its new name now, or shows again); a removed one
+    /// becomes the item's tombstone, after the save it still holds, unless the item lives on
+    /// under another name. While a save or rename of its item waits, the marker waits too.
+    async fn settle(
+        &self,
+        m: &Entry,
+        listing: &mut Option<Names>,
+        kept: &HashSet<String>,
+        waiting: &HashSet<String>,
+    ) -> Result<(), Error> {
+        let Some(item) = m.base.as_ref().map(|b| b.item.clone()) else {
+            self.forget_entry(m.id);
+            return Ok(());
+        };
+        if waiting.contains(&item) {
+            return Ok(());
+        }
+        if m.state == State::Hidden || kept.contains(&item) {
+            if m.state == State::Removed {
+                tracing::info!(name = %m.name, "removed here, but its item lives on under another name: not deleted");
+            }
+            self.forget_entry(m.id);
+            return Ok(());
+        }
+        if listing.is_none() {
+            *listing = Some(self.remote_names(m).await?);
+        }
+        let Some(x) = listing
+            .as_ref()
+            .and_then(|l| l.values().find(|i| i.id == item))
+            .cloned()
+        else {
+            tracing::info!(name = %m.name, "already gone from the service");
+            self.forget_entry(m.id);
+            return Ok(());
+        };
+        if m.generation().is_some() {
+            // Removed with a save not sent yet: the save first, so the service keeps it.
+            let mut save = m.clone();
+            save.name = x.file_name().to_string();
+            save.state = State::Sealed;
+            self.send_as(&save, Plan::Version(x.clone()), listing)
+                .await?;
+        }
+        match within(self.remote.delete_item(&m.project, &item)).await {
+            Ok(v) => {
+                tracing::info!(name = %m.name, %item, tombstone = v.number, "deleted (its earlier versions stay on the service)");
+            }
+            // Refused for good (a hub type without deletes, or deleted already): nothing
+            // more to do; the file shows again if it is still there.
+            Err(Error::Remote(ApiError::Refused {
+                status: status @ (400 | 409),
+                detail,
+            })) => {
+                tracing::warn!(name = %m.name, status, %detail, "the service did not delete it");
+            }
+            Err(err) => return Err(err),
+        }
+        self.made.renamed_in(&m.folder);
+        if let Some(l) = listing.as_mut() {
+            l.retain(|_, i| i.id != item);
+        }
+        self.forget_entry(m.id);
+        Ok(())
+    }
+
+    /// Sends one sealed entry, as its folder's listing says: a version of the item its name
+    /// belongs to, a rename of its own item, or a new item. The item its content went to.
+    async fn send(
+        &self,
+        e: &Entry,
+        listing: &mut Option<Names>,
+        claimed: &HashSet<String>,
+    ) -> Result<String, Error> {
+        if listing.is_none() {
+            *listing = Some(self.remote_names(e).await?);
+        }
+        let names = listing.as_ref().ok_or(Error::BadHandle)?;
+        let plan = plan(e, names, claimed);
+        self.send_as(e, plan, listing).await
+    }
+
+    /// Sends sealed entry `e` as `plan` says: its bytes (uploaded, continuing an upload a crash
+    /// cut short, or the storage it already has on the service), then the version, rename or
+    /// item. The item its content went to.
+    async fn send_as(
+        &self,
+        e: &Entry,
+        plan: Plan,
+        listing: &mut Option<Names>,
+    ) -> Result<String, Error> {
+        let materialised;
+        let e = match &e.source {
+            Source::Remote { storage, size } if self.reuse_refused.load(Ordering::Relaxed) => {
+                materialised = self.materialise(e, storage, *size).await?;
+                &materialised
+            }
+            _ => e,
+        };
         let flavour = if e.bim360 {
             Flavour::Bim360
         } else {
             Flavour::Core
         };
-        // Where the name stands on the service now.
-        if listing.is_none() {
-            *listing = Some(self.remote_names(e).await?);
+        let target = match &plan {
+            Plan::Version(t) | Plan::Rename { item: t, .. } => Some(t.clone()),
+            Plan::New => None,
+        };
+        if let Some(reserved) = target.as_ref().and_then(|t| t.meta.reserved.as_ref()) {
+            let mine = reserved.user_id.is_some() && reserved.user_id == self.config.user_id;
+            if !mine {
+                let who = reserved.by.clone().unwrap_or_else(|| "another user".into());
+                return Err(Error::Locked(who));
+            }
         }
-        let target = listing.as_ref().and_then(|l| l.get(&e.name)).cloned();
-        // The item an earlier attempt may have posted to (after a crash, before recording it).
-        let item = target
-            .as_ref()
-            .map(|t| t.id.clone())
-            .or_else(|| e.committed.as_ref().map(|c| c.item.clone()));
+        let (content, generation) = match &e.source {
+            Source::Remote { storage, .. } => (Content::Kept(storage.clone()), None),
+            Source::Staged(g) => match self.upload_content(e, *g, &plan, target.as_ref()).await? {
+                Uploaded::Sent(content) => (content, Some(*g)),
+                Uploaded::Done(item) => return Ok(item),
+            },
+            Source::None => return Err(Error::Internal("nothing to send".into())),
+        };
+        let storage = content.storage().to_string();
+        let sha = content.sha();
+        let kept = matches!(content, Content::Kept(_));
+        // A crash between posting the version and recording it: the service may have it.
+        if let Content::Uploaded { resumed: true, .. } = content {
+            let item = target
+                .as_ref()
+                .map(|t| t.id.clone())
+                .or_else(|| e.committed.as_ref().map(|c| c.item.clone()));
+            if let Some(v) = self
+                .already_posted(e, item.as_deref(), &storage, target.as_ref())
+                .await?
+            {
+                self.finish(e, generation, &v.1, &v.0, sha, None).await?;
+                return Ok(v.0);
+            }
+        }
+        let posted = match &plan {
+            Plan::Version(t) => {
+                let tip = t.tip.as_ref();
+                if kept && tip.is_some_and(|v| v.storage.as_deref() == Some(&storage)) {
+                    // Its bytes are the item's tip already (a rename undone, a crash after it).
+                    let v = tip.cloned().ok_or(Error::BadHandle)?;
+                    self.finish(e, generation, &v, &t.id, sha, None).await?;
+                    return Ok(t.id.clone());
+                }
+                let conflict = conflict_with(e, t);
+                let v = self.post_version(e, &t.id, &storage, flavour, kept).await?;
+                (t.id.clone(), v, conflict)
+            }
+            Plan::Rename { item: x, old } => {
+                let v = self.rename(e, x, &storage, flavour, kept).await?;
+                tracing::info!(from = %old, to = %e.name, item = %x.id, "renamed");
+                self.made.renamed_in(&e.folder);
+                if let Some(l) = listing.as_mut() {
+                    l.remove(old);
+                }
+                (x.id.clone(), v, None)
+            }
+            Plan::New => {
+                let (item, v) = self.post_item(e, &storage, flavour, kept, listing).await?;
+                (item, v, None)
+            }
+        };
+        let (item_id, version, conflict) = posted;
+        // The next save in this folder continues this one.
+        if let Some(l) = listing.as_mut() {
+            l.insert(
+                e.name.clone(),
+                ItemInfo {
+                    id: item_id.clone(),
+                    display_name: e.name.clone(),
+                    hidden: false,
+                    tip: Some(version.clone()),
+                    meta: Default::default(),
+                },
+            );
+        }
+        self.finish(e, generation, &version, &item_id, sha, conflict)
+            .await?;
+        Ok(item_id)
+    }
+
+    /// Uploads the staged bytes (generation `g`) of `e`, continuing an upload a crash cut
+    /// short; or finds there is nothing to send (the same bytes as the version this mount made
+    /// last, which `Done` names the item of).
+    async fn upload_content(
+        &self,
+        e: &Entry,
+        generation: u32,
+        plan: &Plan,
+        target: Option<&ItemInfo>,
+    ) -> Result<Uploaded, Error> {
+        let file = Arc::new(self.file(e)?);
         // Hashed beside the upload; first only when the tip is a version this mount made, so
         // a save of the same bytes can be told and nothing sent.
         let mut hashing = Some({
@@ -203,25 +417,18 @@ impl<R: Remote> Writes<R> {
             tokio::task::spawn_blocking(move || sha256_of(&f, size))
         });
         let mut sha = None;
-        if let Some(tip) = target.as_ref().and_then(|t| t.tip.as_ref()) {
+        if let (Plan::Version(t), Some(tip)) = (plan, target.and_then(|t| t.tip.as_ref())) {
             if let Some(made) = self.made.sha256(&tip.id) {
                 let ours = hashed(hashing.take()).await?;
                 if made == ours {
                     tracing::info!(name = %e.name, version = tip.number, "unchanged since the version this mount made; nothing sent");
-                    let item = target.as_ref().map(|t| t.id.clone()).unwrap_or_default();
-                    return self.finish(e, generation, tip, &item, &ours, None).await;
+                    self.finish(e, Some(generation), tip, &t.id, Some(&ours), None)
+                        .await?;
+                    return Ok(Uploaded::Done(t.id.clone()));
                 }
                 sha = Some(ours);
             }
-            if let Some(reserved) = target.as_ref().and_then(|t| t.meta.reserved.as_ref()) {
-                let mine = reserved.user_id.is_some() && reserved.user_id == self.config.user_id;
-                if !mine {
-                    let who = reserved.by.clone().unwrap_or_else(|| "another user".into());
-                    return Err(Error::Locked(who));
-                }
-            }
         }
-        // Bytes first (continuing an upload a crash cut short).
         let progress = Arc::new(Progress::default());
         let mut up = match &e.upload {
             Some(u) if u.generation == generation => u.clone(),
@@ -254,91 +461,124 @@ impl<R: Remote> Writes<R> {
             Some(sha) => sha,
             None => hashed(hashing.take()).await?,
         };
-        // A crash between posting the version and recording it: the service may have it.
-        if resumed {
-            if let Some(v) = self
-                .already_posted(e, item.as_deref(), &up.storage, target.as_ref())
-                .await?
-            {
-                return self.finish(e, generation, &v.1, &v.0, &sha, None).await;
-            }
+        Ok(Uploaded::Sent(Content::Uploaded {
+            storage: up.storage,
+            sha,
+            resumed,
+        }))
+    }
+
+    /// `POST versions` of `storage` as the next version of `item`, named as `e`.
+    async fn post_version(
+        &self,
+        e: &Entry,
+        item: &str,
+        storage: &str,
+        flavour: Flavour,
+        kept: bool,
+    ) -> Result<VersionInfo, Error> {
+        let posted = within(
+            self.remote
+                .create_version(&e.project, item, &e.name, storage, flavour),
+        )
+        .await;
+        self.reuse_answer(posted, kept)
+    }
+
+    /// Renames item `x` to `e`'s name, with `storage` as its content: on BIM 360 / ACC a version
+    /// under the new name (the documented rename there); elsewhere `PATCH items`, and a version
+    /// only when the bytes changed too. The item's tip afterwards.
+    async fn rename(
+        &self,
+        e: &Entry,
+        x: &ItemInfo,
+        storage: &str,
+        flavour: Flavour,
+        kept: bool,
+    ) -> Result<VersionInfo, Error> {
+        if flavour == Flavour::Bim360 {
+            return self.post_version(e, &x.id, storage, flavour, kept).await;
         }
-        let conflict = target.as_ref().and_then(|t| conflict_with(e, t));
-        let posted = match &target {
-            Some(t) => {
-                within(
-                    self.remote
-                        .create_version(&e.project, &t.id, &e.name, &up.storage, flavour),
-                )
-                .await
-                .map(|v| (t.id.clone(), v))
+        if x.file_name() != e.name {
+            within(self.remote.rename_item(&e.project, &x.id, &e.name)).await?;
+        }
+        match x.tip.clone() {
+            Some(tip) if kept && tip.storage.as_deref() == Some(storage) => Ok(tip),
+            _ => self.post_version(e, &x.id, storage, flavour, kept).await,
+        }
+    }
+
+    /// `POST items` of `storage` as a new item named as `e`; when the name was taken meanwhile
+    /// (another client, or our own earlier attempt whose answer was lost), a version of the
+    /// item that has it. The item and its tip.
+    async fn post_item(
+        &self,
+        e: &Entry,
+        storage: &str,
+        flavour: Flavour,
+        kept: bool,
+        listing: &mut Option<Names>,
+    ) -> Result<(String, VersionInfo), Error> {
+        let made = within(
+            self.remote
+                .create_item(&e.project, &e.folder, &e.name, storage, flavour),
+        )
+        .await;
+        match made {
+            Ok(item) => {
+                let tip = item.tip.clone().ok_or_else(|| {
+                    Error::Remote(ApiError::Decode(
+                        "the new item came without its version".into(),
+                    ))
+                })?;
+                Ok((item.id, tip))
             }
-            None => match within(self.remote.create_item(
-                &e.project,
-                &e.folder,
-                &e.name,
-                &up.storage,
-                flavour,
-            ))
-            .await
-            {
-                Ok(item) => {
-                    let tip = item.tip.clone().ok_or_else(|| {
+            Err(Error::Remote(ApiError::Refused { status: 409, .. })) => {
+                *listing = Some(self.remote_names(e).await?);
+                let t = listing
+                    .as_ref()
+                    .and_then(|l| l.get(&e.name))
+                    .cloned()
+                    .ok_or_else(|| {
                         Error::Remote(ApiError::Decode(
-                            "the new item came without its version".into(),
+                            "409 for a name the folder does not list".into(),
                         ))
                     })?;
-                    Ok((item.id, tip))
+                if let Some(tip) = t
+                    .tip
+                    .as_ref()
+                    .filter(|tip| tip.storage.as_deref() == Some(storage))
+                {
+                    return Ok((t.id.clone(), tip.clone()));
                 }
-                // The name was taken meanwhile (another client, or our own earlier attempt
-                // whose answer was lost): the save becomes a version of that item.
-                Err(Error::Remote(ApiError::Refused { status: 409, .. })) => {
-                    *listing = Some(self.remote_names(e).await?);
-                    let t = listing
-                        .as_ref()
-                        .and_then(|l| l.get(&e.name))
-                        .cloned()
-                        .ok_or_else(|| {
-                            Error::Remote(ApiError::Decode(
-                                "409 for a name the folder does not list".into(),
-                            ))
-                        })?;
-                    if let Some(tip) = t
-                        .tip
-                        .as_ref()
-                        .filter(|tip| tip.storage.as_deref() == Some(&up.storage))
-                    {
-                        return self.finish(e, generation, tip, &t.id, &sha, None).await;
-                    }
-                    within(self.remote.create_version(
-                        &e.project,
-                        &t.id,
-                        &e.name,
-                        &up.storage,
-                        flavour,
-                    ))
-                    .await
-                    .map(|v| (t.id.clone(), v))
-                }
-                Err(err) => Err(err),
-            },
-        };
-        let (item_id, version) = posted?;
-        // The next save in this folder continues this one.
-        if let Some(l) = listing.as_mut() {
-            l.insert(
-                e.name.clone(),
-                ItemInfo {
-                    id: item_id.clone(),
-                    display_name: e.name.clone(),
-                    hidden: false,
-                    tip: Some(version.clone()),
-                    meta: Default::default(),
-                },
-            );
+                let v = self.post_version(e, &t.id, storage, flavour, kept).await?;
+                Ok((t.id, v))
+            }
+            Err(err) => self.reuse_answer(Err(err), kept),
         }
-        self.finish(e, generation, &version, &item_id, &sha, conflict)
-            .await
+    }
+
+    /// `answer` to a create that named storage another version holds (`kept`): a 400 then
+    /// means the service does not take that, and from now on such content is uploaded again.
+    fn reuse_answer<T>(&self, answer: Result<T, Error>, kept: bool) -> Result<T, Error> {
+        if let Err(Error::Remote(ApiError::Refused {
+            status: 400,
+            detail,
+        })) = &answer
+        {
+            if kept && !self.reuse_refused.swap(true, Ordering::Relaxed) {
+                tracing::warn!(%detail, "the service refuses a version on storage another version holds: renames and copies upload their bytes again from now on");
+            }
+        }
+        answer
+    }
+
+    /// Brings the remote bytes (`storage`, `size`) of sealed entry `e` into staging, to be
+    /// uploaded as new storage; `e` as it is then.
+    async fn materialise(&self, e: &Entry, storage: &str, size: u64) -> Result<Entry, Error> {
+        self.fill(e.id, 0, storage, size).await?;
+        self.update(e.id, |x| x.source = Source::Staged(0), true)?;
+        self.entry(e.id)
     }
 
     /// What the service has under each name of `e`'s folder now.
@@ -348,8 +588,7 @@ impl<R: Remote> Writes<R> {
             .into_iter()
             .filter_map(|l| match l {
                 Listed::Item(i) if !i.hidden && i.tip.as_ref().is_some_and(|t| !t.deleted) => {
-                    let name = i.tip.as_ref().map(|t| t.name.clone())?;
-                    Some((name, i))
+                    Some((i.file_name().to_string(), i))
                 }
                 _ => None,
             })
@@ -374,18 +613,17 @@ impl<R: Remote> Writes<R> {
             .map(|v| (item.to_string(), v)))
     }
 
-    /// Records entry `e` (staged as `generation`) as committed as `version` of `item`, then
-    /// puts the committed bytes into the disk cache under the version's storage, off the async
-    /// threads; once there, the entry reads them from the cache and its staging file goes, so
-    /// staging holds only what is not sent yet.
-    #[allow(clippy::too_many_arguments)]
+    /// Records entry `e` (staged as `generation`, or with bytes the service has already) as
+    /// committed as `version` of `item`; then puts staged bytes into the disk cache under the
+    /// version's storage, off the async threads; once there, the entry reads them from the
+    /// cache and its staging file goes, so staging holds only what is not sent yet.
     async fn finish(
         &self,
         e: &Entry,
-        generation: u32,
+        generation: Option<u32>,
         version: &VersionInfo,
         item: &str,
-        sha: &str,
+        sha: Option<&str>,
         conflict: Option<String>,
     ) -> Result<(), Error> {
         let committed = Committed {
@@ -398,7 +636,7 @@ impl<R: Remote> Writes<R> {
             version: version.id.clone(),
             mtime_ns: e.mtime_ns,
             size: e.size,
-            sha256: sha.to_string(),
+            sha256: sha.unwrap_or_default().to_string(),
         };
         self.made.insert(made.clone());
         // Flushed with the entry's record below: one flush for both.
@@ -416,27 +654,33 @@ impl<R: Remote> Writes<R> {
                 x.error = None;
                 x.attempts = 0;
                 x.conflict = conflict.clone();
-                x.sha256 = Some(sha.to_string());
+                x.sha256 = sha.map(str::to_string);
                 x.base = Some(super::entry::Base {
                     item: committed.item.clone(),
                     version: committed.version.clone(),
                     number: committed.number,
                 });
                 // Changed again while it was sent: that change is the next save.
-                if x.generation() == Some(generation) && x.state == State::Sealed {
+                if x.generation() == generation && x.state == State::Sealed {
                     x.state = State::Committed;
                 }
             },
             true,
         )?;
         match self.entry(e.id) {
-            Ok(x) if x.generation() != Some(generation) => self.staging.remove(e.id, generation),
+            Ok(x) if x.generation() != generation => {
+                if let Some(g) = generation {
+                    self.staging.remove(e.id, g);
+                }
+            }
             Ok(_) => {}
             // Gone meanwhile, so nothing was recorded for it: the version made is flushed alone.
             Err(_) => self.record(&[], true)?,
         }
         self.committed.notify_waiters();
-        let (Some(disk), Some(storage)) = (self.disk.clone(), version.storage.clone()) else {
+        let (Some(disk), Some(storage), Some(generation)) =
+            (self.disk.clone(), version.storage.clone(), generation)
+        else {
             return Ok(());
         };
         let path = self.staging.path(e.id, generation);
@@ -588,6 +832,80 @@ impl<R: Remote> Writes<R> {
             None => e.sync_state(),
         }
     }
+}
+
+/// What sending a content entry does, decided from its folder's listing.
+enum Plan {
+    /// A new version of the item that has the entry's name.
+    Version(ItemInfo),
+    /// The entry's own item, listed under the name `old` that nothing here shows any more:
+    /// renamed to the entry's name (with a version, when its bytes changed too).
+    Rename {
+        /// The item as listed.
+        item: ItemInfo,
+        /// Its name there.
+        old: String,
+    },
+    /// A new item.
+    New,
+}
+
+/// What `e` becomes: identity is the name. The item listed under its name gets the version;
+/// else its own item, when listed under a name nothing here shows now, is renamed; else a
+/// new item is made.
+fn plan(e: &Entry, names: &Names, claimed: &HashSet<String>) -> Plan {
+    if let Some(t) = names.get(&e.name) {
+        return Plan::Version(t.clone());
+    }
+    let own = e
+        .base
+        .as_ref()
+        .and_then(|b| names.iter().find(|(_, i)| i.id == b.item));
+    match own {
+        Some((old, x)) if !claimed.contains(old) => Plan::Rename {
+            item: x.clone(),
+            old: old.clone(),
+        },
+        _ => Plan::New,
+    }
+}
+
+/// The bytes a version is made of.
+enum Content {
+    /// Storage the service has already (a renamed or copied file's).
+    Kept(String),
+    /// Storage just uploaded, and its SHA-256.
+    Uploaded {
+        /// Storage object.
+        storage: String,
+        /// SHA-256 of the bytes, hex.
+        sha: String,
+        /// The journal had the upload completed: a crash may have posted it already.
+        resumed: bool,
+    },
+}
+
+impl Content {
+    fn storage(&self) -> &str {
+        match self {
+            Content::Kept(s) | Content::Uploaded { storage: s, .. } => s,
+        }
+    }
+
+    fn sha(&self) -> Option<&str> {
+        match self {
+            Content::Kept(_) => None,
+            Content::Uploaded { sha, .. } => Some(sha),
+        }
+    }
+}
+
+/// What uploading an entry's staged bytes came to.
+enum Uploaded {
+    /// The bytes are on the service now.
+    Sent(Content),
+    /// Nothing to send: the item (named) has these bytes as its tip already.
+    Done(String),
 }
 
 /// Who moved the item past the version `e` was opened at, if anyone did.

@@ -19,9 +19,16 @@ pub enum State {
     /// Was open for writing when a mount ended without closing it: kept, shown, never
     /// uploaded on its own, since it may be half-written.
     Recovered,
-    /// Hides a remote file of this name (it was renamed away or removed locally), waiting for
-    /// new content under the name (a save that renames the old file first).
+    /// Hides a remote file of this name (it was renamed here, or renamed to a name that stays
+    /// local), waiting for new content under the name (a save that renames the old file
+    /// first). When its folder is sent with nothing saved under the name, it goes: the file
+    /// is then under its new name, or shows again.
     Hidden,
+    /// A remote file removed here (`rm` with `--allow-delete`, or renamed over another file's
+    /// name): its item becomes a delete tombstone when its folder is sent, unless new content
+    /// comes under the name first (the save then continues the item). Bytes it still holds (a
+    /// save not sent yet) go up as a version before the tombstone, so the service keeps them.
+    Removed,
 }
 
 /// The item a save continues, as it was when the writer first saw it.
@@ -139,9 +146,14 @@ impl Entry {
         self.mtime_ns = nanos(t);
     }
 
-    /// Whether it waits for the service (sealed and not ignored).
+    /// Whether it waits for the service (sealed and not ignored, or removed).
     pub fn pending(&self) -> bool {
-        self.state == State::Sealed
+        matches!(self.state, State::Sealed | State::Removed)
+    }
+
+    /// Whether it only marks a remote file's name (hidden or removed here), showing nothing.
+    pub fn is_marker(&self) -> bool {
+        matches!(self.state, State::Hidden | State::Removed)
     }
 
     /// The staging generation holding its bytes, if staged.
@@ -162,6 +174,7 @@ impl Entry {
             State::Sealed => match &self.upload {
                 Some(u) if u.completed => "uploading (committing)".into(),
                 Some(u) if u.key.is_some() => format!("uploading {} parts", u.etags.len()),
+                _ if matches!(self.source, Source::Remote { .. }) => "pending rename".into(),
                 _ => "pending".into(),
             },
             State::Committed => {
@@ -174,6 +187,7 @@ impl Entry {
             State::LocalOnly => "local-only".into(),
             State::Recovered => "recovered: was open when the mount ended; not uploaded".into(),
             State::Hidden => "hidden".into(),
+            State::Removed => "pending delete".into(),
         }
     }
 }

@@ -35,6 +35,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -82,6 +83,9 @@ pub struct WriteConfig {
     pub ignore: Vec<String>,
     /// The mount's own user id, when known: reservations by it are not someone else's.
     pub user_id: Option<String>,
+    /// Whether removing a file or folder the service has removes it there (`--allow-delete`);
+    /// otherwise it answers `EPERM` and sends nothing.
+    pub allow_delete: bool,
 }
 
 /// Where a name lives: a remote folder or a local-only directory.
@@ -142,16 +146,40 @@ pub struct Writes<R: Remote> {
     wake: tokio::sync::Notify,
     /// Tells `sync --wait` callers that commits happened.
     committed: tokio::sync::Notify,
+    /// The service refused a version on storage another version holds (renames on BIM 360
+    /// and copies reuse it; whether the service takes that is not documented): such content
+    /// is uploaded again from then on.
+    reuse_refused: AtomicBool,
     uid: u32,
     gid: u32,
 }
 
 /// The versions this mount (or an earlier one of the same account) made, shared with the
-/// namespace so it shows the writer's modification time for them.
+/// namespace so it shows the writer's modification time for them; and when it last renamed or
+/// deleted something in a folder, so a listing of it cached before is not trusted.
 #[derive(Default)]
-pub struct MadeVersions(Mutex<HashMap<String, Made>>);
+pub struct MadeVersions(
+    Mutex<HashMap<String, Made>>,
+    Mutex<HashMap<String, Instant>>,
+);
 
 impl MadeVersions {
+    /// Whether a listing of `folder` fetched at `fetched` predates a rename or delete there.
+    pub fn outdated(&self, folder: &str, fetched: Instant) -> bool {
+        self.1
+            .lock()
+            .ok()
+            .and_then(|m| m.get(folder).copied())
+            .is_some_and(|at| at >= fetched)
+    }
+
+    /// A rename or delete in `folder` was sent now.
+    fn renamed_in(&self, folder: &str) {
+        if let Ok(mut m) = self.1.lock() {
+            m.insert(folder.to_string(), Instant::now());
+        }
+    }
+
     /// The writer's modification time of `version`, when this mount made it.
     pub fn mtime(&self, version: &str) -> Option<SystemTime> {
         let m = self.0.lock().ok()?;
@@ -281,9 +309,22 @@ impl<R: Remote> Writes<R> {
         }
         let mut inner = Inner::default();
         let mut changed = Vec::new();
+        // Items a save or rename not sent yet continues, by folder: their hidden old names
+        // stay hidden until it is sent.
+        let continued: HashSet<(String, String)> = replayed
+            .entries
+            .values()
+            .filter(|e| e.state == State::Sealed)
+            .filter_map(|e| Some((e.folder.clone(), e.base.as_ref()?.item.clone())))
+            .collect();
         for (id, mut e) in replayed.entries {
             inner.next_id = inner.next_id.max(id + 1);
+            let waits_for_save = e.state == State::Hidden
+                && e.base
+                    .as_ref()
+                    .is_some_and(|b| continued.contains(&(e.folder.clone(), b.item.clone())));
             match e.state {
+                State::Hidden if waits_for_save => {}
                 State::Committed | State::Hidden => {
                     // The service has a committed entry's version; a hidden name's removal was
                     // never more than local. Either way the remote listing is right again.
@@ -302,8 +343,8 @@ impl<R: Remote> Writes<R> {
                     e.state = State::Recovered;
                     changed.push(Record::Entry(Box::new(e.clone())));
                 }
-                State::Sealed => {
-                    tracing::info!(name = %e.name, folder = %e.folder, "resuming a save the last mount did not finish");
+                State::Sealed | State::Removed => {
+                    tracing::info!(name = %e.name, folder = %e.folder, state = ?e.state, "resuming a change the last mount did not send");
                     let now = Instant::now();
                     inner.folders.insert(e.folder.clone(), (now, now));
                 }
@@ -337,6 +378,7 @@ impl<R: Remote> Writes<R> {
             inner: Mutex::new(inner),
             wake: tokio::sync::Notify::new(),
             committed: tokio::sync::Notify::new(),
+            reuse_refused: AtomicBool::new(false),
             uid,
             gid,
         })
@@ -427,9 +469,10 @@ impl<R: Remote> Writes<R> {
     /// What `lookup` of `name` in `folder` finds in the overlay, if anything.
     pub fn lookup(&self, folder: &str, name: &str) -> Option<Found> {
         let e = self.find(folder, name)?;
-        Some(match e.state {
-            State::Hidden => Found::Hidden,
-            _ => Found::Local(self.attr_of(&e)),
+        Some(if e.is_marker() {
+            Found::Hidden
+        } else {
+            Found::Local(self.attr_of(&e))
         })
     }
 
@@ -468,7 +511,7 @@ impl<R: Remote> Writes<R> {
         };
         i.entries
             .values()
-            .filter(|e| e.folder == folder && e.state != State::Hidden)
+            .filter(|e| e.folder == folder && !e.is_marker())
             .cloned()
             .collect()
     }

@@ -22,6 +22,8 @@ pub struct RemoteFile {
     pub storage: String,
     /// Its size.
     pub size: u64,
+    /// Its modification time as the mount shows it (a rename keeps it).
+    pub mtime: SystemTime,
 }
 
 impl<R: Remote> Writes<R> {
@@ -29,7 +31,7 @@ impl<R: Remote> Writes<R> {
     /// name (renamed away or removed here just before) is what it continues.
     pub fn create(&self, at: &Place, name: &str, mode: u32) -> Result<Entry, Error> {
         let base = match self.find(&at.folder, name) {
-            Some(e) if e.state == State::Hidden => e.base,
+            Some(e) if e.is_marker() => e.base,
             Some(_) => return Err(Error::Exists),
             None => None,
         };
@@ -57,10 +59,7 @@ impl<R: Remote> Writes<R> {
 
     /// `mkdir` of a name that stays local: a directory only this machine has.
     pub fn mkdir_local(&self, at: &Place, name: &str, mode: u32) -> Result<Entry, Error> {
-        if self
-            .find(&at.folder, name)
-            .is_some_and(|e| e.state != State::Hidden)
-        {
+        if self.find(&at.folder, name).is_some_and(|e| !e.is_marker()) {
             return Err(Error::Exists);
         }
         let id = self.next_id()?;
@@ -206,33 +205,107 @@ impl<R: Remote> Writes<R> {
         Ok(())
     }
 
-    /// `unlink` of `name` in `at`'s folder when the overlay has it. A file only here is simply
-    /// dropped; one the service has (committed here) is not removed there (deleting is not done
-    /// by this mount), so it answers `EPERM`.
-    pub fn unlink(&self, at: &Place, name: &str) -> Result<(), Error> {
-        let e = self.find(&at.folder, name).ok_or(Error::NotFound)?;
-        match e.state {
-            State::Hidden => Err(Error::NotFound),
-            State::Committed => Err(Error::NotPermitted(
-                "removing a file the service has (deleting is not supported yet)",
-            )),
-            _ if e.dir => Err(Error::IsDir),
-            _ => {
-                match e.base.clone() {
-                    // It replaced a remote file's content under the same name: that file shows
-                    // again... unless the save goes on (a later rename over the name).
-                    Some(base) if !self.stays_local(&e) => self.hide(at, name, base)?,
-                    _ => self.forget_entry(e.id),
-                }
-                self.touched(&at.folder);
-                Ok(())
-            }
+    /// Whether removing a file the service has (in a BIM 360 / ACC project, `bim360`) may go
+    /// there: only with `--allow-delete`, and only where the hub type has a delete.
+    pub fn may_delete(&self, bim360: bool) -> Result<(), Error> {
+        if !self.config.allow_delete {
+            return Err(Error::NotPermitted(
+                "removing what the service has needs --allow-delete",
+            ));
         }
+        if !bim360 {
+            return Err(Error::NotPermitted(
+                "this hub type keeps no deleted files (only BIM 360 and ACC delete)",
+            ));
+        }
+        Ok(())
     }
 
-    /// Hides the remote file `name` (whose tip is `base`) in `at`'s folder: removed or renamed
-    /// away here, its name waiting for new content. Replaces any entry under the name.
+    /// `unlink` of `name` in `at`'s folder when the overlay has it. A file only here (new,
+    /// never sent, or a local-only name) is simply dropped. One that continues an item of the
+    /// service removes that item (`--allow-delete`): the item's tombstone is sent with the
+    /// folder, after a save of it that was not sent yet, so those bytes stay in its history.
+    pub fn unlink(&self, at: &Place, name: &str) -> Result<(), Error> {
+        let e = self.find(&at.folder, name).ok_or(Error::NotFound)?;
+        if e.is_marker() {
+            return Err(Error::NotFound);
+        }
+        if e.dir {
+            return Err(Error::IsDir);
+        }
+        let Some(base) = e.base.clone().filter(|_| !self.stays_local(&e)) else {
+            if e.state == State::Sealed || e.state == State::Open {
+                tracing::info!(
+                    name,
+                    "removed before it was sent: nothing goes to the service"
+                );
+            }
+            self.forget_entry(e.id);
+            self.touched(&at.folder);
+            return Ok(());
+        };
+        self.may_delete(e.bim360)?;
+        // A rename not sent yet: the item's old name holds its marker, which now deletes it.
+        let marker = self
+            .marker_of(&at.folder, &base.item)
+            .filter(|m| m.id != e.id);
+        let mut gone = e;
+        match marker {
+            Some(mut m) => {
+                m.state = State::Removed;
+                self.save(&m, false)?;
+                self.forget_entry(gone.id);
+                self.record(&[], true)?;
+            }
+            None => {
+                let unsent = matches!(gone.state, State::Sealed | State::Open)
+                    && gone.generation().is_some();
+                if unsent {
+                    tracing::info!(name, "removed with a save not sent yet: it goes up as a version before the delete, so the service keeps it");
+                } else {
+                    if let Some(g) = gone.generation() {
+                        self.staging.remove(gone.id, g);
+                    }
+                    gone.source = Source::None;
+                }
+                gone.state = State::Removed;
+                gone.base = Some(base);
+                self.inner()?.writers.remove(&gone.id);
+                self.save(&gone, true)?;
+            }
+        }
+        self.touched(&at.folder);
+        Ok(())
+    }
+
+    /// The marker (hidden or removed name) of `item` in `folder`, if there is one.
+    fn marker_of(&self, folder: &str, item: &str) -> Option<Entry> {
+        let i = self.inner().ok()?;
+        i.entries
+            .values()
+            .find(|e| {
+                e.folder == folder
+                    && e.is_marker()
+                    && e.base.as_ref().is_some_and(|b| b.item == item)
+            })
+            .cloned()
+    }
+
+    /// `rm` of the remote file `name` (whose tip is `base`) in `at`'s folder: its tombstone
+    /// is sent with the folder, unless new content comes under the name first.
+    pub fn remove_remote(&self, at: &Place, name: &str, base: Base) -> Result<(), Error> {
+        self.may_delete(at.flavour == crate::api::Flavour::Bim360)?;
+        self.mark(at, name, base, State::Removed)
+    }
+
+    /// Hides the remote file `name` (whose tip is `base`) in `at`'s folder: renamed here, its
+    /// name waiting for new content. Replaces any entry under the name.
     pub fn hide(&self, at: &Place, name: &str, base: Base) -> Result<(), Error> {
+        self.mark(at, name, base, State::Hidden)
+    }
+
+    /// Puts a marker (`Hidden` or `Removed`) of item `base` under `name` in `at`'s folder.
+    fn mark(&self, at: &Place, name: &str, base: Base, state: State) -> Result<(), Error> {
         let id = self.next_id()?;
         let mut e = self.new_entry(
             id,
@@ -244,7 +317,7 @@ impl<R: Remote> Writes<R> {
             Source::None,
             Some(base),
         );
-        e.state = State::Hidden;
+        e.state = state;
         if let Some(old) = self.place(&e)? {
             if let Some(g) = old.generation() {
                 self.staging.remove(old.id, g);
@@ -355,5 +428,86 @@ impl<R: Remote> Writes<R> {
         }
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
         Ok(())
+    }
+
+    /// A remote file renamed in its folder to a name the service keeps: the new name shows its
+    /// bytes under its inode and is sent as a rename of the item (its id and history kept). The
+    /// old name is hidden until then; `over` another item's name, the item is removed instead
+    /// (its content becomes a version of that other item).
+    pub fn rename_remote(
+        &self,
+        from: &Place,
+        file: &RemoteFile,
+        to: &Place,
+        name: &str,
+        over: bool,
+    ) -> Result<(), Error> {
+        if over {
+            self.may_delete(from.flavour == crate::api::Flavour::Bim360)?;
+        }
+        let id = self.next_id()?;
+        let source = Source::Remote {
+            storage: file.storage.clone(),
+            size: file.size,
+        };
+        let mut e = self.new_entry(
+            id,
+            file.ino,
+            to,
+            name,
+            false,
+            0o644,
+            source,
+            Some(file.base.clone()),
+        );
+        e.size = file.size;
+        e.set_mtime(file.mtime);
+        e.state = State::Sealed;
+        let marker = if over { State::Removed } else { State::Hidden };
+        self.mark(from, &file.name, file.base.clone(), marker)?;
+        if let Some(old) = self.place(&e)? {
+            if let Some(g) = old.generation() {
+                self.staging.remove(old.id, g);
+            }
+            self.record(&[super::Record::Gone(old.id)], false)?;
+        }
+        self.record(&[super::Record::Entry(Box::new(e))], true)?;
+        self.touched(&to.folder);
+        Ok(())
+    }
+
+    /// An entry that continues item `base` (a save, a rename, a file this mount committed)
+    /// renamed in its folder to a name the service keeps: as `rename_remote`, the entry moving
+    /// with its bytes; what it committed already is not sent again.
+    pub fn rename_item_entry(
+        &self,
+        from: &Place,
+        mut e: Entry,
+        to: &Place,
+        name: &str,
+        target: Option<Base>,
+    ) -> Result<(), Error> {
+        let Some(base) = e.base.clone() else {
+            return self.rename_entry(e, to, name, target);
+        };
+        let over = target.as_ref().is_some_and(|t| t.item != base.item);
+        if over {
+            self.may_delete(e.bim360)?;
+        }
+        let old_name = e.name.clone();
+        if e.state == State::Committed {
+            if let Some(c) = e.committed.clone() {
+                if let Some(g) = e.generation() {
+                    self.staging.remove(e.id, g);
+                }
+                e.source = Source::Remote {
+                    storage: c.storage,
+                    size: e.size,
+                };
+            }
+        }
+        let marker = if over { State::Removed } else { State::Hidden };
+        self.rename_entry(e, to, name, target.filter(|_| over))?;
+        self.mark(from, &old_name, base, marker)
     }
 }
