@@ -23,6 +23,8 @@
 //!   `storageSize` of `1e400`.
 //! * `bad_next_link`: `links.next.href` is a malformed URL.
 //! * `strict_item_names`: item and version names are held to the folder-name rules.
+//! * `refuse_storage_reuse`: `POST items` and `POST versions` refuse (400) a storage object
+//!   some version already holds, as the real service may (UNCONFIRMED).
 //!
 //! And aimed at one endpoint, by its [`crate::router::Route::key`]: `route_faults` holds, per
 //! route, a latency and a run of failures after some successes (see [`RouteFault`]), e.g. the
@@ -93,6 +95,11 @@ pub struct FaultConfig {
     /// not only `/` and NUL: the newer OpenAPI asks to avoid them in every name, the reference
     /// leaves file names UNCONFIRMED, so a client can be tested against the strict reading.
     pub strict_item_names: bool,
+    /// `POST items` and `POST versions` answer 400 BAD_INPUT ("storage is already used by
+    /// another version") when the storage object they name already holds some version's bytes.
+    /// Whether a BIM 360 rename by new version may reuse its tip's storage instead of uploading
+    /// again is UNCONFIRMED; by default it may, and this tests a client's fallback.
+    pub refuse_storage_reuse: bool,
     /// Faults aimed at one endpoint, by route key (`create_version`, `signed_put`, …): see
     /// [`RouteFault`]. Counts left are shown by `GET /__emulator/faults`.
     pub route_faults: BTreeMap<String, RouteFault>,

@@ -254,7 +254,7 @@ fn flavor_format(flavor: Flavor) -> StampFormat {
 }
 
 /// `b.<uuid>` for BIM 360 accounts and projects, `a.<token>` for team ones, as production has.
-fn account_id(flavor: Flavor, kind: &str, key: &str) -> String {
+pub(crate) fn account_id(flavor: Flavor, kind: &str, key: &str) -> String {
     let uid = Uid::derive(kind, key);
     match flavor {
         Flavor::Bim360 => format!("b.{}", uid.uuid()),

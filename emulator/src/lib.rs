@@ -50,8 +50,9 @@ pub use faults::RouteFault;
 /// Deterministic data sets: `--generate SPEC`, parsed by [`GenSpec::parse`] and loaded into a
 /// store by [`generate`]; [`DEMO_SPEC`] is the default set, [`SPEC_HELP`] its syntax for `--help`.
 pub use generate::{generate, GenSpec, DEMO_SPEC, SPEC_HELP};
-/// Loading a store from `DIR/<hub>/<project>/<top folder>/...`, for `--seed-dir`.
-pub use seed::{seed_dir, SeedError, SeedSummary};
+/// Loading a store from `DIR/<hub>/<project>/<top folder>/...`, for `--seed-dir` (and
+/// `--team-hub NAME` through [`seed_dir_with`] and [`SeedOptions`]).
+pub use seed::{seed_dir, seed_dir_with, SeedError, SeedOptions, SeedSummary};
 /// Starting a server: its settings, the start call, and the handle to steer and stop it.
 pub use server::{run, Config, Running};
 /// The world the emulator serves; built empty and filled by [`seed_dir`] and [`generate`].

@@ -225,16 +225,19 @@ impl<'a> Renderer<'a> {
         let urn = it.uid.item_urn();
         let path = format!("/data/v1/projects/{}/items/{}", seg(&p.id), seg(&urn));
         let tip = it.tip();
-        let name = tip.map(|v| v.name.as_str()).unwrap_or_default();
+        // A `PATCH items` rename shows here; the tip version keeps the name it was made with.
+        let name = it.name();
         let created = it.versions.first().map(|v| v.created).unwrap_or_default();
-        let modified = tip.map(|v| v.modified).unwrap_or_default();
+        let modified = it.modified();
         let ext = match (it.kind, self.flavor(it.project)) {
             (ItemKind::Design, _) => "items:autodesk.fusion360:Design",
             (ItemKind::File, Flavor::Bim360) => "items:autodesk.bim360:File",
             (ItemKind::File, Flavor::Team) => "items:autodesk.core:File",
         };
         let data = match self.flavor(it.project) {
-            Flavor::Bim360 => json!({ "sourceFileName": name }),
+            Flavor::Bim360 => {
+                json!({ "sourceFileName": tip.map(|v| v.name.as_str()).unwrap_or_default() })
+            }
             Flavor::Team => json!({}),
         };
         let mut attrs = json!({

@@ -114,6 +114,21 @@ pub enum Route {
     CreateFolder {
         project: String,
     },
+    /// `PATCH folders/:id`: rename, move, hide or restore a folder.
+    PatchFolder {
+        project: String,
+        id: String,
+    },
+    /// `PATCH items/:id`: a new `displayName` (team hubs only).
+    PatchItem {
+        project: String,
+        id: String,
+    },
+    /// `PATCH versions/:id`: a new `name` (team hubs only).
+    PatchVersion {
+        project: String,
+        id: String,
+    },
     Buckets,
     CreateBucket,
     BucketDetails {
@@ -181,7 +196,7 @@ pub enum Route {
 /// The [`Route::key`] of every endpoint of the API (not the control routes, not an unknown
 /// path), so `route_faults` can refuse a name that would never match: a typo would otherwise
 /// inject nothing, silently.
-pub const ROUTE_KEYS: [&str; 42] = [
+pub const ROUTE_KEYS: [&str; 45] = [
     "token",
     "authorize",
     "revoke",
@@ -210,6 +225,9 @@ pub const ROUTE_KEYS: [&str; 42] = [
     "create_item",
     "create_version",
     "create_folder",
+    "patch_folder",
+    "patch_item",
+    "patch_version",
     "buckets",
     "create_bucket",
     "bucket_details",
@@ -303,7 +321,9 @@ impl Route {
         }
     }
 
-    /// Counter name reported by `/__emulator/stats`.
+    /// Counter name reported by `/__emulator/stats`. The Data writes (creates and PATCHes) and
+    /// the upload steps all count as `upload`, so one counter says whether a file or folder was
+    /// written, renamed, moved or deleted.
     pub fn name(&self) -> &'static str {
         use Route::*;
         match self {
@@ -330,6 +350,9 @@ impl Route {
             | CreateItem { .. }
             | CreateVersion { .. }
             | CreateFolder { .. }
+            | PatchFolder { .. }
+            | PatchItem { .. }
+            | PatchVersion { .. }
             | SignedUploadStart { .. }
             | SignedUploadComplete { .. }
             | SignedPut { .. } => "upload",
@@ -357,6 +380,9 @@ impl Route {
             CreateItem { .. } => "create_item",
             CreateVersion { .. } => "create_version",
             CreateFolder { .. } => "create_folder",
+            PatchFolder { .. } => "patch_folder",
+            PatchItem { .. } => "patch_item",
+            PatchVersion { .. } => "patch_version",
             CreateBucket => "create_bucket",
             BucketDetails { .. } => "bucket_details",
             DeleteBucket { .. } => "delete_bucket",
@@ -374,8 +400,8 @@ impl Route {
     }
 
     /// Data and OSS requests that change something (a storage placeholder, an item, a version,
-    /// a folder, a ref, an upload session): `drop_rate` loses their answer after the change is
-    /// made, as a connection lost on the way back would.
+    /// a folder, a ref, an upload session, a rename or move): `drop_rate` loses their answer
+    /// after the change is made, as a connection lost on the way back would.
     pub fn is_write(&self) -> bool {
         use Route::*;
         matches!(
@@ -385,12 +411,17 @@ impl Route {
                 | CreateVersion { .. }
                 | CreateFolder { .. }
                 | CreateRef { .. }
+                | PatchFolder { .. }
+                | PatchItem { .. }
+                | PatchVersion { .. }
                 | SignedUploadStart { .. }
                 | SignedUploadComplete { .. }
         )
     }
 
     /// The documented per-app rate limit this route counts against: (bucket name, per minute).
+    /// The endpoints one row of §11's table names share its bucket (`POST items` and `PATCH
+    /// items` draw on one 50 a minute): the stricter reading of the table.
     pub fn rate_limit(&self) -> Option<(&'static str, u32)> {
         use Route::*;
         let by_kind = |k: &Kind, folder, item, version| match k {
@@ -432,8 +463,9 @@ impl Route {
                 ("item_write", 50),
                 ("version_write", 50),
             ),
-            CreateFolder { .. } => ("folder_write", 50),
-            CreateItem { .. } => ("item_write", 50),
+            CreateFolder { .. } | PatchFolder { .. } => ("folder_write", 50),
+            CreateItem { .. } | PatchItem { .. } => ("item_write", 50),
+            PatchVersion { .. } => ("version_write", 50),
             CreateVersion { .. } => ("version_create", 300),
             Buckets
             | CreateBucket
@@ -493,7 +525,9 @@ impl Route {
             | CreateRef { .. }
             | SignedUploadStart { .. }
             | SignedUploadComplete { .. } => &["data:create", "data:write"],
-            ObjectDelete { .. } => &["data:write"],
+            ObjectDelete { .. } | PatchFolder { .. } | PatchItem { .. } | PatchVersion { .. } => {
+                &["data:write"]
+            }
             _ => &["data:read"],
         }
     }
@@ -522,6 +556,7 @@ fn data_route(m: &Method, project: String, rest: &[&str]) -> Route {
     use Route::*;
     let get = m == Method::GET || m == Method::HEAD;
     let post = m == Method::POST;
+    let patch = m == Method::PATCH;
     let kind = |k: &str| match k {
         "folders" => Some(Kind::Folder),
         "items" => Some(Kind::Item),
@@ -535,6 +570,9 @@ fn data_route(m: &Method, project: String, rest: &[&str]) -> Route {
         ["versions"] if post => CreateVersion { project },
         ["folders"] if post => CreateFolder { project },
         ["folders", id] if get => Folder { project, id: o(id) },
+        ["folders", id] if patch => PatchFolder { project, id: o(id) },
+        ["items", id] if patch => PatchItem { project, id: o(id) },
+        ["versions", id] if patch => PatchVersion { project, id: o(id) },
         ["folders", id, "contents"] if get => FolderContents { project, id: o(id) },
         ["folders", id, "parent"] if get => FolderParent { project, id: o(id) },
         ["items", id] if get => Item { project, id: o(id) },
@@ -698,6 +736,9 @@ mod tests {
             (Method::POST, format!("{p}/items")),
             (Method::POST, format!("{p}/versions")),
             (Method::POST, format!("{p}/folders")),
+            (Method::PATCH, format!("{p}/{f}")),
+            (Method::PATCH, format!("{p}/{i}")),
+            (Method::PATCH, format!("{p}/{v}")),
             (Method::GET, "/oss/v2/buckets".into()),
             (Method::POST, "/oss/v2/buckets".into()),
             (Method::GET, "/oss/v2/buckets/bk/details".into()),
@@ -726,6 +767,17 @@ mod tests {
         assert_eq!(write(&format!("{p}/versions")).name(), "upload");
         assert!(write(&format!("{p}/versions")).is_write());
         assert!(!Route::parse(&Method::PUT, "/__s3-upload/u").is_write());
+        for what in [f, i, v] {
+            let patch = Route::parse(&Method::PATCH, &format!("{p}/{what}"));
+            assert!(patch.is_write(), "{patch:?}");
+            assert_eq!(patch.name(), "upload");
+            assert_eq!(patch.scopes(), &["data:write"]);
+            assert_eq!(patch.rate_limit().map(|(_, n)| n), Some(50));
+        }
+        assert_eq!(
+            Route::parse(&Method::PATCH, &format!("{p}/{f}/contents")),
+            Route::Unknown
+        );
         let lock = Route::parse(&Method::PUT, "/__emulator/reservations/urn%3Ax");
         assert_eq!(
             lock,

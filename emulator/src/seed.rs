@@ -3,9 +3,14 @@
 //! Each file becomes an item with one version whose bytes are streamed from the file on demand,
 //! whose `storageSize` is its size and whose times come from its mtime, so a mount of the
 //! emulator can be compared with the directory by `diff -r` and `rsync -an`.
+//!
+//! Hubs are BIM 360 accounts unless [`SeedOptions::team_hubs`] names them (`--team-hub NAME`):
+//! those are seeded as Fusion Team / A360 hubs, whose rules differ (item and version PATCH
+//! work, tombstones are refused).
 
 use super::clock::Stamp;
 use super::content::Content;
+use super::generate::account_id;
 use super::ids::Uid;
 use super::store::{Flavor, ItemKind, Object, Store, Version, VersionKind, DM_BUCKET};
 use std::path::{Path, PathBuf};
@@ -24,6 +29,18 @@ pub enum SeedError {
     /// A name is not valid UTF-8, which the wire format cannot carry.
     #[error("{0}: name is not valid UTF-8")]
     Name(PathBuf),
+    /// A hub named to be a team hub is no directory of the seed directory: a typo would
+    /// otherwise seed it as BIM 360, silently.
+    #[error("--team-hub {0:?}: no hub directory of that name in the seed directory")]
+    UnknownTeamHub(String),
+}
+
+/// How a seed directory is loaded, beyond its tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedOptions {
+    /// Names of hub directories seeded as team hubs (`a.<token>` ids, `autodesk.core` types),
+    /// the rest being BIM 360 accounts; `--team-hub NAME`, repeatable.
+    pub team_hubs: Vec<String>,
 }
 
 /// Counts of what was loaded, for the start-up log.
@@ -41,11 +58,30 @@ pub struct SeedSummary {
     pub skipped: usize,
 }
 
-/// Loads `dir` into `store`. Ids derive from the relative path, so they are stable across
-/// restarts for the same tree.
+/// Loads `dir` into `store`, every hub a BIM 360 account. Ids derive from the relative path,
+/// so they are stable across restarts for the same tree.
 pub fn seed_dir(store: &mut Store, dir: &Path) -> Result<SeedSummary, SeedError> {
+    seed_dir_with(store, dir, &SeedOptions::default())
+}
+
+/// Loads `dir` into `store` as [`seed_dir`] does, with the hubs `options` names seeded as team
+/// hubs. Ids derive from the relative path and the hub's kind, so they are stable across
+/// restarts for the same tree and options.
+pub fn seed_dir_with(
+    store: &mut Store,
+    dir: &Path,
+    options: &SeedOptions,
+) -> Result<SeedSummary, SeedError> {
     let mut sum = SeedSummary::default();
-    for (hub_name, hub_path) in sorted_entries(dir, &mut sum)? {
+    let entries = sorted_entries(dir, &mut sum)?;
+    if let Some(unknown) = options
+        .team_hubs
+        .iter()
+        .find(|t| !entries.iter().any(|(n, p)| n == *t && p.is_dir()))
+    {
+        return Err(SeedError::UnknownTeamHub(unknown.clone()));
+    }
+    for (hub_name, hub_path) in entries {
         if !hub_path.is_dir() {
             skip(
                 &hub_path,
@@ -54,8 +90,13 @@ pub fn seed_dir(store: &mut Store, dir: &Path) -> Result<SeedSummary, SeedError>
             sum.skipped += 1;
             continue;
         }
-        let hub_id = format!("b.{}", Uid::derive("hub", &hub_name).uuid());
-        let hub = store.add_hub(hub_id, hub_name.clone(), Flavor::Bim360);
+        let flavor = if options.team_hubs.contains(&hub_name) {
+            Flavor::Team
+        } else {
+            Flavor::Bim360
+        };
+        let hub_id = account_id(flavor, "hub", &hub_name);
+        let hub = store.add_hub(hub_id, hub_name.clone(), flavor);
         sum.hubs += 1;
         for (project_name, project_path) in sorted_entries(&hub_path, &mut sum)? {
             if !project_path.is_dir() {
@@ -67,7 +108,7 @@ pub fn seed_dir(store: &mut Store, dir: &Path) -> Result<SeedSummary, SeedError>
                 continue;
             }
             let key = format!("{hub_name}/{project_name}");
-            let id = format!("b.{}", Uid::derive("project", &key).uuid());
+            let id = account_id(flavor, "project", &key);
             let at = Stamp::new(mtime_ms(&project_path));
             let p = store.add_project(hub, id, project_name, at);
             sum.projects += 1;
@@ -245,5 +286,42 @@ mod tests {
                 .size(),
             5
         );
+    }
+
+    #[test]
+    fn team_hubs_are_seeded_as_named_with_stable_ids() {
+        let d = tempfile::tempdir().unwrap();
+        for hub in ["Hub A", "Team B"] {
+            let top = d.path().join(hub).join("Project 1/Designs");
+            std::fs::create_dir_all(&top).unwrap();
+            std::fs::write(top.join("a.txt"), b"a").unwrap();
+        }
+        let team = SeedOptions {
+            team_hubs: vec!["Team B".into()],
+        };
+        let mut plain = Store::new();
+        seed_dir(&mut plain, d.path()).unwrap();
+        let mut s1 = Store::new();
+        seed_dir_with(&mut s1, d.path(), &team).unwrap();
+        let mut s2 = Store::new();
+        seed_dir_with(&mut s2, d.path(), &team).unwrap();
+        let hubs = |s: &Store| -> Vec<(String, Flavor)> {
+            s.hubs.iter().map(|h| (h.id.clone(), h.flavor)).collect()
+        };
+        assert_eq!(hubs(&s1), hubs(&s2), "stable across restarts");
+        assert_eq!(s1.hubs[0].flavor, Flavor::Bim360);
+        assert_eq!(s1.hubs[0].id, plain.hubs[0].id, "other hubs keep their ids");
+        assert_eq!(s1.hubs[1].flavor, Flavor::Team);
+        assert!(s1.hubs[1].id.starts_with("a."), "{}", s1.hubs[1].id);
+        assert!(s1.projects[1].id.starts_with("a."), "{}", s1.projects[1].id);
+        assert_eq!(s1.projects[1].id, s2.projects[1].id);
+        assert!(plain.hubs[1].id.starts_with("b."));
+        let typo = SeedOptions {
+            team_hubs: vec!["Team C".into()],
+        };
+        assert!(matches!(
+            seed_dir_with(&mut Store::new(), d.path(), &typo),
+            Err(SeedError::UnknownTeamHub(n)) if n == "Team C"
+        ));
     }
 }

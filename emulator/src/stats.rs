@@ -29,7 +29,8 @@ struct Counts {
     foreign: Foreign,
 }
 
-/// What the write requests made, counted only when they succeed.
+/// What the write requests made or changed, counted only when they succeed; a `PATCH folders`
+/// counts once in each of its changes (a rename that also moves is renamed and moved).
 #[derive(Default)]
 struct Writes {
     storage_created: u64,
@@ -39,6 +40,13 @@ struct Writes {
     parts_put: u64,
     part_bytes: u64,
     uploads_completed: u64,
+    items_renamed: u64,
+    versions_renamed: u64,
+    folders_renamed: u64,
+    folders_moved: u64,
+    folders_hidden: u64,
+    folders_restored: u64,
+    tombstones: u64,
 }
 
 /// A thing a successful write made, for [`Stats::made`].
@@ -54,6 +62,21 @@ pub enum Made {
     Folder,
     /// A completed upload (`POST signeds3upload`), the object now visible.
     Upload,
+    /// An item given another `displayName` (`PATCH items`).
+    ItemRenamed,
+    /// A version given another `name` (`PATCH versions`).
+    VersionRenamed,
+    /// A folder given another `name` (`PATCH folders`).
+    FolderRenamed,
+    /// A folder put under another parent (`PATCH folders` with `relationships.parent`).
+    FolderMoved,
+    /// A visible folder hidden (`PATCH folders` with `hidden: true`: a BIM 360 delete).
+    FolderHidden,
+    /// A hidden folder shown again (`PATCH folders` with `hidden: false`: a restore).
+    FolderRestored,
+    /// A delete tombstone (`versions:autodesk.core:Deleted`); the version it is also counts
+    /// as [`Made::Version`] in `versions_created`, as it did before this counter existed.
+    Tombstone,
 }
 
 /// What the foreign origin saw.
@@ -116,6 +139,13 @@ impl Stats {
                 Made::Version => w.versions_created += 1,
                 Made::Folder => w.folders_created += 1,
                 Made::Upload => w.uploads_completed += 1,
+                Made::ItemRenamed => w.items_renamed += 1,
+                Made::VersionRenamed => w.versions_renamed += 1,
+                Made::FolderRenamed => w.folders_renamed += 1,
+                Made::FolderMoved => w.folders_moved += 1,
+                Made::FolderHidden => w.folders_hidden += 1,
+                Made::FolderRestored => w.folders_restored += 1,
+                Made::Tombstone => w.tombstones += 1,
             }
         }
     }
@@ -160,6 +190,13 @@ impl Stats {
                 "parts_put": w.parts_put,
                 "part_bytes": w.part_bytes,
                 "uploads_completed": w.uploads_completed,
+                "items_renamed": w.items_renamed,
+                "versions_renamed": w.versions_renamed,
+                "folders_renamed": w.folders_renamed,
+                "folders_moved": w.folders_moved,
+                "folders_hidden": w.folders_hidden,
+                "folders_restored": w.folders_restored,
+                "tombstones": w.tombstones,
             },
             "statuses": map(&c.statuses),
             "bytes_served": self.bytes.load(Ordering::Relaxed),

@@ -111,6 +111,12 @@ pub struct Item {
     pub kind: ItemKind,
     /// Versions, `versions[n-1]` is version n; the last is the tip.
     pub versions: Vec<Version>,
+    /// The `displayName` a `PATCH items` gave it (team hubs), shown instead of the tip's name
+    /// until the next version; the versions keep their own names, as history does.
+    pub display_name: Option<String>,
+    /// When that `PATCH items` was made: the item's `lastModifiedTime` while it is later than
+    /// the tip's.
+    pub renamed: Option<Stamp>,
 }
 
 /// Who reserved (locked) an item and when: the `reservedUserId`, `reservedUserName` and
@@ -129,6 +135,24 @@ impl Item {
     /// The newest version.
     pub fn tip(&self) -> Option<&Version> {
         self.versions.last()
+    }
+
+    /// The name the item goes by (its `displayName`, and what name clashes are checked
+    /// against): the name a `PATCH items` gave it, else its tip's.
+    pub fn name(&self) -> &str {
+        match &self.display_name {
+            Some(n) => n,
+            None => self.tip().map(|t| t.name.as_str()).unwrap_or_default(),
+        }
+    }
+
+    /// The item's `lastModifiedTime`: its tip's, or its rename's when that is later.
+    pub fn modified(&self) -> Stamp {
+        let tip = self.tip().map(|v| v.modified).unwrap_or_default();
+        match self.renamed {
+            Some(r) if r.ms > tip.ms => r,
+            _ => tip,
+        }
     }
 }
 
@@ -248,6 +272,19 @@ pub struct Object {
     /// The project whose `POST storage` made this placeholder, so uploads into a read-only
     /// project's storage are refused; `None` for objects not made that way.
     pub project: Option<usize>,
+}
+
+/// Why [`Store::move_folder`] refused a move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MoveError {
+    /// The folder or the new parent does not exist.
+    NotFound,
+    /// The folder is a project's root folder, which has no parent to change.
+    Root,
+    /// The new parent is in another project.
+    OtherProject,
+    /// The new parent is the folder itself or lies below it: the tree would become a cycle.
+    IntoItself,
 }
 
 /// A custom relationship between two resources (`refs`).
@@ -411,6 +448,8 @@ impl Store {
                 reserved: None,
                 kind,
                 versions: vec![first],
+                display_name: None,
+                renamed: None,
             },
         );
         self.folders
@@ -421,17 +460,69 @@ impl Store {
         Some(uid)
     }
 
-    /// Appends a version to an item (its number is set here); returns the new number.
+    /// Appends a version to an item (its number is set here); returns the new number. The item
+    /// then goes by the new tip's name again, whatever a `PATCH items` had named it.
     pub(crate) fn add_version(&mut self, item: Uid, mut v: Version) -> Option<u32> {
         let it = self.items.get_mut(&item)?;
         v.number = u32::try_from(it.versions.len() + 1).ok()?;
         let at = v.modified.ms;
         let n = v.number;
         it.hidden = v.kind == VersionKind::Deleted;
+        it.display_name = None;
+        it.renamed = None;
         it.versions.push(v);
         let parent = it.parent;
         self.touch(parent, at);
         Some(n)
+    }
+
+    /// Whether `folder` is `ancestor` itself or lies anywhere below it.
+    pub(crate) fn is_within(&self, folder: Uid, ancestor: Uid) -> bool {
+        let mut next = Some(folder);
+        // Bounded by the folder count so a corrupt parent cycle cannot loop forever.
+        for _ in 0..=self.folders.len() {
+            match next {
+                Some(u) if u == ancestor => return true,
+                Some(u) => next = self.folders.get(&u).and_then(|f| f.parent),
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Moves `folder` (with everything below it) to the end of `new_parent`'s children, as
+    /// `PATCH folders` with a new `relationships.parent` does; `at` is the change's time (ms).
+    /// Moving to the parent it already has changes nothing.
+    pub(crate) fn move_folder(
+        &mut self,
+        folder: Uid,
+        new_parent: Uid,
+        at: i64,
+    ) -> Result<(), MoveError> {
+        let f = self.folders.get(&folder).ok_or(MoveError::NotFound)?;
+        let old_parent = f.parent.ok_or(MoveError::Root)?;
+        let target = self.folders.get(&new_parent).ok_or(MoveError::NotFound)?;
+        if target.project != f.project {
+            return Err(MoveError::OtherProject);
+        }
+        if self.is_within(new_parent, folder) {
+            return Err(MoveError::IntoItself);
+        }
+        if old_parent == new_parent {
+            return Ok(());
+        }
+        if let Some(old) = self.folders.get_mut(&old_parent) {
+            old.children.retain(|n| *n != Node::Folder(folder));
+        }
+        if let Some(new) = self.folders.get_mut(&new_parent) {
+            new.children.push(Node::Folder(folder));
+        }
+        if let Some(f) = self.folders.get_mut(&folder) {
+            f.parent = Some(new_parent);
+        }
+        self.touch(old_parent, at);
+        self.touch(folder, at);
+        Ok(())
     }
 
     /// A bucket that exists and is not marked for deletion.
@@ -485,5 +576,93 @@ impl Store {
     /// Number of items, for the start-up log of `apsfs emulator`.
     pub fn item_count(&self) -> usize {
         self.items.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project with `Root/A/B` and `Root/C`, and a second project's root: (store, [root, a,
+    /// b, c, other root]).
+    fn world() -> (Store, [Uid; 5]) {
+        let mut s = Store::new();
+        let at = Stamp::new(1_000);
+        let h = s.add_hub("b.h".into(), "H".into(), Flavor::Bim360);
+        let p = s.add_project(h, "b.p".into(), "P".into(), at);
+        let q = s.add_project(h, "b.q".into(), "Q".into(), at);
+        let root = s.projects[p].root;
+        let other = s.projects[q].root;
+        let a = s.add_folder(root, Uid::derive("f", "a"), "A".into(), at);
+        let a = a.expect("a");
+        let b = s.add_folder(a, Uid::derive("f", "b"), "B".into(), at);
+        let c = s.add_folder(root, Uid::derive("f", "c"), "C".into(), at);
+        (s, [root, a, b.expect("b"), c.expect("c"), other])
+    }
+
+    #[test]
+    fn moving_a_folder_moves_it_between_the_children_lists() {
+        let (mut s, [root, a, b, c, _]) = world();
+        assert_eq!(s.move_folder(b, c, 5_000), Ok(()));
+        assert_eq!(s.folders[&b].parent, Some(c));
+        assert!(s.folders[&a].children.is_empty());
+        assert_eq!(s.folders[&c].children, [Node::Folder(b)]);
+        assert_eq!(s.folders[&a].rollup_ms, 5_000, "the old parent changed");
+        assert_eq!(s.folders[&c].rollup_ms, 5_000, "the new parent changed");
+        assert_eq!(s.folders[&root].rollup_ms, 5_000);
+        // To the end of the new parent's list.
+        assert_eq!(s.move_folder(a, c, 6_000), Ok(()));
+        assert_eq!(s.folders[&c].children, [Node::Folder(b), Node::Folder(a)]);
+        assert_eq!(s.folders[&root].children, [Node::Folder(c)]);
+        // Its own parent again: nothing moves.
+        assert_eq!(s.move_folder(a, c, 7_000), Ok(()));
+        assert_eq!(s.folders[&c].children, [Node::Folder(b), Node::Folder(a)]);
+    }
+
+    #[test]
+    fn moves_that_would_make_a_cycle_or_leave_the_project_are_refused() {
+        let (mut s, [root, a, b, c, other]) = world();
+        assert_eq!(s.move_folder(a, a, 1), Err(MoveError::IntoItself));
+        assert_eq!(s.move_folder(a, b, 1), Err(MoveError::IntoItself));
+        assert_eq!(s.move_folder(root, c, 1), Err(MoveError::Root));
+        assert_eq!(s.move_folder(a, other, 1), Err(MoveError::OtherProject));
+        assert_eq!(
+            s.move_folder(a, Uid::derive("f", "nowhere"), 1),
+            Err(MoveError::NotFound)
+        );
+        assert_eq!(s.folders[&b].parent, Some(a), "nothing moved");
+        assert_eq!(
+            s.folders[&root].children,
+            [Node::Folder(a), Node::Folder(c)]
+        );
+        assert!(s.is_within(b, root) && s.is_within(b, a) && s.is_within(a, a));
+        assert!(!s.is_within(a, b) && !s.is_within(c, a));
+    }
+
+    #[test]
+    fn an_item_goes_by_its_patched_name_until_its_next_version() {
+        let (mut s, [_, a, ..]) = world();
+        let v = |name: &str, ms| Version {
+            number: 0,
+            name: name.into(),
+            created: Stamp::new(ms),
+            modified: Stamp::new(ms),
+            kind: VersionKind::File,
+            storage: None,
+            size: 0,
+            size_listed: true,
+        };
+        let uid = Uid::derive("i", "x");
+        s.add_item(a, uid, ItemKind::File, v("x.txt", 10));
+        let it = s.items.get_mut(&uid).expect("item");
+        assert_eq!(it.name(), "x.txt");
+        it.display_name = Some("y.txt".into());
+        it.renamed = Some(Stamp::new(20));
+        assert_eq!((it.name(), it.modified().ms), ("y.txt", 20));
+        assert_eq!(it.tip().map(|t| t.name.as_str()), Some("x.txt"));
+        s.add_version(uid, v("z.txt", 30));
+        let it = &s.items[&uid];
+        assert_eq!((it.name(), it.modified().ms), ("z.txt", 30));
+        assert_eq!(it.display_name, None);
     }
 }

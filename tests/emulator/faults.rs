@@ -292,7 +292,7 @@ async fn faults_change_at_run_time() {
     let emu = Emulator::start(&[]);
     let tok = emu.token().await;
     let defaults = get_faults(&emu).await;
-    let hostile = json!({"redirect": "off", "object_count": 0, "json_padding_mib": 0, "endless_json": false, "range_ignored": false, "listed_size_offset": 0, "trickle_ms": 0, "token_expires_in": 0, "retry_after_secs": 0, "retry_after_date": false, "token_error_rate": 0.0, "bad_entries": false, "bad_next_link": false, "strict_item_names": false, "route_faults": {}});
+    let hostile = json!({"redirect": "off", "object_count": 0, "json_padding_mib": 0, "endless_json": false, "range_ignored": false, "listed_size_offset": 0, "trickle_ms": 0, "token_expires_in": 0, "retry_after_secs": 0, "retry_after_date": false, "token_error_rate": 0.0, "bad_entries": false, "bad_next_link": false, "strict_item_names": false, "refuse_storage_reuse": false, "route_faults": {}});
     let with_hostile = |v: Value| {
         let mut all = hostile.clone();
         if let (Some(a), Value::Object(o)) = (all.as_object_mut(), v) {

@@ -33,5 +33,6 @@ mod scale;
 mod write;
 mod write_access;
 mod write_faults;
+mod write_patch;
 mod write_rules;
 mod write_upload;

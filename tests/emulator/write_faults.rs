@@ -271,7 +271,9 @@ async fn error_and_throttle_rates_reach_writes_and_parts() {
     assert_eq!(
         writes,
         json!({"storage_created": 0, "items_created": 0, "versions_created": 0,
-               "folders_created": 0, "parts_put": 0, "part_bytes": 0, "uploads_completed": 0})
+               "folders_created": 0, "parts_put": 0, "part_bytes": 0, "uploads_completed": 0,
+               "items_renamed": 0, "versions_renamed": 0, "folders_renamed": 0,
+               "folders_moved": 0, "folders_hidden": 0, "folders_restored": 0, "tombstones": 0})
     );
 }
 

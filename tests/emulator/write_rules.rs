@@ -192,7 +192,9 @@ async fn write_counters_count_what_was_made() {
         stats["writes"],
         json!({"storage_created": 3, "items_created": 1, "versions_created": 1,
                "folders_created": 1, "parts_put": 4, "part_bytes": 3 + (5 << 20) + 2 + 2,
-               "uploads_completed": 3}),
+               "uploads_completed": 3, "items_renamed": 0, "versions_renamed": 0,
+               "folders_renamed": 0, "folders_moved": 0, "folders_hidden": 0,
+               "folders_restored": 0, "tombstones": 0}),
         "{stats}"
     );
     let routes = &stats["routes"];

@@ -7,6 +7,7 @@ mod data;
 mod foreign;
 mod oauth;
 mod oss;
+mod patch;
 mod project;
 mod write;
 
@@ -57,6 +58,9 @@ pub async fn dispatch(app: &Arc<App>, req: &Req) -> Answer {
         CreateItem { project } => write::create_item(app, req, project),
         CreateVersion { project } => write::create_version(app, req, project),
         CreateFolder { project } => write::create_folder(app, req, project),
+        PatchFolder { project, id } => patch::folder(app, req, project, id),
+        PatchItem { project, id } => patch::item(app, req, project, id),
+        PatchVersion { project, id } => patch::version(app, req, project, id),
         Buckets => oss::list_buckets(app, req),
         CreateBucket => oss::create_bucket(app, req),
         BucketDetails { bucket } => oss::bucket_details(app, req, bucket),

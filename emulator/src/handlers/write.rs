@@ -1,7 +1,7 @@
 //! Data service writes a desktop save would use: storage placeholders, new items, new versions
 //! (including delete tombstones and `copyFrom`), folders and refs; with the refusals a client
 //! must handle: a read-only project (403), a reserved item (423), a bad name (400) and a name
-//! already taken (409).
+//! already taken (409). Tombstones follow the hub: BIM 360 hides the item, team hubs refuse.
 
 use super::data::{folder_in, item_in, project_index, version_in};
 use super::{jsonapi, write, Answer};
@@ -17,23 +17,28 @@ use crate::request::Req;
 use crate::router::Kind;
 use crate::seed::object_key;
 use crate::stats::Made;
-use crate::store::{Item, ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET};
+use crate::store::{
+    Flavor, Item, ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET,
+};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
-fn body(req: &Req) -> Result<Value, ApiError> {
+/// The request body as JSON; 400 when it is not.
+pub(super) fn body(req: &Req) -> Result<Value, ApiError> {
     serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_input(format!("Request body is not valid JSON: {e}")))
 }
 
+/// The string at `pointer`; 400 naming it when absent.
 fn str_at<'v>(v: &'v Value, pointer: &str) -> Result<&'v str, ApiError> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad_input(format!("{pointer} is required")))
 }
 
-fn conflict(what: &str) -> ApiError {
+/// 409 for `what` (a name) already taken in the folder.
+pub(super) fn conflict(what: &str) -> ApiError {
     ApiError::data(
         StatusCode::CONFLICT,
         "CONFLICT",
@@ -44,7 +49,7 @@ fn conflict(what: &str) -> ApiError {
 /// Characters a folder name may not hold (§6, from `POST folders`). The reference spells the
 /// tenth as a backtick, the OpenAPI as an apostrophe; both are refused, so a client that
 /// passes here passes under either reading.
-const FOLDER_RESERVED: [char; 20] = [
+pub(super) const FOLDER_RESERVED: [char; 20] = [
     '<', '>', ':', '"', '/', '\\', '|', '?', '*', '`', '\'', '\n', '\r', '\t', '\0', '\u{c}', '¢',
     '™', '$', '®',
 ];
@@ -56,7 +61,7 @@ const FILE_RESERVED: [char; 2] = ['/', '\0'];
 
 /// The project `id` names, if a write may go there: 404 when unknown, 403 when the caller's
 /// role in it is read-only (`PUT /__emulator/projects/:id`).
-fn writable_project(store: &Store, project: &str) -> Result<usize, ApiError> {
+pub(super) fn writable_project(store: &Store, project: &str) -> Result<usize, ApiError> {
     let p = project_index(store, project)?;
     if store.projects.get(p).is_some_and(|p| p.read_only) {
         return Err(ApiError::not_authorized(
@@ -67,7 +72,7 @@ fn writable_project(store: &Store, project: &str) -> Result<usize, ApiError> {
 }
 
 /// 1 to 255 characters (§6, and the OpenAPI's for items and versions), none of `reserved`.
-fn check_name(what: &str, name: &str, reserved: &[char]) -> Result<(), ApiError> {
+pub(super) fn check_name(what: &str, name: &str, reserved: &[char]) -> Result<(), ApiError> {
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::bad_input(format!(
             "{what} name must be 1 to 255 characters"
@@ -82,7 +87,7 @@ fn check_name(what: &str, name: &str, reserved: &[char]) -> Result<(), ApiError>
 }
 
 /// An item or version name a request gives.
-fn check_file_name(app: &App, name: &str) -> Result<(), ApiError> {
+pub(super) fn check_file_name(app: &App, name: &str) -> Result<(), ApiError> {
     let reserved: &[char] = if app.faults.get().strict_item_names {
         &FOLDER_RESERVED
     } else {
@@ -92,7 +97,7 @@ fn check_file_name(app: &App, name: &str) -> Result<(), ApiError> {
 }
 
 /// 423 unless the request acts as the user who reserved the item (or nobody did).
-fn check_reservation(it: &Item, req: &Req) -> Result<(), ApiError> {
+pub(super) fn check_reservation(it: &Item, req: &Req) -> Result<(), ApiError> {
     match &it.reserved {
         Some(lock) if req.acting_user() != Some(lock.user_id.as_str()) => {
             Err(ApiError::locked(format!(
@@ -105,23 +110,71 @@ fn check_reservation(it: &Item, req: &Req) -> Result<(), ApiError> {
     }
 }
 
-/// Whether a visible child of `folder` already carries `name`.
-fn name_taken(store: &Store, folder: Uid, name: &str, except: Option<Uid>) -> bool {
+/// Whether a visible child of `folder` other than `except` (the folder or item being renamed
+/// or moved) already carries `name`; an item by the name it goes by ([`Item::name`]).
+pub(super) fn name_taken(store: &Store, folder: Uid, name: &str, except: Option<Uid>) -> bool {
     store.folders.get(&folder).is_some_and(|f| {
         f.children.iter().any(|n| match n {
-            Node::Folder(u) => store
-                .folders
-                .get(u)
-                .is_some_and(|c| !c.hidden && c.name == name),
+            Node::Folder(u) => {
+                Some(*u) != except
+                    && store
+                        .folders
+                        .get(u)
+                        .is_some_and(|c| !c.hidden && c.name == name)
+            }
             Node::Item(u) => {
                 Some(*u) != except
                     && store
                         .items
                         .get(u)
-                        .is_some_and(|i| !i.hidden && i.tip().is_some_and(|t| t.name == name))
+                        .is_some_and(|i| !i.hidden && i.name() == name)
             }
         })
     })
+}
+
+/// Under the `refuse_storage_reuse` fault, 400 when object `key` already holds the bytes of
+/// some version: whether the real service lets a new version (a BIM 360 rename) reuse its
+/// tip's storage is UNCONFIRMED, so a client's fallback to uploading again can be tested.
+fn check_storage_unused(app: &App, store: &Store, key: &str) -> Result<(), ApiError> {
+    let used = || {
+        store
+            .items
+            .values()
+            .any(|i| i.versions.iter().any(|v| v.storage.as_deref() == Some(key)))
+    };
+    if app.faults.get().refuse_storage_reuse && used() {
+        return Err(ApiError::bad_input(
+            "storage is already used by another version",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a delete tombstone may be added to `it`: team hubs (A360, Fusion Team) refuse
+/// deleting with 400 as third parties report; on BIM 360 an item whose tip is already a
+/// tombstone answers 409 CONFLICT, since the request is well formed and only the item's state
+/// (already deleted) is in the way: a client whose first tombstone's answer was lost learns
+/// that its delete took.
+fn check_tombstone(store: &Store, it: &Item) -> Result<(), ApiError> {
+    let flavor = store
+        .projects
+        .get(it.project)
+        .and_then(|p| store.hubs.get(p.hub))
+        .map(|h| h.flavor);
+    if flavor == Some(Flavor::Team) {
+        return Err(ApiError::bad_input(
+            "Deleting is not supported for this hub type",
+        ));
+    }
+    if it.tip().is_some_and(|t| t.kind == VersionKind::Deleted) {
+        return Err(ApiError::data(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            "The item is already deleted: its tip is a Deleted version",
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves an uploaded storage URN to (object key, size); it must be in the Data Management
@@ -222,6 +275,7 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
         return Err(conflict(&format!("An item named {name:?}")));
     }
     let (key, size) = uploaded_storage(&store, storage)?;
+    check_storage_unused(app, &store, &key)?;
     let uid = Uid::random();
     let version = Version {
         number: 1,
@@ -248,7 +302,8 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
 }
 
 /// `POST projects/:p/versions` → 201: a new tip (file, tombstone, or `copyFrom` a version);
-/// 423 while someone else holds the item's reservation.
+/// 423 while someone else holds the item's reservation. A tombstone counts in both
+/// `versions_created` and `tombstones`.
 pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
     let now = Stamp::new(app.clock.now_ms());
     let mut store = write(app)?;
@@ -257,10 +312,14 @@ pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
         Some(from) => copied_version(&store, req, project, from, now)?,
         None => posted_version(app, &store, req, project, now)?,
     };
+    let tombstone = version.kind == VersionKind::Deleted;
     let n = store
         .add_version(item_uid, version)
         .ok_or_else(|| ApiError::bad_input("item not found"))?;
     app.stats.made(Made::Version);
+    if tombstone {
+        app.stats.made(Made::Tombstone);
+    }
     let r = Renderer::new(&store, &app.base);
     let it = store
         .items
@@ -284,6 +343,9 @@ fn copied_version(
     now: Stamp,
 ) -> Result<(Uid, Version), ApiError> {
     let (it, src) = version_in(store, req, project, from)?;
+    if src.kind == VersionKind::Deleted {
+        check_tombstone(store, it)?;
+    }
     check_reservation(it, req)?;
     let copy = Version {
         number: 0,
@@ -311,12 +373,16 @@ fn posted_version(
     let v = body(req)?;
     let item = str_at(&v, "/data/relationships/item/data/id")?;
     let it = item_in(store, project, item)?;
-    check_reservation(it, req)?;
     let kind = version_kind(
         v.pointer("/data/attributes/extension/type")
             .and_then(Value::as_str),
     );
-    let tip_name = it.tip().map(|t| t.name.as_str());
+    if kind == VersionKind::Deleted {
+        check_tombstone(store, it)?;
+    }
+    check_reservation(it, req)?;
+    // What the item goes by, so a version keeping a `PATCH items` name is no rename either.
+    let tip_name = Some(it.name());
     let name = v
         .pointer("/data/attributes/name")
         .and_then(Value::as_str)
@@ -334,6 +400,7 @@ fn posted_version(
     ) {
         (VersionKind::File, Some(s)) => {
             let (k, n) = uploaded_storage(store, s)?;
+            check_storage_unused(app, store, &k)?;
             (Some(k), n)
         }
         (VersionKind::File, None) => {
