@@ -243,6 +243,10 @@ struct EmulatorArgs {
     /// Serve DIR/<hub>/<project>/<top folder>/.../<file> (files are read on demand).
     #[arg(long, value_name = "DIR")]
     seed_dir: Option<PathBuf>,
+    /// Seed the hub directory NAME of --seed-dir as a Fusion Team hub (a.<id> ids,
+    /// autodesk.core types, item/version PATCH, no tombstones) instead of BIM 360; repeatable.
+    #[arg(long = "team-hub", value_name = "NAME", requires = "seed_dir")]
+    team_hub: Vec<String>,
     /// Serve a generated data set (syntax below). Without this or --seed-dir:
     /// "seed=1,folders=6,items=40,versions=3,awkward".
     #[arg(long, value_name = "SPEC")]
@@ -420,7 +424,10 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
     faults.validate()?;
     let mut store = Store::new();
     if let Some(dir) = &args.seed_dir {
-        let sum = emulator::seed_dir(&mut store, dir).map_err(|e| e.to_string())?;
+        let options = emulator::SeedOptions {
+            team_hubs: args.team_hub.clone(),
+        };
+        let sum = emulator::seed_dir_with(&mut store, dir, &options).map_err(|e| e.to_string())?;
         tracing::info!(?sum, dir = %dir.display(), "seeded from directory");
     }
     let spec = match (&args.generate, &args.seed_dir) {
