@@ -24,10 +24,16 @@ pub fn format(report: &QueueReport) -> String {
         if report.pending == 1 { "" } else { "s" }
     );
     if report.pending > 0 {
+        let mut kinds = vec![plural(report.new_items, "new file")];
+        if report.renames > 0 {
+            kinds.push(plural(report.renames, "rename"));
+        }
+        if report.deletes > 0 {
+            kinds.push(plural(report.deletes, "delete"));
+        }
         out += &format!(
-            " ({} new file{}; about {} within the service's rate limits, uploads not counted)",
-            report.new_items,
-            if report.new_items == 1 { "" } else { "s" },
+            " ({}; about {} within the service's rate limits, uploads not counted)",
+            kinds.join(", "),
             duration(report.eta_secs)
         );
     }
@@ -39,6 +45,11 @@ pub fn format(report: &QueueReport) -> String {
         out += &format!("    … and {} more\n", report.more);
     }
     out
+}
+
+/// `n` and `what`, with an `s` unless `n` is 1.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn duration(secs: u64) -> String {

@@ -168,7 +168,7 @@ impl<R: Remote> Fs<R> {
     /// The queue as the `user.apsfs.queue` attribute shows it (JSON).
     fn queue_report(&self) -> Result<Vec<u8>, Error> {
         let w = self.writes()?;
-        let report = write::QueueReport::of(w.queue(), w.new_items());
+        let report = write::QueueReport::of(w.queue(), w.kinds());
         serde_json::to_vec(&report).map_err(|e| Error::Internal(e.to_string()))
     }
 

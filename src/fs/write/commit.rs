@@ -255,6 +255,12 @@ impl<R: Remote> Writes<R> {
             save.state = State::Sealed;
             self.send_as(&save, Plan::Version(x.clone()), listing)
                 .await?;
+            // Sent: a later attempt at the tombstone does not send it again.
+            let staged = m.generation();
+            self.update(m.id, |x| x.source = Source::None, true)?;
+            if let Some(g) = staged {
+                self.staging.remove(m.id, g);
+            }
         }
         match within(self.remote.delete_item(&m.project, &item)).await {
             Ok(v) => {
@@ -327,13 +333,21 @@ impl<R: Remote> Writes<R> {
                 return Err(Error::Locked(who));
             }
         }
-        let (content, generation) = match &e.source {
-            Source::Remote { storage, .. } => (Content::Kept(storage.clone()), None),
-            Source::Staged(g) => match self.upload_content(e, *g, &plan, target.as_ref()).await? {
-                Uploaded::Sent(content) => (content, Some(*g)),
-                Uploaded::Done(item) => return Ok(item),
-            },
-            Source::None => return Err(Error::Internal("nothing to send".into())),
+        let (content, generation) = match (&e.source, &plan) {
+            // A rename alone keeps the item's bytes as they are now (a version someone made
+            // since is not undone).
+            (Source::Remote { storage, .. }, Plan::Rename { item, .. }) => {
+                let tip = item.tip.as_ref().and_then(|t| t.storage.clone());
+                (Content::Kept(tip.unwrap_or_else(|| storage.clone())), None)
+            }
+            (Source::Remote { storage, .. }, _) => (Content::Kept(storage.clone()), None),
+            (Source::Staged(g), _) => {
+                match self.upload_content(e, *g, &plan, target.as_ref()).await? {
+                    Uploaded::Sent(content) => (content, Some(*g)),
+                    Uploaded::Done(item) => return Ok(item),
+                }
+            }
+            (Source::None, _) => return Err(Error::Internal("nothing to send".into())),
         };
         let storage = content.storage().to_string();
         let sha = content.sha();

@@ -236,6 +236,12 @@ pub struct QueueReport {
     pub pending: usize,
     /// Of those, new files (each a new item: the slowest budget, 50 a minute).
     pub new_items: usize,
+    /// Of those, renames of files the service has.
+    #[serde(default)]
+    pub renames: usize,
+    /// Of those, deletes.
+    #[serde(default)]
+    pub deletes: usize,
     /// Seconds the documented rate limits alone take to send them (upload time not counted).
     pub eta_secs: u64,
     /// Entries not simply committed (the first few hundred).
@@ -244,23 +250,39 @@ pub struct QueueReport {
     pub more: usize,
 }
 
+/// What the entries waiting to be sent are, by the request each costs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Kinds {
+    /// New items (`POST items`, 50 a minute).
+    pub new_items: usize,
+    /// Renames (on team hubs `PATCH items`, which shares that budget; on BIM 360 a version).
+    pub renames: usize,
+    /// Of the renames, those that are `PATCH items`.
+    pub item_patches: usize,
+    /// Deletes (a tombstone version).
+    pub deletes: usize,
+}
+
 /// Entries a report lists at most (an extended attribute value is at most 64 KiB).
 const REPORTED: usize = 200;
 
 impl QueueReport {
-    /// The report of `queue`, whose entries that wait include `new_items` new files.
-    pub fn of(queue: Vec<Queued>, new_items: usize) -> QueueReport {
+    /// The report of `queue`, whose waiting entries are of `kinds`.
+    pub fn of(queue: Vec<Queued>, kinds: Kinds) -> QueueReport {
         let pending = queue.iter().filter(|q| q.waits()).count();
-        let versions = pending.saturating_sub(new_items) as u64;
+        let items = (kinds.new_items + kinds.item_patches) as u64;
+        let versions = (pending as u64).saturating_sub(items);
         // Items: 50 a minute; versions and storage: 300 a minute (see `api::budget`).
-        let eta_secs = (new_items as u64 * 60).div_ceil(50) + (versions * 60).div_ceil(300);
+        let eta_secs = (items * 60).div_ceil(50) + (versions * 60).div_ceil(300);
         let more = queue.len().saturating_sub(REPORTED);
         let mut entries = queue;
         entries.sort_by_key(|q| !q.waits());
         entries.truncate(REPORTED);
         QueueReport {
             pending,
-            new_items,
+            new_items: kinds.new_items,
+            renames: kinds.renames,
+            deletes: kinds.deletes,
             eta_secs,
             entries,
             more,
@@ -528,14 +550,25 @@ impl<R: Remote> Writes<R> {
             .collect()
     }
 
-    /// Entries waiting to be sent that will be new items (no item has their name yet, as far
-    /// as the overlay knows).
-    pub fn new_items(&self) -> usize {
-        let Ok(i) = self.inner() else { return 0 };
-        i.entries
-            .values()
-            .filter(|e| e.pending() && e.base.is_none() && e.committed.is_none())
-            .count()
+    /// What the entries waiting to be sent are, as far as the overlay knows: new items (no
+    /// item has their name yet), renames, deletes.
+    pub fn kinds(&self) -> Kinds {
+        let mut k = Kinds::default();
+        let Ok(i) = self.inner() else { return k };
+        for e in i.entries.values().filter(|e| e.pending()) {
+            match (&e.state, &e.source, &e.base) {
+                (State::Removed, _, _) => k.deletes += 1,
+                (_, Source::Remote { .. }, Some(_)) => {
+                    k.renames += 1;
+                    if !e.bim360 {
+                        k.item_patches += 1;
+                    }
+                }
+                (_, _, None) if e.committed.is_none() => k.new_items += 1,
+                _ => {}
+            }
+        }
+        k
     }
 
     /// The folder id a local-only directory inode stands for.

@@ -463,8 +463,8 @@ impl<R: Remote> Writes<R> {
         e.size = file.size;
         e.set_mtime(file.mtime);
         e.state = State::Sealed;
-        let marker = if over { State::Removed } else { State::Hidden };
-        self.mark(from, &file.name, file.base.clone(), marker)?;
+        // The new name first: a crash before the old name's marker is recorded leaves a rename
+        // that still happens, never a removal without the rename.
         if let Some(old) = self.place(&e)? {
             if let Some(g) = old.generation() {
                 self.staging.remove(old.id, g);
@@ -472,6 +472,8 @@ impl<R: Remote> Writes<R> {
             self.record(&[super::Record::Gone(old.id)], false)?;
         }
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
+        let marker = if over { State::Removed } else { State::Hidden };
+        self.mark(from, &file.name, file.base.clone(), marker)?;
         self.touched(&to.folder);
         Ok(())
     }
