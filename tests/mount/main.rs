@@ -19,6 +19,7 @@ mod support {
     pub mod process;
     pub mod remote_changes;
     pub mod runtime;
+    pub mod rw;
     pub mod saved;
     pub mod upload;
     pub mod walk;
@@ -35,6 +36,7 @@ mod metadata;
 mod pin;
 mod process;
 mod reads;
+mod rename;
 mod tree;
 mod versions;
 mod write;

@@ -214,10 +214,27 @@ impl Mount {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Mount, String> {
+        Mount::try_start_to(base, args, env, Stderr::Discard)
+    }
+
+    /// Like `start`, with the mount's log (its stderr) written to `log`.
+    pub fn start_logged(base: &str, extra: &[&str], log: &Path) -> Mount {
+        let mut args = CREDENTIALS.to_vec();
+        args.extend_from_slice(extra);
+        Mount::try_start_to(base, &args, &[], Stderr::File(log))
+            .unwrap_or_else(|e| panic!("mount failed: {e}"))
+    }
+
+    fn try_start_to(
+        base: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stderr,
+    ) -> Result<Mount, String> {
         let (dir, mnt) = mountpoint();
         let mut all = vec!["--base-url", base];
         all.extend_from_slice(args);
-        let process = Foreground::spawn(&mnt, &all, env, Stderr::Discard);
+        let process = Foreground::spawn(&mnt, &all, env, stderr);
         if process.first.starts_with("mounted ") {
             Ok(Mount {
                 _process: process,

@@ -70,19 +70,79 @@ pub async fn folders(emu: &Emulator, names: &[&str]) -> Vec<String> {
 
 /// The bytes of an item's tip, through a signed download URL.
 pub async fn bytes(emu: &Emulator, saved: &Saved) -> Vec<u8> {
+    download(emu, &saved.storage, &saved.name).await
+}
+
+/// The bytes of a version resource (one of `versions`), through a signed download URL.
+pub async fn version_bytes(emu: &Emulator, version: &Value) -> Vec<u8> {
+    download(emu, &storage_of(version), name_of(version)).await
+}
+
+/// The bytes of object (bucket, key), through a signed download URL; `what` names it in
+/// failures.
+async fn download(emu: &Emulator, (bucket, key): &(String, String), what: &str) -> Vec<u8> {
     let token = emu.token().await;
-    let (bucket, key) = &saved.storage;
     let path = format!(
         "/oss/v2/buckets/{}/objects/{}/signeds3download",
         enc(bucket),
         enc(key)
     );
     let (status, doc) = emu.get_json(&token, &path).await;
-    assert_eq!(status, 200, "signeds3download of {}: {doc}", saved.name);
+    assert_eq!(status, 200, "signeds3download of {what}: {doc}");
     let url = doc["url"].as_str().expect("signed url");
     let r = http().get(url).send().await.expect("signed GET");
-    assert_eq!(r.status().as_u16(), 200, "download of {}", saved.name);
+    assert_eq!(r.status().as_u16(), 200, "download of {what}");
     r.bytes().await.expect("body").to_vec()
+}
+
+/// The items of the folder at `names` as the service lists them: (its `displayName`, item
+/// id, tip version number), by name. On a team hub a rename (`PATCH items`) changes the
+/// item's `displayName` and leaves its versions' names as they were.
+pub async fn item_names(emu: &Emulator, names: &[&str]) -> Vec<(String, String, u64)> {
+    let token = emu.token().await;
+    let (project, folder) = folder_by_path(emu, &token, names).await;
+    let (data, included) = folder_entries(emu, &token, &project, &folder, false).await;
+    let mut out: Vec<(String, String, u64)> = data
+        .iter()
+        .filter(|d| d["type"] == "items")
+        .map(|d| {
+            let tip_id = &d["relationships"]["tip"]["data"]["id"];
+            let number = included
+                .iter()
+                .find(|v| v["id"] == *tip_id)
+                .and_then(|v| v["attributes"]["versionNumber"].as_u64())
+                .unwrap_or(0);
+            (
+                d["attributes"]["displayName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                d["id"].as_str().expect("item id").to_string(),
+                number,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The subfolders of the folder at `names` as the service lists them: (name, folder id).
+pub async fn folder_ids(emu: &Emulator, names: &[&str]) -> Vec<(String, String)> {
+    let token = emu.token().await;
+    let (project, folder) = folder_by_path(emu, &token, names).await;
+    let (data, _) = folder_entries(emu, &token, &project, &folder, false).await;
+    let mut out: Vec<(String, String)> = data
+        .iter()
+        .filter(|d| d["type"] == "folders")
+        .map(|d| {
+            (
+                name_of(d).to_string(),
+                d["id"].as_str().expect("folder id").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Every version of the item `item` of the first project, newest first.
