@@ -355,3 +355,86 @@ async fn storage_the_service_will_not_share_is_uploaded_again() {
         "uploaded once, after the refusal"
     );
 }
+
+#[tokio::test]
+async fn a_rename_chain_renames_both_items_and_deletes_nothing() {
+    for bim360 in [false, true] {
+        let (m, d) = setup();
+        m.set_bim360(bim360);
+        m.add_file(TOP, "x", "report.pdf", b"old");
+        m.add_file(TOP, "y", "draft.pdf", b"new");
+        // No --allow-delete: the rotation removes nothing, so it needs none.
+        let fs = rw_fs_with(m.clone(), d.path(), false);
+        let top = top(&fs).await;
+        mv(&fs, top, "report.pdf", top, "report-old.pdf")
+            .await
+            .unwrap();
+        mv(&fs, top, "draft.pdf", top, "report.pdf").await.unwrap();
+        sync(&fs).await;
+        let mut named = m.items_in(TOP);
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                ("report-old.pdf".to_string(), "x".to_string()),
+                ("report.pdf".to_string(), "y".to_string())
+            ],
+            "bim360 {bim360}: each item keeps its history under its new name"
+        );
+        assert_eq!(tip_bytes(&m, "x"), b"old");
+        assert_eq!(tip_bytes(&m, "y"), b"new");
+        assert_eq!(m.requests(Op::DeleteItem), 0);
+        assert_eq!(m.requests(Op::CreateItem), 0);
+        assert_eq!(m.requests(Op::CreateStorage), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_file_moved_into_a_removed_name_is_renamed_after_the_delete() {
+    let (m, d) = setup();
+    m.set_bim360(true);
+    m.add_file(TOP, "x", "a.txt", b"A");
+    m.add_file(TOP, "y", "c.txt", b"C");
+    let fs = rw_fs(m.clone(), d.path());
+    let top = top(&fs).await;
+    fs.unlink(top, "a.txt").await.unwrap();
+    mv(&fs, top, "c.txt", top, "a.txt").await.unwrap();
+    assert_eq!(
+        fs.queue().len(),
+        2,
+        "the delete still waits: {:?}",
+        fs.queue()
+    );
+    sync(&fs).await;
+    assert_eq!(m.items_in(TOP), [("a.txt".to_string(), "y".to_string())]);
+    assert!(m.versions("x")[0].deleted);
+    assert_eq!(tip_bytes(&m, "y"), b"C");
+}
+
+#[tokio::test]
+async fn a_file_is_not_deleted_over_a_version_someone_saved_after_the_rm() {
+    let (m, d) = setup();
+    m.set_bim360(true);
+    m.add_file(TOP, "x", "a.txt", b"mine");
+    let slow = WriteConfig {
+        dir: d.path().to_path_buf(),
+        quiet: Duration::from_secs(3600),
+        max_delay: Duration::from_secs(3600),
+        ignore: Vec::new(),
+        user_id: None,
+        allow_delete: true,
+    };
+    let scope = Scope::Project {
+        hub: "h".into(),
+        project: "p".into(),
+    };
+    let fs = Fs::writable_with(m.clone(), scope, config(Duration::from_secs(60)), slow).unwrap();
+    fs.start_writes();
+    let top = top(&fs).await;
+    fs.unlink(top, "a.txt").await.unwrap();
+    m.upload("x", b"theirs");
+    let left = fs.sync(None, true, Duration::from_secs(10)).await;
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(m.requests(Op::DeleteItem), 0);
+    assert_eq!(tip_bytes(&m, "x"), b"theirs");
+}

@@ -557,9 +557,7 @@ impl<R: Remote> Fs<R> {
             // mount committed).
             Named::Local(e) if e.base.is_some() && !w.is_ignored(&e.name, false) => {
                 if !same_folder {
-                    return Err(Error::CrossDevice(
-                        "a file the service has moves between folders only as a copy",
-                    ));
+                    return Err(self.no_move(&from));
                 }
                 if stays {
                     // Renamed to a backup name before a save: the service keeps the item.
@@ -571,20 +569,22 @@ impl<R: Remote> Fs<R> {
                         _ => Ok(()),
                     };
                 }
-                w.rename_item_entry(&from, *e, &to, new_name, target_base)
+                let item = e.base.as_ref().map(|b| b.item.clone()).unwrap_or_default();
+                let over = w.displaces(&to.folder, new_name, &item)
+                    || matches!(&target, Named::RemoteFile(t) if t.base.item != item);
+                w.rename_item_entry(&from, *e, &to, new_name, target_base, over)
             }
             Named::Local(e) => w.rename_entry(*e, &to, new_name, target_base),
             Named::RemoteFile(f) => {
                 if !same_folder {
-                    return Err(Error::CrossDevice(
-                        "a file the service has moves between folders only as a copy",
-                    ));
+                    return Err(self.no_move(&from));
                 }
                 self.not_reserved(f.ino)?;
                 if stays {
                     return w.rename_remote_away(&from, &f, &to, new_name);
                 }
-                let over = target_base.is_some_and(|t| t.item != f.base.item);
+                let over = w.displaces(&to.folder, new_name, &f.base.item)
+                    || matches!(&target, Named::RemoteFile(t) if t.base.item != f.base.item);
                 w.rename_remote(&from, &f, &to, new_name, over)
             }
             Named::RemoteDir(ino) => {
@@ -592,6 +592,21 @@ impl<R: Remote> Fs<R> {
                     .await
             }
             Named::Nothing(_) => Err(Error::NotFound),
+        }
+    }
+
+    /// Why a file the service has cannot move from `from` to another folder: `EXDEV` where
+    /// `mv`'s copy and remove can finish (the API has no item move), else `EPERM` at once, so no
+    /// copy is left beside the original.
+    fn no_move(&self, from: &Place) -> Error {
+        match self
+            .writes()
+            .map(|w| w.may_delete(from.flavour == Flavour::Bim360))
+        {
+            Ok(Ok(())) => {
+                Error::CrossDevice("a file the service has moves between folders only as a copy")
+            }
+            Ok(Err(e)) | Err(e) => e,
         }
     }
 

@@ -952,9 +952,9 @@ fn a_folder_moved_with_changes_pending_inside_sends_them_into_it() {
     assert_eq!(saved_bytes(&rw, &["dir2", "dir1"], "x.txt"), b"x2");
 }
 
-/// `mv` copies (EXDEV) and then cannot remove the original (EPERM without `--allow-delete`):
-/// it fails, and the original item is untouched. (The copy it made stays in the other
-/// folder and is sent as a new item, as any new file is.)
+/// Without `--allow-delete` a move to another folder could not remove the original after
+/// `mv` copied it, so it is refused at once (EPERM, not EXDEV): `mv` fails, the original item
+/// is untouched, and no copy is left in the other folder.
 #[test]
 fn mv_to_another_folder_without_allow_delete_fails_and_keeps_the_original() {
     let rw = Rw::new(&[("a.txt", b"aaa"), ("o/", b"")], &[]);
@@ -962,14 +962,17 @@ fn mv_to_another_folder_without_allow_delete_fails_and_keeps_the_original() {
     let dir = files(&m);
     let (code, _, err) = run("mv", &[s(&dir.join("a.txt")), s(&dir.join("o"))]);
     assert_ne!(code, 0, "mv: {err}");
-    assert!(err.contains("cannot remove"), "{err}");
+    assert!(err.contains("not permitted"), "{err}");
+    assert!(!dir.join("o/a.txt").exists(), "no copy left");
     sync(&m.path());
     assert_eq!(
         listed(&rw, &[]),
         [("a.txt".to_string(), 1)],
         "the original is intact"
     );
+    assert!(listed(&rw, &["o"]).is_empty());
     assert_eq!(rw.written("tombstones"), 0);
+    assert_eq!(rw.written("items_created"), 0);
 }
 
 /// `mv a.txt b.txt` while the quiet period runs, another client saves a new version of
@@ -1020,4 +1023,36 @@ fn a_rename_sent_after_another_client_s_version_keeps_their_bytes_on_bim360() {
     );
     assert_eq!(vname(&all[0]), "b.txt");
     assert_eq!(all.len(), 3, "v1, theirs, the rename");
+}
+
+/// The rotation `mv report.pdf report-old.pdf; mv draft.pdf report.pdf` within one quiet
+/// period renames both items (no delete, so no `--allow-delete`), whatever the timing.
+#[test]
+fn a_rotation_of_names_renames_both_items_without_allow_delete() {
+    let rw = Rw::new(&[("report.pdf", b"old"), ("draft.pdf", b"new")], &[]);
+    let before = rt().block_on(item_names(&rw.emu, &[]));
+    let m = rw.mount(&["--quiet-period", "300"]);
+    let dir = files(&m);
+    mv(&[s(&dir.join("report.pdf")), s(&dir.join("report-old.pdf"))]);
+    mv(&[s(&dir.join("draft.pdf")), s(&dir.join("report.pdf"))]);
+    assert_eq!(shown(&dir), ["report-old.pdf", "report.pdf"]);
+    sync(&m.path());
+    let after = rt().block_on(item_names(&rw.emu, &[]));
+    let id_of = |names: &[(String, String, u64)], n: &str| {
+        names
+            .iter()
+            .find(|(name, _, _)| name == n)
+            .map(|(_, id, _)| id.clone())
+    };
+    assert_eq!(
+        id_of(&after, "report-old.pdf"),
+        id_of(&before, "report.pdf")
+    );
+    assert_eq!(id_of(&after, "report.pdf"), id_of(&before, "draft.pdf"));
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(saved_bytes(&rw, &[], "report.pdf"), b"new");
+    assert_eq!(saved_bytes(&rw, &[], "report-old.pdf"), b"old");
+    assert_eq!(rw.written("tombstones"), 0);
+    assert_eq!(rw.written("items_created"), 0);
+    assert_eq!(rw.written("storage_created"), 0);
 }

@@ -518,9 +518,10 @@ fn folders_names_and_what_is_not_done_yet_answer_at_once() {
     assert_eq!(bad.raw_os_error(), Some(libc::EINVAL));
     let long = std::fs::write(dir.join("x".repeat(250)), b"x").expect_err("too long");
     assert_eq!(long.raw_os_error(), Some(libc::ENAMETOOLONG));
-    // A file the service has moves to another folder only as a copy (`mv` falls back to one).
+    // A file the service has moves to another folder only as a copy and a delete: without
+    // --allow-delete that cannot finish, so it is refused at once (no copy is left behind).
     let mv = std::fs::rename(dir.join("a.txt"), dir.join("Drawings/a.txt")).expect_err("move");
-    assert_eq!(mv.raw_os_error(), Some(libc::EXDEV));
+    assert_eq!(mv.raw_os_error(), Some(libc::EPERM));
     let ln = std::fs::hard_link(dir.join("a.txt"), dir.join("c.txt")).expect_err("link");
     assert_eq!(ln.raw_os_error(), Some(libc::EPERM));
     let sl = std::os::unix::fs::symlink("a.txt", dir.join("d.txt")).expect_err("symlink");

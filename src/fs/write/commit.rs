@@ -109,54 +109,107 @@ impl<R: Remote> Writes<R> {
         (due, next)
     }
 
-    /// Sends the due entries of `folder`: contents first (saves, renames, new files), then the
-    /// names removed or renamed away, which depend on where the contents went.
+    /// Sends the due entries of `folder`, in rounds. Each round first deletes the items removed
+    /// here that nothing still carries (so their names are free), then sends the contents
+    /// (saves, renames, new files); a file moving into a name whose item moves away too waits
+    /// for it (a rename chain: `mv a b; mv c a`), and names swapped in a circle keep their
+    /// items (each gets the other's bytes). The names renamed away go last, as they depend on
+    /// where the contents went.
     async fn send_folder(&self, folder: &str, urgent: bool) {
-        let (ids, claimed) = match self.inner() {
-            Ok(i) => {
-                let ids: Vec<u64> = i
-                    .entries
-                    .values()
-                    .filter(|e| e.folder == folder)
-                    .filter(|e| e.state == State::Sealed || e.is_marker())
-                    .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
-                    .filter(|e| {
-                        urgent || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now())
-                    })
-                    .map(|e| e.id)
-                    .collect();
-                // Names something here shows: an item listed under one of them is not renamed
-                // away from it (the name keeps its item; identity is the name).
-                let claimed: HashSet<String> = i
-                    .entries
-                    .values()
-                    .filter(|e| e.folder == folder && !e.is_marker())
-                    .map(|e| e.name.clone())
-                    .collect();
-                (ids, claimed)
-            }
+        let ids: Vec<u64> = match self.inner() {
+            Ok(i) => i
+                .entries
+                .values()
+                .filter(|e| e.folder == folder)
+                .filter(|e| e.state == State::Sealed || e.is_marker())
+                .filter(|e| !i.writers.contains_key(&e.id) && !i.dirty.contains(&e.id))
+                .filter(|e| urgent || i.retry_at.get(&e.id).map_or(true, |t| *t <= Instant::now()))
+                .map(|e| e.id)
+                .collect(),
             Err(_) => return,
         };
         // Restarted now: changes after this point wait for their own quiet period.
         if let Ok(mut i) = self.inner() {
             i.folders.remove(folder);
         }
+        let (mut markers, mut todo): (Vec<u64>, Vec<u64>) = ids
+            .into_iter()
+            .partition(|id| self.entry(*id).is_ok_and(|e| e.is_marker()));
         let mut listing: Option<Names> = None;
-        let mut markers = Vec::new();
-        // Items a version or rename went to in this pass: they live on.
+        // Items a version or rename went to in this pass (they live on), and items whose change
+        // failed (what waits for them waits for the next pass).
         let mut kept = HashSet::new();
-        for id in ids {
-            let Ok(e) = self.entry(id) else { continue };
-            if e.is_marker() {
-                markers.push(id);
-                continue;
-            }
-            match self.send(&e, &mut listing, &claimed).await {
-                Ok(item) => {
-                    kept.insert(item);
-                    self.sent(id);
+        let mut blocked = HashSet::new();
+        let mut circle = false;
+        while !todo.is_empty() || !markers.is_empty() {
+            let mut progress = false;
+            let carried = self.carried(folder);
+            let mut settled = Vec::new();
+            for id in &markers {
+                let Ok(m) = self.entry(*id) else {
+                    settled.push(*id);
+                    continue;
+                };
+                let item = m.base.as_ref().map(|b| b.item.clone());
+                if m.state != State::Removed || item.as_ref().is_some_and(|i| carried.contains(i)) {
+                    continue;
                 }
-                Err(err) => self.failed(id, &err),
+                settled.push(*id);
+                match self.settle(&m, &mut listing, &kept, &HashSet::new()).await {
+                    Ok(()) => {
+                        self.sent(*id);
+                        progress = true;
+                    }
+                    Err(err) => {
+                        self.failed(*id, &err);
+                        blocked.extend(item);
+                    }
+                }
+            }
+            markers.retain(|id| !settled.contains(id));
+            let mut next = Vec::new();
+            for id in std::mem::take(&mut todo) {
+                let Ok(e) = self.entry(id) else { continue };
+                if listing.is_none() {
+                    match self.remote_names(&e).await {
+                        Ok(l) => listing = Some(l),
+                        Err(err) => {
+                            self.failed(id, &err);
+                            continue;
+                        }
+                    }
+                }
+                let here = self.shown_in(folder);
+                let names = listing.as_ref().map(Clone::clone).unwrap_or_default();
+                match plan(&e, &names, &here, circle) {
+                    Plan::Wait(item) if blocked.contains(&item) => {
+                        let err = Error::Internal(format!(
+                            "waits for the item at {:?} to move away",
+                            e.name
+                        ));
+                        self.failed(id, &err);
+                    }
+                    Plan::Wait(_) => next.push(id),
+                    plan => match self.send_as(&e, plan, &mut listing).await {
+                        Ok(item) => {
+                            kept.insert(item);
+                            self.sent(id);
+                            progress = true;
+                        }
+                        Err(err) => {
+                            self.failed(id, &err);
+                            blocked.extend(e.base.as_ref().map(|b| b.item.clone()));
+                        }
+                    },
+                }
+            }
+            todo = next;
+            if !progress {
+                if todo.is_empty() || circle {
+                    break;
+                }
+                // Nothing moved and files still wait: they wait for each other.
+                circle = true;
             }
         }
         // Items whose save or rename still waits: their markers wait with them.
@@ -186,6 +239,28 @@ impl<R: Remote> Writes<R> {
                 let now = Instant::now();
                 i.folders.entry(folder.to_string()).or_insert((now, now));
             }
+        }
+    }
+
+    /// Items that a change of `folder` not sent yet continues (a save or rename of them).
+    fn carried(&self, folder: &str) -> HashSet<String> {
+        self.shown_in(folder)
+            .into_iter()
+            .filter(|e| e.state != State::Committed)
+            .filter_map(|e| Some(e.base?.item))
+            .collect()
+    }
+
+    /// The entries `folder` shows (not markers, not local-only names).
+    fn shown_in(&self, folder: &str) -> Vec<Entry> {
+        match self.inner() {
+            Ok(i) => i
+                .entries
+                .values()
+                .filter(|e| e.folder == folder && !e.is_marker() && e.state != State::LocalOnly)
+                .cloned()
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -248,6 +323,12 @@ impl<R: Remote> Writes<R> {
             self.forget_entry(m.id);
             return Ok(());
         };
+        // Someone saved a version after the file was removed here: theirs is not deleted.
+        let base = m.base.as_ref().map(|b| b.version.as_str());
+        let newer = x
+            .tip
+            .as_ref()
+            .filter(|t| Some(t.id.as_str()) != base && self.made.sha256(&t.id).is_none());
         if m.generation().is_some() {
             // Removed with a save not sent yet: the save first, so the service keeps it.
             let mut save = m.clone();
@@ -261,6 +342,12 @@ impl<R: Remote> Writes<R> {
             if let Some(g) = staged {
                 self.staging.remove(m.id, g);
             }
+        }
+        if let Some(t) = newer {
+            let who = t.meta.modified_by.as_deref().unwrap_or("another client");
+            tracing::warn!(name = %m.name, version = t.number, by = %who, "not deleted: a newer version was saved after it was removed here; it shows again");
+            self.forget_entry(m.id);
+            return Ok(());
         }
         match within(self.remote.delete_item(&m.project, &item)).await {
             Ok(v) => {
@@ -282,22 +369,6 @@ impl<R: Remote> Writes<R> {
         }
         self.forget_entry(m.id);
         Ok(())
-    }
-
-    /// Sends one sealed entry, as its folder's listing says: a version of the item its name
-    /// belongs to, a rename of its own item, or a new item. The item its content went to.
-    async fn send(
-        &self,
-        e: &Entry,
-        listing: &mut Option<Names>,
-        claimed: &HashSet<String>,
-    ) -> Result<String, Error> {
-        if listing.is_none() {
-            *listing = Some(self.remote_names(e).await?);
-        }
-        let names = listing.as_ref().ok_or(Error::BadHandle)?;
-        let plan = plan(e, names, claimed);
-        self.send_as(e, plan, listing).await
     }
 
     /// Sends sealed entry `e` as `plan` says: its bytes (uploaded, continuing an upload a crash
@@ -325,6 +396,7 @@ impl<R: Remote> Writes<R> {
         let target = match &plan {
             Plan::Version(t) | Plan::Rename { item: t, .. } => Some(t.clone()),
             Plan::New => None,
+            Plan::Wait(_) => return Err(Error::Internal("sent while it waits".into())),
         };
         if let Some(reserved) = target.as_ref().and_then(|t| t.meta.reserved.as_ref()) {
             let mine = reserved.user_id.is_some() && reserved.user_id == self.config.user_id;
@@ -388,7 +460,7 @@ impl<R: Remote> Writes<R> {
                 }
                 (x.id.clone(), v, None)
             }
-            Plan::New => {
+            Plan::New | Plan::Wait(_) => {
                 let (item, v) = self.post_item(e, &storage, flavour, kept, listing).await?;
                 (item, v, None)
             }
@@ -800,7 +872,7 @@ impl<R: Remote> Writes<R> {
             .filter(|e| e.state != State::Hidden && !e.dir)
             .filter(|e| e.state != State::Committed || e.conflict.is_some())
             .map(|e| Queued {
-                name: e.name.clone(),
+                name: super::shown_name(&e.name).to_string(),
                 folder: e.folder.clone(),
                 state: match i.uploading.get(&e.id) {
                     Some(p) => format!(
@@ -862,26 +934,53 @@ enum Plan {
     },
     /// A new item.
     New,
+    /// Not yet: the entry's own item moves into the name of this item, which moves away too.
+    Wait(String),
 }
 
-/// What `e` becomes: identity is the name. The item listed under its name gets the version;
-/// else its own item, when listed under a name nothing here shows now, is renamed; else a
-/// new item is made.
-fn plan(e: &Entry, names: &Names, claimed: &HashSet<String>) -> Plan {
-    if let Some(t) = names.get(&e.name) {
-        return Plan::Version(t.clone());
-    }
+/// What `e` becomes, given the folder's listing (`names`) and the entries it shows (`here`).
+/// Identity is the name: the item listed under the entry's name gets the version, unless the
+/// entry continues another listed item and the one there moves away (then it waits, and is a
+/// rename once the name is free; in a `circle` of such moves, each name keeps its item). Else
+/// its own item, when listed under a name nothing here keeps for it, is renamed; else a new
+/// item is made.
+fn plan(e: &Entry, names: &Names, here: &[Entry], circle: bool) -> Plan {
     let own = e
         .base
         .as_ref()
         .and_then(|b| names.iter().find(|(_, i)| i.id == b.item));
+    if let Some(t) = names.get(&e.name) {
+        let moves_in = own.is_some_and(|(_, z)| z.id != t.id);
+        if moves_in && !circle && moves_away(&t.id, &e.name, here) {
+            return Plan::Wait(t.id.clone());
+        }
+        return Plan::Version(t.clone());
+    }
     match own {
-        Some((old, x)) if !claimed.contains(old) => Plan::Rename {
+        Some((old, x)) if !kept_for(old, &x.id, names, here) => Plan::Rename {
             item: x.clone(),
             old: old.clone(),
         },
         _ => Plan::New,
     }
+}
+
+/// Whether item `item`, listed under `name`, goes to another name here (an entry elsewhere
+/// continues it).
+fn moves_away(item: &str, name: &str, here: &[Entry]) -> bool {
+    here.iter()
+        .any(|h| h.name != name && h.base.as_ref().is_some_and(|b| b.item == item))
+}
+
+/// Whether name `old`, where item `item` is listed, stays that item's: something is shown
+/// there that does not continue another listed item (new bytes, or the item itself).
+fn kept_for(old: &str, item: &str, names: &Names, here: &[Entry]) -> bool {
+    here.iter()
+        .filter(|h| h.name == old)
+        .any(|h| match h.base.as_ref() {
+            None => true,
+            Some(b) => b.item == item || !names.values().any(|i| i.id == b.item),
+        })
 }
 
 /// The bytes a version is made of.

@@ -69,6 +69,17 @@ pub const SYNC_XATTR: &str = "user.aps.sync";
 const BLOCK: u32 = 4096;
 /// What the folder id of a local-only directory starts with.
 const LOCAL_FOLDER: &str = "local:";
+/// What the name of a removed file's marker starts with once a file of another item took its
+/// name: a `/` no file name has, so it hides nothing.
+const REMOVED: &str = "/removed/";
+
+/// The name a marker stands for (a moved one's original name).
+pub fn shown_name(name: &str) -> &str {
+    match name.strip_prefix(REMOVED) {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, n)| n),
+        None => name,
+    }
+}
 
 /// How a read-write mount behaves.
 #[derive(Clone)]
@@ -650,20 +661,70 @@ impl<R: Remote> Writes<R> {
         Ok(i.next_id)
     }
 
-    /// Puts `e` under its name (replacing whatever had the name) and its inode.
+    /// Puts `e` under its name (replacing whatever had the name) and its inode. A removed
+    /// name's marker that `e` does not continue keeps its item's delete: it moves out of the
+    /// way, under a name no file can have (`/removed/ID/NAME`), instead of being replaced.
     fn place(&self, e: &Entry) -> Result<Option<Entry>, Error> {
-        let mut i = self.inner()?;
-        let replaced = i
-            .by_name
-            .insert((e.folder.clone(), e.name.clone()), e.id)
-            .filter(|old| *old != e.id)
-            .and_then(|old| i.entries.remove(&old));
-        if let Some(r) = &replaced {
-            i.by_ino.remove(&r.ino);
+        let (replaced, moved) = {
+            let mut i = self.inner()?;
+            let replaced = i
+                .by_name
+                .insert((e.folder.clone(), e.name.clone()), e.id)
+                .filter(|old| *old != e.id)
+                .and_then(|old| i.entries.remove(&old));
+            if let Some(r) = &replaced {
+                i.by_ino.remove(&r.ino);
+            }
+            i.by_ino.insert(e.ino, e.id);
+            i.entries.insert(e.id, e.clone());
+            let item = |x: &Entry| x.base.as_ref().map(|b| b.item.clone());
+            match replaced {
+                Some(mut r) if r.state == State::Removed && item(&r) != item(e) => {
+                    r.name = format!("{REMOVED}{}/{}", r.id, r.name);
+                    i.by_name.insert((r.folder.clone(), r.name.clone()), r.id);
+                    i.by_ino.insert(r.ino, r.id);
+                    i.entries.insert(r.id, r.clone());
+                    (None, Some(r))
+                }
+                r => (r, None),
+            }
+        };
+        if let Some(m) = moved {
+            self.record(&[Record::Entry(Box::new(m))], false)?;
         }
-        i.by_ino.insert(e.ino, e.id);
-        i.entries.insert(e.id, e.clone());
         Ok(replaced)
+    }
+
+    /// Whether renaming a file of item `item` to `name` in `folder` takes that name from
+    /// another item of the service, which then must go (a rename over it): a file shown there
+    /// that continues another item, or one renamed away to a name that stays here. Not a
+    /// name removed here (its item goes anyway) or one whose item moves to another name.
+    pub fn displaces(&self, folder: &str, name: &str, item: &str) -> bool {
+        let Some(e) = self.find(folder, name) else {
+            return false;
+        };
+        let Some(other) = e.base.as_ref().map(|b| b.item.clone()) else {
+            return false;
+        };
+        match e.state {
+            _ if other == item => false,
+            State::Removed => false,
+            State::Hidden => !self.carried_elsewhere(folder, &other, name),
+            _ => true,
+        }
+    }
+
+    /// Whether an entry in `folder` other than the one named `name` continues item `item` (a
+    /// rename of it not sent yet, with or without new bytes).
+    fn carried_elsewhere(&self, folder: &str, item: &str, name: &str) -> bool {
+        let Ok(i) = self.inner() else { return false };
+        i.entries.values().any(|e| {
+            e.folder == folder
+                && e.name != name
+                && !e.is_marker()
+                && e.state != State::LocalOnly
+                && e.base.as_ref().is_some_and(|b| b.item == item)
+        })
     }
 
     // ----- Bytes ---------------------------------------------------------------------------

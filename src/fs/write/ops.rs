@@ -480,7 +480,9 @@ impl<R: Remote> Writes<R> {
 
     /// An entry that continues item `base` (a save, a rename, a file this mount committed)
     /// renamed in its folder to a name the service keeps: as `rename_remote`, the entry moving
-    /// with its bytes; what it committed already is not sent again.
+    /// with its bytes; what it committed already is not sent again. `over` another item's
+    /// name, it becomes a save of that item (`target`).
+    #[allow(clippy::too_many_arguments)]
     pub fn rename_item_entry(
         &self,
         from: &Place,
@@ -488,11 +490,11 @@ impl<R: Remote> Writes<R> {
         to: &Place,
         name: &str,
         target: Option<Base>,
+        over: bool,
     ) -> Result<(), Error> {
         let Some(base) = e.base.clone() else {
             return self.rename_entry(e, to, name, target);
         };
-        let over = target.as_ref().is_some_and(|t| t.item != base.item);
         if over {
             self.may_delete(e.bim360)?;
         }
