@@ -180,7 +180,7 @@ impl<R: Remote> Writes<R> {
                     }
                 }
                 let here = self.shown_in(folder);
-                let names = listing.as_ref().map(Clone::clone).unwrap_or_default();
+                let names = listing.clone().unwrap_or_default();
                 match plan(&e, &names, &here, circle) {
                     Plan::Wait(item) if blocked.contains(&item) => {
                         let err = Error::Internal(format!(
