@@ -168,6 +168,8 @@ impl<R: Remote> Writes<R> {
             }
             markers.retain(|id| !settled.contains(id));
             let mut next = Vec::new();
+            // As the round starts: an entry sent during it may let another go, next round.
+            let here = Here::of(self.shown_in(folder));
             for id in std::mem::take(&mut todo) {
                 let Ok(e) = self.entry(id) else { continue };
                 if listing.is_none() {
@@ -179,9 +181,11 @@ impl<R: Remote> Writes<R> {
                         }
                     }
                 }
-                let here = self.shown_in(folder);
-                let names = listing.clone().unwrap_or_default();
-                match plan(&e, &names, &here, circle) {
+                let planned = match &listing {
+                    Some(names) => plan(&e, names, &here, circle),
+                    None => continue,
+                };
+                match planned {
                     Plan::Wait(item) if blocked.contains(&item) => {
                         let err = Error::Internal(format!(
                             "waits for the item at {:?} to move away",
@@ -944,20 +948,20 @@ enum Plan {
 /// rename once the name is free; in a `circle` of such moves, each name keeps its item). Else
 /// its own item, when listed under a name nothing here keeps for it, is renamed; else a new
 /// item is made.
-fn plan(e: &Entry, names: &Names, here: &[Entry], circle: bool) -> Plan {
+fn plan(e: &Entry, names: &Names, here: &Here, circle: bool) -> Plan {
     let own = e
         .base
         .as_ref()
         .and_then(|b| names.iter().find(|(_, i)| i.id == b.item));
     if let Some(t) = names.get(&e.name) {
         let moves_in = own.is_some_and(|(_, z)| z.id != t.id);
-        if moves_in && !circle && moves_away(&t.id, &e.name, here) {
+        if moves_in && !circle && here.moves_away(&t.id, &e.name) {
             return Plan::Wait(t.id.clone());
         }
         return Plan::Version(t.clone());
     }
     match own {
-        Some((old, x)) if !kept_for(old, &x.id, names, here) => Plan::Rename {
+        Some((old, x)) if !here.kept_for(old, &x.id, names) => Plan::Rename {
             item: x.clone(),
             old: old.clone(),
         },
@@ -965,22 +969,36 @@ fn plan(e: &Entry, names: &Names, here: &[Entry], circle: bool) -> Plan {
     }
 }
 
-/// Whether item `item`, listed under `name`, goes to another name here (an entry elsewhere
-/// continues it).
-fn moves_away(item: &str, name: &str, here: &[Entry]) -> bool {
-    here.iter()
-        .any(|h| h.name != name && h.base.as_ref().is_some_and(|b| b.item == item))
-}
+/// The entries a folder shows, as a plan looks at them: the item each continues, by name.
+struct Here(HashMap<String, Option<String>>);
 
-/// Whether name `old`, where item `item` is listed, stays that item's: something is shown
-/// there that does not continue another listed item (new bytes, or the item itself).
-fn kept_for(old: &str, item: &str, names: &Names, here: &[Entry]) -> bool {
-    here.iter()
-        .filter(|h| h.name == old)
-        .any(|h| match h.base.as_ref() {
-            None => true,
-            Some(b) => b.item == item || !names.values().any(|i| i.id == b.item),
-        })
+impl Here {
+    fn of(entries: Vec<Entry>) -> Here {
+        Here(
+            entries
+                .into_iter()
+                .map(|e| (e.name, e.base.map(|b| b.item)))
+                .collect(),
+        )
+    }
+
+    /// Whether item `item`, listed under `name`, goes to another name here (an entry
+    /// elsewhere continues it).
+    fn moves_away(&self, item: &str, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|(n, i)| n != name && i.as_deref() == Some(item))
+    }
+
+    /// Whether name `old`, where item `item` is listed, stays that item's: something is shown
+    /// there that does not continue another listed item (new bytes, or the item itself).
+    fn kept_for(&self, old: &str, item: &str, names: &Names) -> bool {
+        match self.0.get(old) {
+            None => false,
+            Some(None) => true,
+            Some(Some(i)) => i == item || !names.values().any(|l| l.id == *i),
+        }
+    }
 }
 
 /// The bytes a version is made of.
