@@ -169,7 +169,15 @@ impl<R: Remote> Writes<R> {
             markers.retain(|id| !settled.contains(id));
             let mut next = Vec::new();
             // As the round starts: an entry sent during it may let another go, next round.
-            let here = Here::of(self.shown_in(folder));
+            let mut here = Here::of(self.shown_in(folder));
+            // Items removed here and not deleted yet move away from their names too.
+            for id in &markers {
+                if let Ok(m) = self.entry(*id) {
+                    if let (State::Removed, Some(b)) = (&m.state, m.base) {
+                        here.going.insert(b.item);
+                    }
+                }
+            }
             for id in std::mem::take(&mut todo) {
                 let Ok(e) = self.entry(id) else { continue };
                 if listing.is_none() {
@@ -969,31 +977,38 @@ fn plan(e: &Entry, names: &Names, here: &Here, circle: bool) -> Plan {
     }
 }
 
-/// The entries a folder shows, as a plan looks at them: the item each continues, by name.
-struct Here(HashMap<String, Option<String>>);
+/// The entries a folder shows, as a plan looks at them: the item each continues, by name;
+/// and the items removed here whose delete is still to be sent.
+struct Here {
+    shown: HashMap<String, Option<String>>,
+    going: HashSet<String>,
+}
 
 impl Here {
     fn of(entries: Vec<Entry>) -> Here {
-        Here(
-            entries
+        Here {
+            shown: entries
                 .into_iter()
                 .map(|e| (e.name, e.base.map(|b| b.item)))
                 .collect(),
-        )
+            going: HashSet::new(),
+        }
     }
 
-    /// Whether item `item`, listed under `name`, goes to another name here (an entry
-    /// elsewhere continues it).
+    /// Whether item `item`, listed under `name`, leaves that name (an entry elsewhere
+    /// continues it, or it is removed here).
     fn moves_away(&self, item: &str, name: &str) -> bool {
-        self.0
-            .iter()
-            .any(|(n, i)| n != name && i.as_deref() == Some(item))
+        self.going.contains(item)
+            || self
+                .shown
+                .iter()
+                .any(|(n, i)| n != name && i.as_deref() == Some(item))
     }
 
     /// Whether name `old`, where item `item` is listed, stays that item's: something is shown
     /// there that does not continue another listed item (new bytes, or the item itself).
     fn kept_for(&self, old: &str, item: &str, names: &Names) -> bool {
-        match self.0.get(old) {
+        match self.shown.get(old) {
             None => false,
             Some(None) => true,
             Some(Some(i)) => i == item || !names.values().any(|l| l.id == *i),
