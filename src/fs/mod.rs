@@ -528,4 +528,6 @@ mod rename_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod write_model;
+#[cfg(test)]
 mod write_tests;

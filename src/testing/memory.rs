@@ -748,6 +748,28 @@ impl MemoryRemote {
             (f.info.name == name).then(|| id.clone())
         })
     }
+
+    /// The folders of `folder` that are not hidden, as `(name, id)` in listing order, for tests
+    /// that walk what the account shows.
+    pub fn subfolders(&self, folder: &str) -> Vec<(String, String)> {
+        let s = self.state();
+        let Some(f) = s.folders.get(folder) else {
+            return Vec::new();
+        };
+        f.children
+            .iter()
+            .filter_map(|id| s.folders.get(id).map(|sub| (id, sub)))
+            .filter(|(_, sub)| !sub.info.hidden)
+            .map(|(id, sub)| (sub.info.name.clone(), id.clone()))
+            .collect()
+    }
+
+    /// Every item the account has, deleted and hidden ones too, sorted.
+    pub fn item_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.state().items.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
 }
 
 /// A reservation (lock) by another user.
