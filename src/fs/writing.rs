@@ -119,6 +119,12 @@ impl<R: Remote> Fs<R> {
     /// What `name` in `dir` stands for now.
     async fn named(&self, dir: u64, at: &Place, name: &str) -> Result<Named, Error> {
         let w = self.writes()?;
+        if self.committed_here(dir, name) {
+            // A file this mount saved, unless the service lists a newer version of it now.
+            if let Ok(listing) = self.ns.listing(dir).await {
+                self.with_overlay(dir, listing);
+            }
+        }
         if let Some(e) = w.find(&at.folder, name) {
             return Ok(if e.is_marker() {
                 Named::Nothing(e.base)
@@ -148,6 +154,7 @@ impl<R: Remote> Fs<R> {
                         item: node.item().to_string(),
                         version: version.id.clone(),
                         number: version.number,
+                        storage: Some(version.storage.clone()),
                     },
                     storage: version.storage.clone(),
                     size,
@@ -585,7 +592,7 @@ impl<R: Remote> Fs<R> {
                 }
                 let over = w.displaces(&to.folder, new_name, &f.base.item)
                     || matches!(&target, Named::RemoteFile(t) if t.base.item != f.base.item);
-                w.rename_remote(&from, &f, &to, new_name, over)
+                w.rename_remote(&from, &f, &to, new_name, target_base.filter(|_| over))
             }
             Named::RemoteDir(ino) => {
                 self.move_folder(ino, parent, name, &from, new_parent, new_name, &to)
@@ -646,6 +653,16 @@ impl<R: Remote> Fs<R> {
         self.ns.move_folder(parent, name, Some((new_parent, info)))
     }
 
+    /// Whether `name` in `parent` is a file this mount committed (it gives way once the service
+    /// lists a newer version of it).
+    pub(super) fn committed_here(&self, parent: u64, name: &str) -> bool {
+        let (Some(w), Some(folder)) = (self.writes.as_ref(), self.overlay_folder(parent)) else {
+            return false;
+        };
+        w.find(&folder, name)
+            .is_some_and(|e| e.state == State::Committed)
+    }
+
     /// What the overlay says of `name` in `parent` for `lookup`, if it has it.
     pub(super) fn lookup_local(
         &self,
@@ -679,12 +696,12 @@ impl<R: Remote> Fs<R> {
                     .lookup(&e.name)
                     .and_then(|ino| match self.ns.node(ino) {
                         Ok(n) => match n.kind {
-                            Kind::File { version } => Some(version.id),
+                            Kind::File { version } => Some((version.id, version.number)),
                             _ => None,
                         },
                         Err(_) => None,
                     });
-                w.retire_if_superseded(&e, shown.as_deref());
+                w.retire_if_superseded(&e, shown.as_ref().map(|(v, n)| (v.as_str(), *n)));
             }
         }
         let taken = w.names_in(&folder);

@@ -420,7 +420,7 @@ impl<R: Remote> Writes<R> {
         let (content, generation) = match (&e.source, &plan) {
             // A rename alone keeps the item's bytes as they are now (a version someone made
             // since is not undone).
-            (Source::Remote { storage, .. }, Plan::Rename { item, .. }) => {
+            (Source::Remote { storage, .. }, Plan::Rename { item, .. }) if e.only_renamed() => {
                 let tip = item.tip.as_ref().and_then(|t| t.storage.clone());
                 (Content::Kept(tip.unwrap_or_else(|| storage.clone())), None)
             }
@@ -757,6 +757,7 @@ impl<R: Remote> Writes<R> {
                     item: committed.item.clone(),
                     version: committed.version.clone(),
                     number: committed.number,
+                    storage: Some(committed.storage.clone()),
                 });
                 // Changed again while it was sent: that change is the next save.
                 if x.generation() == generation && x.state == State::Sealed {

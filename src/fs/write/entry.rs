@@ -40,6 +40,9 @@ pub struct Base {
     pub version: String,
     /// Its `versionNumber`.
     pub number: u32,
+    /// Its storage object, when known: a file whose bytes are still these was only renamed.
+    #[serde(default)]
+    pub storage: Option<String>,
 }
 
 /// An upload in progress, kept so a later mount continues it instead of starting over.
@@ -149,6 +152,15 @@ impl Entry {
     /// Whether it waits for the service (sealed and not ignored, or removed).
     pub fn pending(&self) -> bool {
         matches!(self.state, State::Sealed | State::Removed)
+    }
+
+    /// Whether its bytes are still those of the version it continues (a file only renamed,
+    /// not changed, and not another file's bytes moved over its name).
+    pub fn only_renamed(&self) -> bool {
+        match (&self.source, &self.base) {
+            (Source::Remote { storage, .. }, Some(b)) => b.storage.as_deref() == Some(storage),
+            _ => false,
+        }
     }
 
     /// Whether it only marks a remote file's name (hidden or removed here), showing nothing.

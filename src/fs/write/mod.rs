@@ -342,12 +342,12 @@ impl<R: Remote> Writes<R> {
         }
         let mut inner = Inner::default();
         let mut changed = Vec::new();
-        // Items a save or rename not sent yet continues, by folder: their hidden old names
-        // stay hidden until it is sent.
+        // Items a save, rename or delete not sent yet is about, by folder: their hidden old
+        // names stay hidden until it is sent.
         let continued: HashSet<(String, String)> = replayed
             .entries
             .values()
-            .filter(|e| e.state == State::Sealed)
+            .filter(|e| e.state == State::Sealed || e.state == State::Removed)
             .filter_map(|e| Some((e.folder.clone(), e.base.as_ref()?.item.clone())))
             .collect();
         for (id, mut e) in replayed.entries {
@@ -614,14 +614,15 @@ impl<R: Remote> Writes<R> {
     }
 
     /// A committed entry whose remote item has since moved on (someone saved after us) gives
-    /// way to the remote listing: `remote_version` is the version the listing shows now for
-    /// the entry's name. Returns whether the entry was retired.
-    pub fn retire_if_superseded(&self, e: &Entry, remote_version: Option<&str>) -> bool {
+    /// way to the remote listing: `listed` is the version (id and number) the listing shows
+    /// now for the entry's name. An older one (a listing cached before the commit) does not
+    /// count. Returns whether the entry was retired.
+    pub fn retire_if_superseded(&self, e: &Entry, listed: Option<(&str, u32)>) -> bool {
         let Some(c) = &e.committed else {
             return false;
         };
         let superseded = e.state == State::Committed
-            && remote_version.is_some_and(|v| v != c.version)
+            && listed.is_some_and(|(v, n)| v != c.version && n > c.number)
             && self.inner().is_ok_and(|i| !i.writers.contains_key(&e.id));
         if superseded {
             self.forget_entry(e.id);
@@ -661,10 +662,11 @@ impl<R: Remote> Writes<R> {
         Ok(i.next_id)
     }
 
-    /// Puts `e` under its name (replacing whatever had the name) and its inode. A removed
+    /// Puts `e` under its name and its inode. Whatever had the name goes (its staging file
+    /// too, and the journal says so, so a restart does not bring it back); but a removed
     /// name's marker that `e` does not continue keeps its item's delete: it moves out of the
-    /// way, under a name no file can have (`/removed/ID/NAME`), instead of being replaced.
-    fn place(&self, e: &Entry) -> Result<Option<Entry>, Error> {
+    /// way, under a name no file can have (`/removed/ID/NAME`).
+    fn place(&self, e: &Entry) -> Result<(), Error> {
         let (replaced, moved) = {
             let mut i = self.inner()?;
             let replaced = i
@@ -674,6 +676,8 @@ impl<R: Remote> Writes<R> {
                 .and_then(|old| i.entries.remove(&old));
             if let Some(r) = &replaced {
                 i.by_ino.remove(&r.ino);
+                i.dirty.remove(&r.id);
+                i.retry_at.remove(&r.id);
             }
             i.by_ino.insert(e.ino, e.id);
             i.entries.insert(e.id, e.clone());
@@ -692,7 +696,13 @@ impl<R: Remote> Writes<R> {
         if let Some(m) = moved {
             self.record(&[Record::Entry(Box::new(m))], false)?;
         }
-        Ok(replaced)
+        if let Some(old) = replaced {
+            if let Some(g) = old.generation() {
+                self.staging.remove(old.id, g);
+            }
+            self.record(&[Record::Gone(old.id)], false)?;
+        }
+        Ok(())
     }
 
     /// Whether renaming a file of item `item` to `name` in `folder` takes that name from
@@ -716,7 +726,7 @@ impl<R: Remote> Writes<R> {
 
     /// Whether an entry in `folder` other than the one named `name` continues item `item` (a
     /// rename of it not sent yet, with or without new bytes).
-    fn carried_elsewhere(&self, folder: &str, item: &str, name: &str) -> bool {
+    pub(super) fn carried_elsewhere(&self, folder: &str, item: &str, name: &str) -> bool {
         let Ok(i) = self.inner() else { return false };
         i.entries.values().any(|e| {
             e.folder == folder

@@ -244,51 +244,32 @@ impl<R: Remote> Writes<R> {
             self.touched(&at.folder);
             return Ok(());
         };
-        self.may_delete(e.bim360)?;
-        // A rename not sent yet: the item's old name holds its marker, which now deletes it.
-        let marker = self
-            .marker_of(&at.folder, &base.item)
-            .filter(|m| m.id != e.id);
-        let mut gone = e;
-        match marker {
-            Some(mut m) => {
-                m.state = State::Removed;
-                self.save(&m, false)?;
-                self.forget_entry(gone.id);
-                self.record(&[], true)?;
-            }
-            None => {
-                let unsent = matches!(gone.state, State::Sealed | State::Open)
-                    && gone.generation().is_some();
-                if unsent {
-                    tracing::info!(name, "removed with a save not sent yet: it goes up as a version before the delete, so the service keeps it");
-                } else {
-                    if let Some(g) = gone.generation() {
-                        self.staging.remove(gone.id, g);
-                    }
-                    gone.source = Source::None;
-                }
-                gone.state = State::Removed;
-                gone.base = Some(base);
-                self.inner()?.writers.remove(&gone.id);
-                self.save(&gone, true)?;
-            }
+        if self.carried_elsewhere(&at.folder, &base.item, name) {
+            // Its item lives on under another name here (a rename not sent yet, with a new
+            // file made under its old name): only this name goes, and nothing is deleted.
+            self.forget_entry(e.id);
+            return self.mark(at, name, base, State::Hidden);
         }
+        self.may_delete(e.bim360)?;
+        // The entry becomes the marker that deletes its item, keeping the bytes of a save not
+        // sent yet: they go up as a version before the delete, so the service keeps them.
+        let mut gone = e;
+        let unsent =
+            matches!(gone.state, State::Sealed | State::Open) && gone.generation().is_some();
+        if unsent {
+            tracing::info!(name, "removed with a save not sent yet: it goes up as a version before the delete, so the service keeps it");
+        } else {
+            if let Some(g) = gone.generation() {
+                self.staging.remove(gone.id, g);
+            }
+            gone.source = Source::None;
+        }
+        gone.state = State::Removed;
+        gone.base = Some(base);
+        self.inner()?.writers.remove(&gone.id);
+        self.save(&gone, true)?;
         self.touched(&at.folder);
         Ok(())
-    }
-
-    /// The marker (hidden or removed name) of `item` in `folder`, if there is one.
-    fn marker_of(&self, folder: &str, item: &str) -> Option<Entry> {
-        let i = self.inner().ok()?;
-        i.entries
-            .values()
-            .find(|e| {
-                e.folder == folder
-                    && e.is_marker()
-                    && e.base.as_ref().is_some_and(|b| b.item == item)
-            })
-            .cloned()
     }
 
     /// `rm` of the remote file `name` (whose tip is `base`) in `at`'s folder: its tombstone
@@ -318,12 +299,7 @@ impl<R: Remote> Writes<R> {
             Some(base),
         );
         e.state = state;
-        if let Some(old) = self.place(&e)? {
-            if let Some(g) = old.generation() {
-                self.staging.remove(old.id, g);
-            }
-            self.record(&[super::Record::Gone(old.id)], false)?;
-        }
+        self.place(&e)?;
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
         self.touched(&at.folder);
         Ok(())
@@ -384,12 +360,7 @@ impl<R: Remote> Writes<R> {
             e.committed = None;
             e.conflict = None;
         }
-        if let Some(old) = self.place(&e)? {
-            if let Some(g) = old.generation() {
-                self.staging.remove(old.id, g);
-            }
-            self.record(&[super::Record::Gone(old.id)], false)?;
-        }
+        self.place(&e)?;
         self.record(&[super::Record::Entry(Box::new(e.clone()))], true)?;
         self.touched(&from_folder);
         self.touched(&e.folder);
@@ -420,28 +391,25 @@ impl<R: Remote> Writes<R> {
         e.size = file.size;
         e.state = State::LocalOnly;
         self.hide(from, &file.name, file.base.clone())?;
-        if let Some(old) = self.place(&e)? {
-            if let Some(g) = old.generation() {
-                self.staging.remove(old.id, g);
-            }
-            self.record(&[super::Record::Gone(old.id)], false)?;
-        }
+        self.place(&e)?;
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
         Ok(())
     }
 
     /// A remote file renamed in its folder to a name the service keeps: the new name shows its
     /// bytes under its inode and is sent as a rename of the item (its id and history kept). The
-    /// old name is hidden until then; `over` another item's name, the item is removed instead
-    /// (its content becomes a version of that other item).
+    /// old name is hidden until then; `over` another item's name (that item's tip), the item is
+    /// removed instead and its content becomes a version of the other item.
     pub fn rename_remote(
         &self,
         from: &Place,
         file: &RemoteFile,
         to: &Place,
         name: &str,
-        over: bool,
+        over: Option<Base>,
     ) -> Result<(), Error> {
+        let target = over.clone();
+        let over = over.is_some();
         if over {
             self.may_delete(from.flavour == crate::api::Flavour::Bim360)?;
         }
@@ -450,27 +418,15 @@ impl<R: Remote> Writes<R> {
             storage: file.storage.clone(),
             size: file.size,
         };
-        let mut e = self.new_entry(
-            id,
-            file.ino,
-            to,
-            name,
-            false,
-            0o644,
-            source,
-            Some(file.base.clone()),
-        );
+        // Over another item's name, the bytes become a save of that item.
+        let base = target.unwrap_or_else(|| file.base.clone());
+        let mut e = self.new_entry(id, file.ino, to, name, false, 0o644, source, Some(base));
         e.size = file.size;
         e.set_mtime(file.mtime);
         e.state = State::Sealed;
         // The new name first: a crash before the old name's marker is recorded leaves a rename
         // that still happens, never a removal without the rename.
-        if let Some(old) = self.place(&e)? {
-            if let Some(g) = old.generation() {
-                self.staging.remove(old.id, g);
-            }
-            self.record(&[super::Record::Gone(old.id)], false)?;
-        }
+        self.place(&e)?;
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
         let marker = if over { State::Removed } else { State::Hidden };
         self.mark(from, &file.name, file.base.clone(), marker)?;

@@ -1,6 +1,5 @@
-//! What the property found, each as the smallest sequence that shows it, through `Fs` over a
-//! `MemoryRemote` as `write_tests.rs` drives it. Tests of bugs not fixed yet are ignored, with
-//! the reason; the property keeps away from them meanwhile (see `run::Avoid`).
+//! What the property found, each as the smallest sequence that showed it (all fixed), through
+//! `Fs` over a `MemoryRemote` as `write_tests.rs` drives it, so they stay fixed.
 
 use super::super::tests::config;
 use super::super::write_tests::{items, new_file, rw_fs, setup, sync, tip_bytes, top};
@@ -66,8 +65,6 @@ async fn read(fs: &Fs<MemoryRemote>, dir: u64, name: &str) -> Vec<u8> {
 /// marker in memory, but `Writes::create` records no `Gone` for it in the journal, so the next
 /// mount brings the marker back: a pending delete that tombstones the file just saved.
 #[tokio::test]
-#[ignore = "bug: Writes::create drops the marker it replaces without a Gone record; a restart \
-            brings the delete back"]
 async fn a_file_saved_over_a_removed_name_is_not_deleted_by_the_next_mount() {
     let (m, d) = setup();
     m.set_bim360(true);
@@ -99,8 +96,6 @@ async fn a_file_saved_over_a_removed_name_is_not_deleted_by_the_next_mount() {
 /// sync settles the marker, which unmaps the name from the new file, whose entry stays behind.
 /// After `rm a` the folder still lists `a.txt`, which a lookup does not find.
 #[tokio::test]
-#[ignore = "bug: Writes::create drops the marker it replaces without a Gone record; after a \
-            restart the marker and the new file share the name"]
 async fn a_file_saved_over_a_renamed_name_is_one_file_after_a_restart() {
     let (m, d) = setup();
     m.set_bim360(true);
@@ -131,8 +126,6 @@ async fn a_file_saved_over_a_renamed_name_is_one_file_after_a_restart() {
 /// to `c`, `b`'s stays). Over a name whose item is being deleted (`mv a c; mv c b; mv d c`:
 /// `c` holds `a`'s delete), the delete of `a`'s item is lost instead: the old `a` shows again.
 #[tokio::test]
-#[ignore = "bug: Writes::rename_remote over another item keeps the source's item as the base; \
-            the target's old file comes back"]
 async fn a_file_renamed_over_another_and_on_leaves_neither_old_name() {
     let cases: [(&str, &[&str], &str); 4] = [
         ("mv a b; mv b c", &["c.txt"], "A1"),
@@ -176,8 +169,6 @@ async fn a_file_renamed_over_another_and_on_leaves_neither_old_name() {
 /// newer one ("the service moved past it") and retires the committed entry, so the folder
 /// shows the old size and reading the file gives the old bytes until the listing expires.
 #[tokio::test]
-#[ignore = "bug: Fs::with_overlay retires a committed entry when a listing cached before the \
-            commit shows the item's older version; the mount then shows the old bytes"]
 async fn a_listing_cached_before_a_save_does_not_bring_the_old_bytes_back() {
     let (m, d) = setup();
     m.add_file(TOP, "x", "a.txt", b"v1");
@@ -200,8 +191,6 @@ async fn a_listing_cached_before_a_save_does_not_bring_the_old_bytes_back() {
 /// mount's version, for as long as the mount runs, until something lists its folder (only
 /// listings retire committed entries the service has moved past).
 #[tokio::test]
-#[ignore = "bug: Fs::lookup answers a committed overlay entry without checking the listing; \
-            another client's newer version is not seen until the folder is listed"]
 async fn another_client_s_version_of_a_file_this_mount_saved_shows_without_a_listing() {
     let (m, d) = setup();
     let fs = uncached_fs(m.clone(), d.path());
@@ -222,8 +211,6 @@ async fn another_client_s_version_of_a_file_this_mount_saved_shows_without_a_lis
 /// `a`, which the service still lists, so the removed file shows again (old bytes) until the
 /// next sync sends the delete.
 #[tokio::test]
-#[ignore = "bug: Writes::unlink leaves the removed name unhidden when the item's marker is \
-            under another name; the service's file shows again until the delete is sent"]
 async fn a_file_renamed_away_and_back_then_removed_is_gone_at_once() {
     let (m, d) = setup();
     m.set_bim360(true);
@@ -245,8 +232,6 @@ async fn a_file_renamed_away_and_back_then_removed_is_gone_at_once() {
 /// continues its item: the save under `b` continues `b`'s), so `a` shows again, with its old
 /// bytes, until the sync deletes its item.
 #[tokio::test]
-#[ignore = "bug: Writes::open drops a hidden name whose item only a removed marker still \
-            deletes; the renamed-away file shows again after a restart until the next sync"]
 async fn a_restart_does_not_bring_back_a_name_renamed_away() {
     let (m, d) = setup();
     m.set_bim360(true);

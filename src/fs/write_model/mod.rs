@@ -101,7 +101,6 @@ fn bim360() -> impl Strategy<Value = Setup> {
         fresh,
         observe,
         seed,
-        avoid: true,
     })
 }
 
@@ -124,7 +123,6 @@ fn no_deletes() -> impl Strategy<Value = Setup> {
             fresh,
             observe,
             seed,
-            avoid: true,
         })
 }
 
@@ -165,7 +163,7 @@ const C: usize = 2;
 const T: usize = 3;
 
 /// A BIM 360 account with `--allow-delete` whose top folder has a.txt and b.txt, listings
-/// fresh, the mount checked after every step, known bugs avoided (`found.rs` shows those).
+/// fresh, the mount checked after every step.
 fn two_files() -> Setup {
     Setup {
         bim360: true,
@@ -173,7 +171,6 @@ fn two_files() -> Setup {
         fresh: true,
         observe: true,
         seed: vec![(false, A, b"A1".to_vec()), (false, B, b"B1".to_vec())],
-        avoid: true,
     }
 }
 

@@ -80,9 +80,10 @@ pub(super) struct Model {
     pub(super) folders: Vec<Folder>,
     /// Files by folder and name.
     pub(super) files: BTreeMap<(FolderId, String), File>,
-    /// Names whose file was renamed away or removed since the last sync, with its lineage: a
-    /// file created or renamed to such a name continues that item.
-    pub(super) markers: BTreeMap<(FolderId, String), u64>,
+    /// Names whose file was renamed away or removed since the last sync, with its lineage and
+    /// whether it was removed (its item is to be deleted) rather than renamed away: a file
+    /// created or renamed to such a name continues that item.
+    pub(super) markers: BTreeMap<(FolderId, String), (u64, bool)>,
     /// Whether the hub type deletes (BIM 360 / ACC) and the mount may (`--allow-delete`).
     pub(super) deletes: bool,
     next_lineage: u64,
@@ -177,7 +178,27 @@ impl Model {
         let key = (dir, name.to_string());
         match self.files.get(&key) {
             Some(f) => f.item,
-            None => self.markers.get(&key).copied(),
+            None => self.markers.get(&key).map(|(x, _)| *x),
+        }
+    }
+
+    /// Whether a file in `dir` other than `name` continues item `item`.
+    fn carried_elsewhere(&self, dir: FolderId, item: u64, name: &str) -> bool {
+        self.files
+            .iter()
+            .any(|((d, n), f)| *d == dir && n != name && f.item == Some(item))
+    }
+
+    /// Whether a file of item `x` renamed to `to` in `dir` takes that name from another item,
+    /// which then must go: a file there continuing another item, or a name renamed away whose
+    /// item no file here continues now; not a removed name (its item goes anyway).
+    fn displaces(&self, dir: FolderId, to: &str, x: u64) -> bool {
+        match self.files.get(&(dir, to.to_string())) {
+            Some(f) => f.item.is_some_and(|y| y != x),
+            None => match self.markers.get(&(dir, to.to_string())) {
+                Some(&(y, removed)) => y != x && !removed && !self.carried_elsewhere(dir, y, to),
+                None => false,
+            },
         }
     }
 
@@ -196,7 +217,7 @@ impl Model {
         if self.files.contains_key(&key) {
             return Err(libc::EEXIST);
         }
-        let item = self.markers.remove(&key);
+        let item = self.markers.remove(&key).map(|(x, _)| x);
         self.files.insert(
             key,
             File {
@@ -220,20 +241,20 @@ impl Model {
     }
 
     /// `rename` of file `from` to `to` (another name) in `dir`. A file continuing an item keeps
-    /// it, unless it lands on a name that continues another item: that is a save of the other
-    /// item and removes its own (so it needs deletes). A file only here takes the item of the
-    /// name it lands on.
+    /// it, unless it takes the name from another item (`displaces`): that is a save of the
+    /// other item and removes its own (so it needs deletes). A file only here takes the item of
+    /// the name it lands on.
     pub(super) fn rename(&mut self, dir: FolderId, from: &str, to: &str) -> Expect {
         let src = self.file(dir, from).ok_or(libc::ENOENT)?.clone();
         let target = self.target_item(dir, to);
         let item = match src.item {
             None => target,
             Some(x) => {
-                let over = target.is_some_and(|y| y != x);
+                let over = self.displaces(dir, to, x);
                 if over {
                     self.may_delete()?;
                 }
-                self.markers.insert((dir, from.to_string()), x);
+                self.markers.insert((dir, from.to_string()), (x, over));
                 if over {
                     target
                 } else {
@@ -254,9 +275,10 @@ impl Model {
         Ok(())
     }
 
-    /// `rename` of file `from` in `dir` to `to` in another folder `into`: `EXDEV` for a file
-    /// that continues an item (the service moves no file between folders keeping its
-    /// history); a file only here moves, taking the item of the name it lands on.
+    /// `rename` of file `from` in `dir` to `to` in another folder `into`: for a file that
+    /// continues an item `EXDEV` (the service moves no file between folders keeping its
+    /// history: `mv` copies and removes), or `EPERM` where it could not be removed; a file only
+    /// here moves, taking the item of the name it lands on.
     pub(super) fn move_file(
         &mut self,
         dir: FolderId,
@@ -266,6 +288,7 @@ impl Model {
     ) -> Expect {
         let src = self.file(dir, from).ok_or(libc::ENOENT)?.clone();
         if src.item.is_some() {
+            self.may_delete()?;
             return Err(libc::EXDEV);
         }
         let item = self.target_item(into, to);
@@ -282,18 +305,18 @@ impl Model {
         Ok(())
     }
 
-    /// `unlink` of file `name` in `dir`: a file only here just goes; one continuing an item
-    /// needs deletes, and its item is removed (its marker stays where the item's name was,
-    /// when it was renamed here since the last sync).
+    /// `unlink` of file `name` in `dir`: a file only here just goes; so does one whose item
+    /// another file here continues (it lives on there); any other continuing an item needs
+    /// deletes, and its item is removed.
     pub(super) fn unlink(&mut self, dir: FolderId, name: &str) -> Expect {
         let key = (dir, name.to_string());
         let f = self.files.get(&key).ok_or(libc::ENOENT)?;
         if let Some(x) = f.item {
-            self.may_delete()?;
-            let marked = self.markers.iter().any(|((d, _), l)| *d == dir && *l == x);
-            if !marked {
-                self.markers.insert(key.clone(), x);
+            let removed = !self.carried_elsewhere(dir, x, name);
+            if removed {
+                self.may_delete()?;
             }
+            self.markers.insert(key.clone(), (x, removed));
         }
         self.files.remove(&key);
         Ok(())
@@ -371,7 +394,7 @@ impl Model {
     /// Whether a remote change may touch `name` in `dir`: no change here waits there.
     pub(super) fn untouched(&self, dir: FolderId, name: &str) -> bool {
         let key = (dir, name.to_string());
-        let lineage_marked = |x: u64| self.markers.values().any(|l| *l == x);
+        let lineage_marked = |x: u64| self.markers.values().any(|(l, _)| *l == x);
         match self.files.get(&key) {
             Some(f) => !f.dirty && !f.item.is_some_and(lineage_marked),
             None => !self.markers.contains_key(&key),

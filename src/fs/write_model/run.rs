@@ -20,8 +20,7 @@ use tokio::task::JoinHandle;
 const NEVER: Duration = Duration::from_secs(3600);
 /// How long a sync may take before the case fails.
 const SYNC_LIMIT: Duration = Duration::from_secs(30);
-/// The listing TTL of cases that cache listings: longer than most steps take, and short, so
-/// waiting it out after a sync (see `Avoid`) costs little.
+/// The listing TTL of cases that cache listings: longer than most steps take, and short.
 const CACHED_TTL: Duration = Duration::from_millis(30);
 
 /// How one case's account and mount are set up.
@@ -41,36 +40,6 @@ pub(super) struct Setup {
     /// Files the account has at the start: in a folder `F0` (else the top folder), which of
     /// `FILES`, and the bytes.
     pub(super) seed: Vec<(bool, usize, Vec<u8>)>,
-    /// Steps keep away from the bugs in `Avoid` (generated cases do; a hand-written case that
-    /// does not meet them need not).
-    pub(super) avoid: bool,
-}
-
-/// Bugs found and not fixed yet, which generated steps keep away from meanwhile; each has an
-/// ignored test in `found.rs`, and its guard goes with the fix:
-/// - `a_file_saved_over_a_removed_name_is_not_deleted_by_the_next_mount` and
-///   `a_file_saved_over_a_renamed_name_is_one_file_after_a_restart`: `no_restarts`;
-/// - `a_file_renamed_over_another_and_on_leaves_neither_old_name`: `over`;
-/// - `a_listing_cached_before_a_save_does_not_bring_the_old_bytes_back`: in cases that cache
-///   listings, a sync is followed by a wait until every listing cached before it expired;
-/// - `another_client_s_version_of_a_file_this_mount_saved_shows_without_a_listing`: another
-///   client's version is followed by a listing of its folder;
-/// - `a_file_renamed_away_and_back_then_removed_is_gone_at_once`: no `rm` of a file whose item
-///   is marked under another name while the service lists a file under its own
-///   (`Run::unhides`);
-/// - `a_restart_does_not_bring_back_a_name_renamed_away`: no restart while an item is marked
-///   under two names or more of a folder and no file there continues it
-///   (`Run::loses_hidden_names`).
-#[derive(Default)]
-struct Avoid {
-    /// Once a create took a name renamed away or removed here, the journal holds that name's
-    /// marker for good, and a restart would bring it back: the case restarts no more.
-    no_restarts: bool,
-    /// Names a file with no overlay entry was renamed onto over another item's file since the
-    /// last sync: steps that rename, move or remove them (or rename onto them) are skipped
-    /// until the next sync, and so is such a rename onto a name the overlay has (an entry, or
-    /// a name renamed away or removed).
-    over: BTreeSet<(FolderId, String)>,
 }
 
 /// A version as first seen on the service.
@@ -133,7 +102,6 @@ pub(super) struct Run {
     seen: BTreeMap<String, Seen>,
     /// Items other clients made so far.
     theirs: usize,
-    avoid: Avoid,
 }
 
 impl Run {
@@ -185,7 +153,6 @@ impl Run {
             setup,
             seen: BTreeMap::new(),
             theirs: 0,
-            avoid: Avoid::default(),
         };
         run.mount()?;
         run.record_versions();
@@ -314,89 +281,6 @@ impl Run {
         }
     }
 
-    /// Whether the step would meet a bug in `Avoid` (and is skipped).
-    fn avoided(&self, step: &Step) -> bool {
-        if !self.setup.avoid {
-            return false;
-        }
-        let over = |dir: FolderId, n: &str| self.avoid.over.contains(&(dir, n.to_string()));
-        match step {
-            Step::Restart => self.avoid.no_restarts || self.loses_hidden_names(),
-            Step::Rename { dir, from, to } => {
-                let dir = self.file_dir(*dir, *from);
-                let (from, to) = self.rename_names(dir, *from, *to);
-                let onto_overlay =
-                    self.listed_over(dir, &from, to) && self.overlay(dir, to).is_some();
-                over(dir, &from) || over(dir, to) || onto_overlay
-            }
-            Step::Move { dir, name, .. } => {
-                let dir = self.file_dir(*dir, *name);
-                over(dir, &self.name(dir, *name))
-            }
-            Step::Unlink { dir, name } => {
-                let dir = self.file_dir(*dir, *name);
-                let name = self.name(dir, *name);
-                over(dir, &name) || self.unhides(dir, &name)
-            }
-            _ => false,
-        }
-    }
-
-    /// The overlay's entry for `name` in `dir`, if it has one.
-    fn overlay(&self, dir: FolderId, name: &str) -> Option<crate::fs::write::entry::Entry> {
-        let w = self.fs().writes.as_ref()?;
-        w.find(&self.model.folders[dir].remote, name)
-    }
-
-    /// Whether renaming `from` to `to` in `dir` renames a file with no overlay entry (the
-    /// service's, as listed) over a name that continues another item (see `Avoid`).
-    fn listed_over(&self, dir: FolderId, from: &str, to: &str) -> bool {
-        let Some(x) = self.model.file(dir, from).and_then(|f| f.item) else {
-            return false;
-        };
-        let target = match self.model.file(dir, to) {
-            Some(f) => f.item,
-            None => self.model.markers.get(&(dir, to.to_string())).copied(),
-        };
-        self.overlay(dir, from).is_none() && target.is_some_and(|y| y != x)
-    }
-
-    /// Whether removing `name` in `dir` would leave it unhidden while the service lists a file
-    /// under it: its item is marked under another name (see `Avoid`).
-    fn unhides(&self, dir: FolderId, name: &str) -> bool {
-        let Some(x) = self.model.file(dir, name).and_then(|f| f.item) else {
-            return false;
-        };
-        let elsewhere = self
-            .model
-            .markers
-            .iter()
-            .any(|((d, n), l)| *d == dir && n != name && *l == x);
-        elsewhere
-            && self
-                .m
-                .items_in(&self.model.folders[dir].remote)
-                .iter()
-                .any(|(n, _)| n == name)
-    }
-
-    /// Whether a restart now could drop a hidden name the service still lists (see `Avoid`):
-    /// an item marked under two names or more of a folder where no file continues it.
-    fn loses_hidden_names(&self) -> bool {
-        let mut marks: BTreeMap<(FolderId, u64), usize> = BTreeMap::new();
-        for ((d, _), x) in &self.model.markers {
-            *marks.entry((*d, *x)).or_default() += 1;
-        }
-        marks.iter().any(|((d, x), n)| {
-            *n > 1
-                && !self
-                    .model
-                    .files
-                    .iter()
-                    .any(|((fd, _), f)| fd == d && f.item == Some(*x))
-        })
-    }
-
     /// The names a rename step renames from and to (never the same).
     fn rename_names(&self, dir: FolderId, from: Name, to: usize) -> (String, &'static str) {
         let from = self.name(dir, from);
@@ -410,9 +294,6 @@ impl Run {
 
     /// Runs one step, checking its answer against the model.
     pub(super) async fn step(&mut self, step: &Step) -> Result<(), TestCaseError> {
-        if self.avoided(step) {
-            return Ok(());
-        }
         match step {
             Step::Create { dir, name, data } => {
                 let dir = self.file_dir(*dir, *name);
@@ -494,12 +375,7 @@ impl Run {
             Step::Restart => self.restart().await?,
             Step::RemoteVersion { file, data } => {
                 if self.setup.fresh {
-                    if let Some(dir) = self.remote_version(*file, data)? {
-                        if self.setup.avoid {
-                            let ino = self.ino_of(dir).await?;
-                            self.listed(ino).await?;
-                        }
-                    }
+                    self.remote_version(*file, data)?;
                 }
             }
             Step::RemoteItem { dir, name, data } => {
@@ -523,9 +399,6 @@ impl Run {
         data: &[u8],
     ) -> Result<(), TestCaseError> {
         let ino = self.ino_of(dir).await?;
-        if self.model.markers.contains_key(&(dir, name.to_string())) {
-            self.avoid.no_restarts = true;
-        }
         let expected = self.model.create(dir, name, data);
         let fs = self.fs();
         let r = fs.create(ino, name, 0o644).await;
@@ -580,16 +453,12 @@ impl Run {
     /// A file renamed within its folder.
     async fn rename(&mut self, dir: FolderId, from: &str, to: &str) -> Result<(), TestCaseError> {
         let ino = self.ino_of(dir).await?;
-        let over = self.listed_over(dir, from, to);
         let expected = self.model.rename(dir, from, to);
         let r = self
             .fs()
             .rename(ino, from, ino, to, RenameFlags::default())
             .await;
         agree(&format!("mv {from} {to}"), expected, &r, FsOp::Rename)?;
-        if over && r.is_ok() {
-            self.avoid.over.insert((dir, to.to_string()));
-        }
         Ok(())
     }
 
@@ -757,10 +626,6 @@ impl Run {
         }
         self.settled().await?;
         self.model.synced();
-        self.avoid.over.clear();
-        if self.setup.avoid && !self.setup.fresh {
-            tokio::time::sleep(CACHED_TTL + Duration::from_millis(5)).await;
-        }
         let made: Vec<String> = self
             .m
             .item_ids()
@@ -1032,12 +897,10 @@ impl Run {
     pub(super) async fn finish(&mut self) -> Result<(), TestCaseError> {
         self.sync().await?;
         self.check_view().await?;
-        if !self.avoided(&Step::Restart) {
-            self.restart().await?;
-            self.check_view()
-                .await
-                .or_else(|e| fail(format!("after a restart: {e}")))?;
-        }
+        self.restart().await?;
+        self.check_view()
+            .await
+            .or_else(|e| fail(format!("after a restart: {e}")))?;
         self.check_versions()?;
         if let Some(r) = self.reconciler.take() {
             r.abort();
