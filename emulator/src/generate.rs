@@ -8,8 +8,8 @@
 use super::clock::{Stamp, StampFormat};
 use super::content::seed_for_key;
 use super::content::Content;
+use super::ids::object_key;
 use super::ids::Uid;
-use super::seed::object_key;
 use super::size::parse_size;
 use super::store::{
     Flavor, ItemKind, Object, Ref, Reservation, Store, Version, VersionKind, DM_BUCKET,
@@ -210,7 +210,7 @@ pub fn generate(store: &mut Store, spec: &GenSpec) {
         };
         let hub_name = format!("Hub {}", h + 1);
         let hub_key = format!("{root_key}/{hub_name}");
-        let hub = store.add_hub(account_id(flavor, "hub", &hub_key), hub_name, flavor);
+        let hub = store.add_hub(flavor.account_id("hub", &hub_key), hub_name, flavor);
         for p in 0..spec.projects {
             let name = format!("Project {}", p + 1);
             let key = format!("{hub_key}/{name}");
@@ -253,15 +253,6 @@ fn flavor_format(flavor: Flavor) -> StampFormat {
     }
 }
 
-/// `b.<uuid>` for BIM 360 accounts and projects, `a.<token>` for team ones, as production has.
-pub(crate) fn account_id(flavor: Flavor, kind: &str, key: &str) -> String {
-    let uid = Uid::derive(kind, key);
-    match flavor {
-        Flavor::Bim360 => format!("b.{}", uid.uuid()),
-        Flavor::Team => format!("a.{}", uid.token()),
-    }
-}
-
 /// Adds a project with the top folders its flavour has; returns its index and first top folder.
 fn add_project(
     store: &mut Store,
@@ -275,7 +266,7 @@ fn add_project(
         ms: BASE_MS,
         format,
     };
-    let p = store.add_project(hub, account_id(flavor, "project", key), name, at);
+    let p = store.add_project(hub, flavor.account_id("project", key), name, at);
     let root = store.projects[p].root;
     let tops: &[&str] = match flavor {
         Flavor::Bim360 => &["Project Files", "Plans"],
@@ -707,11 +698,7 @@ fn add_awkward(store: &mut Store, top: &Top) -> Option<()> {
 fn add_fusion_hub(store: &mut Store, root_key: &str) -> Option<()> {
     let key = format!("{root_key}/Fusion Team");
     let flavor = Flavor::Team;
-    let hub = store.add_hub(
-        account_id(flavor, "hub", &key),
-        "Fusion Team".into(),
-        flavor,
-    );
+    let hub = store.add_hub(flavor.account_id("hub", &key), "Fusion Team".into(), flavor);
     let project_key = format!("{key}/Fusion Designs");
     let (p, top) = add_project(store, hub, flavor, &project_key, "Fusion Designs".into())?;
     store.projects.get_mut(p)?.relative_links = true;

@@ -166,3 +166,17 @@ mod tests {
         assert_eq!(parse_object_urn("urn:adsk.objects:os.object:nokey"), None);
     }
 }
+
+/// The object key real uploads get: a UUID plus the original extension.
+pub fn object_key(item_key: &str, version: u32, name: &str) -> String {
+    let uuid = Uid::derive("object", &format!("{item_key}#{version}")).uuid();
+    match std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+    {
+        Some(ext) if !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\']) => {
+            format!("{uuid}.{ext}")
+        }
+        _ => uuid,
+    }
+}

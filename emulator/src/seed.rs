@@ -10,7 +10,7 @@
 
 use super::clock::Stamp;
 use super::content::Content;
-use super::generate::account_id;
+use super::ids::object_key;
 use super::ids::Uid;
 use super::store::{Flavor, ItemKind, Object, Store, Version, VersionKind, DM_BUCKET};
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ pub fn seed_dir_with(
         } else {
             Flavor::Bim360
         };
-        let hub_id = account_id(flavor, "hub", &hub_name);
+        let hub_id = flavor.account_id("hub", &hub_name);
         let hub = store.add_hub(hub_id, hub_name.clone(), flavor);
         sum.hubs += 1;
         for (project_name, project_path) in sorted_entries(&hub_path, &mut sum)? {
@@ -108,7 +108,7 @@ pub fn seed_dir_with(
                 continue;
             }
             let key = format!("{hub_name}/{project_name}");
-            let id = account_id(flavor, "project", &key);
+            let id = flavor.account_id("project", &key);
             let at = Stamp::new(mtime_ms(&project_path));
             let p = store.add_project(hub, id, project_name, at);
             sum.projects += 1;
@@ -190,17 +190,6 @@ fn seed_folder(
         }
     }
     Ok(())
-}
-
-/// The object key real uploads get: a UUID plus the original extension.
-pub fn object_key(item_key: &str, version: u32, name: &str) -> String {
-    let uuid = Uid::derive("object", &format!("{item_key}#{version}")).uuid();
-    match Path::new(name).extension().and_then(|e| e.to_str()) {
-        Some(ext) if !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\']) => {
-            format!("{uuid}.{ext}")
-        }
-        _ => uuid,
-    }
 }
 
 fn sorted_entries(dir: &Path, sum: &mut SeedSummary) -> Result<Vec<(String, PathBuf)>, SeedError> {

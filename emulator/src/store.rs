@@ -23,6 +23,18 @@ pub enum Flavor {
     Team,
 }
 
+impl Flavor {
+    /// `b.<uuid>` for BIM 360 accounts and projects, `a.<token>` for team ones, as production
+    /// has, derived from `kind` and `key`.
+    pub fn account_id(self, kind: &str, key: &str) -> String {
+        let uid = Uid::derive(kind, key);
+        match self {
+            Flavor::Bim360 => format!("b.{}", uid.uuid()),
+            Flavor::Team => format!("a.{}", uid.token()),
+        }
+    }
+}
+
 /// A hub (account).
 pub struct Hub {
     /// `b.<uuid>` or `a.<token>`.

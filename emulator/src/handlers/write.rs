@@ -9,13 +9,13 @@ use crate::app::App;
 use crate::clock::Stamp;
 use crate::errors::ApiError;
 use crate::ids::{
-    parse_folder_urn, parse_item_urn, parse_object_urn, parse_version_urn, Uid, OBJECT_PREFIX,
+    object_key, parse_folder_urn, parse_item_urn, parse_object_urn, parse_version_urn, Uid,
+    OBJECT_PREFIX,
 };
 use crate::paging::self_href;
 use crate::render::{document, Renderer};
 use crate::request::Req;
 use crate::router::Kind;
-use crate::seed::object_key;
 use crate::stats::Made;
 use crate::store::{
     Flavor, Item, ItemKind, Node, Object, Ref, Store, Version, VersionKind, DM_BUCKET,
