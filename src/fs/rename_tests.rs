@@ -4,8 +4,10 @@
 //! and every change goes with its folder, once, surviving a restart.
 
 use super::error::Op as FsOp;
-use super::tests::{config, path};
-use super::write_tests::{items, new_file, rw_fs, rw_fs_with, setup, sync, tip_bytes, top};
+use super::tests::path;
+use super::write_tests::{
+    items, new_file, rw_fs, rw_fs_as, rw_fs_with, save, setup, sync, tip_bytes, top, write_config,
+};
 use super::*;
 use crate::testing::memory::TOP;
 use crate::testing::{MemoryRemote, Op};
@@ -90,10 +92,7 @@ async fn a_renamed_and_edited_file_is_one_version_of_its_item() {
     let top = top(&fs).await;
     mv(&fs, top, "a.txt", top, "b.txt").await.unwrap();
     let b = fs.lookup(top, "b.txt").await.unwrap().0;
-    let fh = fs.open_with(b.ino, true, true).await.unwrap();
-    fs.write(fh, 0, b"v2").await.unwrap();
-    fs.flush(fh, true).await.unwrap();
-    fs.release(fh).await;
+    save(&fs, b.ino, true, b"v2").await;
     sync(&fs).await;
     assert_eq!(items(&m), ["b.txt"]);
     assert_eq!(m.versions("i").len(), 2, "one version: renamed and changed");
@@ -168,10 +167,7 @@ async fn rm_of_a_save_not_sent_yet_keeps_it_in_the_history() {
     let fs = rw_fs(m.clone(), d.path());
     let top = top(&fs).await;
     let a = fs.lookup(top, "a.txt").await.unwrap().0;
-    let fh = fs.open_with(a.ino, true, true).await.unwrap();
-    fs.write(fh, 0, b"v2").await.unwrap();
-    fs.flush(fh, true).await.unwrap();
-    fs.release(fh).await;
+    save(&fs, a.ino, true, b"v2").await;
     fs.unlink(top, "a.txt").await.unwrap();
     sync(&fs).await;
     let versions = m.versions("i");
@@ -296,26 +292,9 @@ async fn a_rename_not_sent_before_a_restart_is_sent_once_by_the_next_mount() {
     let (m, d) = setup();
     m.set_bim360(false);
     m.add_file(TOP, "i", "a.txt", b"v1");
-    let slow = WriteConfig {
-        dir: d.path().to_path_buf(),
-        quiet: Duration::from_secs(3600),
-        max_delay: Duration::from_secs(3600),
-        ignore: Vec::new(),
-        user_id: None,
-        allow_delete: false,
-    };
-    let scope = Scope::Project {
-        hub: "h".into(),
-        project: "p".into(),
-    };
     {
-        let fs = Fs::writable_with(
-            m.clone(),
-            scope.clone(),
-            config(Duration::from_secs(60)),
-            slow,
-        )
-        .unwrap();
+        let slow = write_config(d.path(), Duration::from_secs(3600), false);
+        let fs = rw_fs_as(m.clone(), slow, Duration::from_secs(60));
         let top = top(&fs).await;
         mv(&fs, top, "a.txt", top, "b.txt").await.unwrap();
         // Dropped without sending: a crash as far as the journal is concerned.
@@ -416,19 +395,8 @@ async fn a_file_is_not_deleted_over_a_version_someone_saved_after_the_rm() {
     let (m, d) = setup();
     m.set_bim360(true);
     m.add_file(TOP, "x", "a.txt", b"mine");
-    let slow = WriteConfig {
-        dir: d.path().to_path_buf(),
-        quiet: Duration::from_secs(3600),
-        max_delay: Duration::from_secs(3600),
-        ignore: Vec::new(),
-        user_id: None,
-        allow_delete: true,
-    };
-    let scope = Scope::Project {
-        hub: "h".into(),
-        project: "p".into(),
-    };
-    let fs = Fs::writable_with(m.clone(), scope, config(Duration::from_secs(60)), slow).unwrap();
+    let slow = write_config(d.path(), Duration::from_secs(3600), true);
+    let fs = rw_fs_as(m.clone(), slow, Duration::from_secs(60));
     fs.start_writes();
     let top = top(&fs).await;
     fs.unlink(top, "a.txt").await.unwrap();

@@ -21,22 +21,49 @@ pub(super) fn rw_fs_with(
     dir: &std::path::Path,
     allow_delete: bool,
 ) -> Arc<Fs<MemoryRemote>> {
-    let config = config(Duration::from_secs(60));
-    let write = WriteConfig {
+    let write = write_config(dir, Duration::from_millis(50), allow_delete);
+    let fs = Arc::new(rw_fs_as(mock, write, Duration::from_secs(60)));
+    fs.start_writes();
+    fs
+}
+
+/// The write settings of these tests: changes staged in `dir`, sent after `quiet` of quiet (at
+/// most 100 times that after the first), deletes as `allow_delete` says.
+pub(super) fn write_config(
+    dir: &std::path::Path,
+    quiet: Duration,
+    allow_delete: bool,
+) -> WriteConfig {
+    WriteConfig {
         dir: dir.to_path_buf(),
-        quiet: Duration::from_millis(50),
-        max_delay: Duration::from_secs(5),
+        quiet,
+        max_delay: quiet * 100,
         ignore: Vec::new(),
         user_id: None,
         allow_delete,
-    };
+    }
+}
+
+/// A read-write mount of the test project over `mock` as `write` says, listings cached for
+/// `ttl`; its reconciler is not started.
+pub(super) fn rw_fs_as(
+    mock: Arc<MemoryRemote>,
+    write: WriteConfig,
+    ttl: Duration,
+) -> Fs<MemoryRemote> {
     let scope = Scope::Project {
         hub: "h".into(),
         project: "p".into(),
     };
-    let fs = Arc::new(Fs::writable_with(mock, scope, config, write).unwrap());
-    fs.start_writes();
-    fs
+    Fs::writable_with(mock, scope, config(ttl), write).unwrap()
+}
+
+/// Opens file `ino` for writing (emptied first with `truncate`), writes `bytes` at 0, closes.
+pub(super) async fn save(fs: &Fs<MemoryRemote>, ino: u64, truncate: bool, bytes: &[u8]) {
+    let fh = fs.open_with(ino, true, truncate).await.unwrap();
+    fs.write(fh, 0, bytes).await.unwrap();
+    fs.flush(fh, true).await.unwrap();
+    fs.release(fh).await;
 }
 
 pub(super) fn setup() -> (Arc<MemoryRemote>, tempfile::TempDir) {

@@ -10,8 +10,8 @@
 
 use super::data::{folder_in, item_in, version_in};
 use super::write::{
-    body, check_file_name, check_name, check_reservation, conflict, name_taken, writable_project,
-    FOLDER_RESERVED,
+    body, check_file_name, check_name, check_reservation, conflict, name_taken, version_answer,
+    writable_project, FOLDER_RESERVED,
 };
 use super::{jsonapi, write, Answer};
 use crate::app::App;
@@ -23,7 +23,7 @@ use crate::request::Req;
 use crate::stats::Made;
 use crate::store::{Flavor, MoveError, Store};
 use axum::http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// `data` of a PATCH body, whose `type` must be `kind`.
 fn data_of<'v>(v: &'v Value, kind: &str) -> Result<&'v Value, ApiError> {
@@ -356,16 +356,5 @@ pub fn version(app: &App, req: &Req, project: &str, id: &str) -> Answer {
         store.touch(parent, now.ms);
         app.stats.made(Made::VersionRenamed);
     }
-    let r = Renderer::new(&store, &app.base);
-    let it = store
-        .items
-        .get(&uid)
-        .ok_or_else(|| ApiError::bad_input("item vanished"))?;
-    let ver = it
-        .versions
-        .get(number as usize - 1)
-        .ok_or_else(|| ApiError::bad_input("version vanished"))?;
-    let mut doc = document(self_href(&app.base, req), r.version(it, ver));
-    doc["included"] = json!([r.item(it)]);
-    Ok(jsonapi(StatusCode::OK, doc))
+    version_answer(app, &store, req, uid, number, StatusCode::OK)
 }

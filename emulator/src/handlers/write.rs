@@ -320,18 +320,31 @@ pub fn create_version(app: &App, req: &Req, project: &str) -> Answer {
     if tombstone {
         app.stats.made(Made::Tombstone);
     }
-    let r = Renderer::new(&store, &app.base);
+    version_answer(app, &store, req, item_uid, n, StatusCode::CREATED)
+}
+
+/// The answer about version `number` of item `uid` (made or changed): the version, its item
+/// in `included`.
+pub(super) fn version_answer(
+    app: &App,
+    store: &Store,
+    req: &Req,
+    uid: Uid,
+    number: u32,
+    status: StatusCode,
+) -> Answer {
+    let r = Renderer::new(store, &app.base);
     let it = store
         .items
-        .get(&item_uid)
+        .get(&uid)
         .ok_or_else(|| ApiError::bad_input("item vanished"))?;
-    let v = it
-        .versions
-        .get(n as usize - 1)
+    let v = (number as usize)
+        .checked_sub(1)
+        .and_then(|i| it.versions.get(i))
         .ok_or_else(|| ApiError::bad_input("version vanished"))?;
     let mut doc = document(self_href(&app.base, req), r.version(it, v));
     doc["included"] = json!([r.item(it)]);
-    Ok(jsonapi(StatusCode::CREATED, doc))
+    Ok(jsonapi(status, doc))
 }
 
 /// `POST versions?copyFrom=<version>`: the item's new tip copies that version (a restore).

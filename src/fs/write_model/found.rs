@@ -1,10 +1,11 @@
 //! What the property found, each as the smallest sequence that showed it (all fixed), through
 //! `Fs` over a `MemoryRemote` as `write_tests.rs` drives it, so they stay fixed.
 
-use super::super::tests::config;
-use super::super::write_tests::{items, new_file, rw_fs, setup, sync, tip_bytes, top};
-use super::super::{Fs, RenameFlags, Scope, WriteConfig};
-use crate::testing::memory::{HUB, PROJECT, TOP};
+use super::super::write_tests::{
+    items, new_file, rw_fs, rw_fs_as, save, setup, sync, tip_bytes, top, write_config,
+};
+use super::super::{Fs, RenameFlags};
+use crate::testing::memory::TOP;
 use crate::testing::MemoryRemote;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +13,11 @@ use std::time::Duration;
 /// As `rw_fs`, with listings never cached, so what the service lists now is what the mount
 /// may show.
 fn uncached_fs(m: Arc<MemoryRemote>, dir: &std::path::Path) -> Fs<MemoryRemote> {
-    let write = WriteConfig {
-        dir: dir.to_path_buf(),
-        quiet: Duration::from_millis(50),
-        max_delay: Duration::from_secs(5),
-        ignore: Vec::new(),
-        user_id: None,
-        allow_delete: true,
-    };
-    let scope = Scope::Project {
-        hub: HUB.into(),
-        project: PROJECT.into(),
-    };
-    let fs = Fs::writable_with(m, scope, config(Duration::ZERO), write).unwrap();
+    let fs = rw_fs_as(
+        m,
+        write_config(dir, Duration::from_millis(50), true),
+        Duration::ZERO,
+    );
     fs.start_writes();
     fs
 }
@@ -32,19 +25,11 @@ fn uncached_fs(m: Arc<MemoryRemote>, dir: &std::path::Path) -> Fs<MemoryRemote> 
 /// A mount whose reconciler never starts, listings never cached: nothing it changes is sent
 /// before it ends (a crash after every close).
 fn slow_fs(m: Arc<MemoryRemote>, dir: &std::path::Path) -> Fs<MemoryRemote> {
-    let write = WriteConfig {
-        dir: dir.to_path_buf(),
-        quiet: Duration::from_secs(3600),
-        max_delay: Duration::from_secs(3600),
-        ignore: Vec::new(),
-        user_id: None,
-        allow_delete: true,
-    };
-    let scope = Scope::Project {
-        hub: HUB.into(),
-        project: PROJECT.into(),
-    };
-    Fs::writable_with(m, scope, config(Duration::ZERO), write).unwrap()
+    rw_fs_as(
+        m,
+        write_config(dir, Duration::from_secs(3600), true),
+        Duration::ZERO,
+    )
 }
 
 async fn mv(fs: &Fs<MemoryRemote>, dir: u64, a: &str, b: &str) {
@@ -175,10 +160,7 @@ async fn a_listing_cached_before_a_save_does_not_bring_the_old_bytes_back() {
     let fs = rw_fs(m.clone(), d.path());
     let top = top(&fs).await;
     let a = fs.lookup(top, "a.txt").await.unwrap().0;
-    let fh = fs.open_with(a.ino, true, false).await.unwrap();
-    fs.write(fh, 0, b"v2").await.unwrap();
-    fs.flush(fh, true).await.unwrap();
-    fs.release(fh).await;
+    save(&fs, a.ino, false, b"v2").await;
     sync(&fs).await;
     assert_eq!(tip_bytes(&m, "x"), b"v2");
     assert_eq!(read(&fs, top, "a.txt").await, b"v2");
