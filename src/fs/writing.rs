@@ -1,7 +1,8 @@
 //! The filesystem's writing operations: each finds where a name lives (a remote folder or a
 //! local-only directory), asks the overlay (`write/`) to change, and answers in the
-//! filesystem's terms. Only `mkdir` of a folder the service keeps talks to the service here;
-//! everything else reaches it later through the reconciler.
+//! filesystem's terms. Only folder changes talk to the service here (`mkdir`, a folder's
+//! rename or move, `rmdir`), at once, so the caller hears the service's answer; everything
+//! else (saves, file renames, deletes) reaches it later through the reconciler.
 
 use super::attr::Attr;
 use super::error::{Error, Op};

@@ -1,7 +1,10 @@
 //! The reconciler: sends each folder's final state to the service once the folder has been
 //! quiet for the configured period (or its oldest change is `max_delay` old). For each sealed
-//! entry: upload its bytes (continuing an upload a crash cut short), then a new version of the
-//! item its name belongs to, or a new item when the name belongs to none. Before posting after
+//! entry: upload its bytes (continuing an upload a crash cut short; a renamed file's bytes are
+//! on the service already), then a new version of the item its name belongs to, a rename of
+//! its own item when that is listed under a name nothing here keeps, or a new item. Names
+//! removed here become their items' delete tombstones; names renamed away are dropped once
+//! their items are where they belong (see `send_folder` for the order). Before posting after
 //! a crash it looks for a version already holding its storage object, so a save is never
 //! committed twice. A failure leaves the entry sealed, with the error shown, for a later
 //! attempt (growing delays up to 30 s), so saves made while the service is unreachable go up

@@ -7,6 +7,12 @@
 //! Excel's delete-then-rename and AutoCAD's rename-away-then-recreate all end as one version of
 //! the same item, and lock, temp and backup files (`ignore.rs`) never leave this machine.
 //!
+//! Files the service has are renamed and removed the same way: the new name is an entry that
+//! continues the item (its bytes still the service's), the old name a marker (`Hidden` for a
+//! name renamed away, `Removed` for one whose item is to be deleted), both in the journal, so
+//! a rename dance costs only its end state and survives a crash. A name keeps its item unless
+//! nothing shows under it any more; then its item is renamed, or deleted when removed.
+//!
 //! `Writes` holds the overlay and answers the filesystem's questions about it; `commit.rs` is
 //! the reconciler; `upload.rs` the multipart upload; `journal.rs` and `staging.rs` what is on
 //! disk. Lock order: `Writes::inner` is taken for a few lines and never held across `.await`
