@@ -195,15 +195,8 @@ impl<R: Remote> Fs<R> {
 
     /// `lookup`: a child of `parent` by name, and how long the kernel may trust the name.
     pub async fn lookup(&self, parent: u64, name: &str) -> Result<(Attr, Duration), Error> {
-        if let Some(local) = self.lookup_local(parent, name) {
-            if !self.committed_here(parent, name) {
-                return local;
-            }
-            // A file this mount saved: unless the service lists a newer version of it now
-            // (someone saved after us), it is still ours.
-            if let Ok(listing) = self.ns.listing(parent).await {
-                self.with_overlay(parent, listing);
-            }
+        if self.lookup_local(parent, name).is_some() {
+            self.recheck_committed(parent, name).await;
             if let Some(local) = self.lookup_local(parent, name) {
                 return local;
             }

@@ -120,12 +120,7 @@ impl<R: Remote> Fs<R> {
     /// What `name` in `dir` stands for now.
     async fn named(&self, dir: u64, at: &Place, name: &str) -> Result<Named, Error> {
         let w = self.writes()?;
-        if self.committed_here(dir, name) {
-            // A file this mount saved, unless the service lists a newer version of it now.
-            if let Ok(listing) = self.ns.listing(dir).await {
-                self.with_overlay(dir, listing);
-            }
-        }
+        self.recheck_committed(dir, name).await;
         if let Some(e) = w.find(&at.folder, name) {
             return Ok(if e.is_marker() {
                 Named::Nothing(e.base)
@@ -580,7 +575,7 @@ impl<R: Remote> Fs<R> {
                 let item = e.base.as_ref().map(|b| b.item.clone()).unwrap_or_default();
                 let over = w.displaces(&to.folder, new_name, &item)
                     || matches!(&target, Named::RemoteFile(t) if t.base.item != item);
-                w.rename_item_entry(&from, *e, &to, new_name, target_base, over)
+                w.rename_item_entry(&from, *e, &to, new_name, target_base.filter(|_| over))
             }
             Named::Local(e) => w.rename_entry(*e, &to, new_name, target_base),
             Named::RemoteFile(f) => {
@@ -654,14 +649,21 @@ impl<R: Remote> Fs<R> {
         self.ns.move_folder(parent, name, Some((new_parent, info)))
     }
 
-    /// Whether `name` in `parent` is a file this mount committed (it gives way once the service
-    /// lists a newer version of it).
-    pub(super) fn committed_here(&self, parent: u64, name: &str) -> bool {
+    /// A file this mount committed as `name` in `parent` is its own until the service lists a
+    /// newer version of it (someone saved after us): that is looked at first (the listing
+    /// fetched when it is not fresh), before the overlay answers for the name.
+    pub(super) async fn recheck_committed(&self, parent: u64, name: &str) {
         let (Some(w), Some(folder)) = (self.writes.as_ref(), self.overlay_folder(parent)) else {
-            return false;
+            return;
         };
-        w.find(&folder, name)
-            .is_some_and(|e| e.state == State::Committed)
+        let committed = w
+            .find(&folder, name)
+            .is_some_and(|e| e.state == State::Committed);
+        if committed {
+            if let Ok(listing) = self.ns.listing(parent).await {
+                self.with_overlay(parent, listing);
+            }
+        }
     }
 
     /// What the overlay says of `name` in `parent` for `lookup`, if it has it.

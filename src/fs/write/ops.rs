@@ -408,18 +408,21 @@ impl<R: Remote> Writes<R> {
         name: &str,
         over: Option<Base>,
     ) -> Result<(), Error> {
-        let target = over.clone();
-        let over = over.is_some();
-        if over {
+        if over.is_some() {
             self.may_delete(from.flavour == crate::api::Flavour::Bim360)?;
         }
+        let marker = if over.is_some() {
+            State::Removed
+        } else {
+            State::Hidden
+        };
         let id = self.next_id()?;
         let source = Source::Remote {
             storage: file.storage.clone(),
             size: file.size,
         };
         // Over another item's name, the bytes become a save of that item.
-        let base = target.unwrap_or_else(|| file.base.clone());
+        let base = over.unwrap_or_else(|| file.base.clone());
         let mut e = self.new_entry(id, file.ino, to, name, false, 0o644, source, Some(base));
         e.size = file.size;
         e.set_mtime(file.mtime);
@@ -428,7 +431,6 @@ impl<R: Remote> Writes<R> {
         // that still happens, never a removal without the rename.
         self.place(&e)?;
         self.record(&[super::Record::Entry(Box::new(e))], true)?;
-        let marker = if over { State::Removed } else { State::Hidden };
         self.mark(from, &file.name, file.base.clone(), marker)?;
         self.touched(&to.folder);
         Ok(())
@@ -437,23 +439,24 @@ impl<R: Remote> Writes<R> {
     /// An entry that continues item `base` (a save, a rename, a file this mount committed)
     /// renamed in its folder to a name the service keeps: as `rename_remote`, the entry moving
     /// with its bytes; what it committed already is not sent again. `over` another item's
-    /// name, it becomes a save of that item (`target`).
-    #[allow(clippy::too_many_arguments)]
+    /// name (that item's tip), it becomes a save of that item.
     pub fn rename_item_entry(
         &self,
         from: &Place,
         mut e: Entry,
         to: &Place,
         name: &str,
-        target: Option<Base>,
-        over: bool,
+        over: Option<Base>,
     ) -> Result<(), Error> {
         let Some(base) = e.base.clone() else {
-            return self.rename_entry(e, to, name, target);
+            return self.rename_entry(e, to, name, over);
         };
-        if over {
+        let marker = if over.is_some() {
             self.may_delete(e.bim360)?;
-        }
+            State::Removed
+        } else {
+            State::Hidden
+        };
         let old_name = e.name.clone();
         if e.state == State::Committed {
             if let Some(c) = e.committed.clone() {
@@ -466,8 +469,7 @@ impl<R: Remote> Writes<R> {
                 };
             }
         }
-        let marker = if over { State::Removed } else { State::Hidden };
-        self.rename_entry(e, to, name, target.filter(|_| over))?;
+        self.rename_entry(e, to, name, over)?;
         self.mark(from, &old_name, base, marker)
     }
 }
