@@ -10,8 +10,8 @@
 
 use super::data::{folder_in, item_in, version_in};
 use super::write::{
-    body, check_file_name, check_name, check_reservation, conflict, name_taken, version_answer,
-    writable_project, FOLDER_RESERVED,
+    body, check_file_name, check_name, check_reservation, conflict, folder_answer, name_taken,
+    version_answer, writable_project, FOLDER_RESERVED,
 };
 use super::{jsonapi, write, Answer};
 use crate::app::App;
@@ -262,15 +262,7 @@ pub fn folder(app: &App, req: &Req, project: &str, id: &str) -> Answer {
             app.stats.made(what);
         }
     }
-    let r = Renderer::new(&store, &app.base);
-    let f = store
-        .folders
-        .get(&uid)
-        .ok_or_else(|| ApiError::bad_input("folder vanished"))?;
-    Ok(jsonapi(
-        StatusCode::OK,
-        document(self_href(&app.base, req), r.folder(f, false)),
-    ))
+    folder_answer(app, &store, req, uid, StatusCode::OK)
 }
 
 /// `PATCH projects/:p/items/:i` → 200 with the item (its tip in `included`): a new

@@ -457,13 +457,24 @@ pub fn create_folder(app: &App, req: &Req, project: &str) -> Answer {
         .add_folder(parent, uid, name, Stamp::new(app.clock.now_ms()))
         .ok_or_else(|| ApiError::bad_input("parent folder vanished"))?;
     app.stats.made(Made::Folder);
-    let r = Renderer::new(&store, &app.base);
+    folder_answer(app, &store, req, uid, StatusCode::CREATED)
+}
+
+/// The answer about folder `uid` (made or changed): the folder.
+pub(super) fn folder_answer(
+    app: &App,
+    store: &Store,
+    req: &Req,
+    uid: Uid,
+    status: StatusCode,
+) -> Answer {
+    let r = Renderer::new(store, &app.base);
     let f = store
         .folders
         .get(&uid)
         .ok_or_else(|| ApiError::bad_input("folder vanished"))?;
     Ok(jsonapi(
-        StatusCode::CREATED,
+        status,
         document(self_href(&app.base, req), r.folder(f, false)),
     ))
 }
