@@ -144,6 +144,20 @@ pub fn random_token(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// The object key real uploads get: a UUID plus the original extension.
+pub fn object_key(item_key: &str, version: u32, name: &str) -> String {
+    let uuid = Uid::derive("object", &format!("{item_key}#{version}")).uuid();
+    match std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+    {
+        Some(ext) if !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\']) => {
+            format!("{uuid}.{ext}")
+        }
+        _ => uuid,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,19 +178,5 @@ mod tests {
             Some(("wip.dm.prod", "a/b.rvt"))
         );
         assert_eq!(parse_object_urn("urn:adsk.objects:os.object:nokey"), None);
-    }
-}
-
-/// The object key real uploads get: a UUID plus the original extension.
-pub fn object_key(item_key: &str, version: u32, name: &str) -> String {
-    let uuid = Uid::derive("object", &format!("{item_key}#{version}")).uuid();
-    match std::path::Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-    {
-        Some(ext) if !ext.is_empty() && ext.len() <= 16 && !ext.contains(['/', '\\']) => {
-            format!("{uuid}.{ext}")
-        }
-        _ => uuid,
     }
 }
