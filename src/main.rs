@@ -110,6 +110,20 @@ struct MountArgs {
     /// Let other users access the mount (needs user_allow_other in /etc/fuse.conf unless root).
     #[arg(long)]
     allow_other: bool,
+    /// Owner every file and directory shows (default: the mounting user); with --allow-other
+    /// the kernel checks other users against it and the modes.
+    #[arg(long, value_name = "UID")]
+    uid: Option<u32>,
+    /// Group every file and directory shows (default: the mounting user's).
+    #[arg(long, value_name = "GID")]
+    gid: Option<u32>,
+    /// Permission bits of every file, in octal (default 0444; 0644 on a read-write mount).
+    /// Write bits are dropped where nothing may be written.
+    #[arg(long, value_name = "MODE", value_parser = octal_mode)]
+    file_mode: Option<u16>,
+    /// Permission bits of every directory, in octal (default 0555; 0755 on a read-write mount).
+    #[arg(long, value_name = "MODE", value_parser = octal_mode)]
+    dir_mode: Option<u16>,
     /// Unmount automatically if the mount process dies, even by SIGKILL (needs fusermount3).
     #[arg(long)]
     auto_unmount: bool,
@@ -385,6 +399,14 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
         ttl: std::time::Duration::from_secs(args.metadata_ttl),
         op_timeout: std::time::Duration::from_secs(args.op_timeout),
         allow_other: args.allow_other,
+        owner: apsfs::serve::Owner {
+            uid: args.uid,
+            gid: args.gid,
+            modes: apsfs::fs::attr::Modes {
+                file: args.file_mode,
+                dir: args.dir_mode,
+            },
+        },
         auto_unmount: args.auto_unmount,
         rate_limits: args.rate_limits == RateLimits::Documented,
         prefetch_memory: args.max_prefetch_memory,
@@ -407,6 +429,15 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
             allow_delete: args.allow_delete,
         }),
     })
+}
+
+/// Permission bits given in octal (`0644`, `644`, `0o644`), at most `07777`.
+fn octal_mode(s: &str) -> Result<u16, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    u16::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode such as 0644"))
 }
 
 fn run_emulator(args: EmulatorArgs) -> Result<(), String> {

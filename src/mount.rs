@@ -265,6 +265,7 @@ pub fn fs_config(
         max_entries,
         uid,
         gid,
+        modes: Default::default(),
         buckets: None,
         made: None,
         user_id: None,

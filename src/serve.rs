@@ -37,6 +37,8 @@ pub struct MountOptions {
     pub op_timeout: Duration,
     /// Let other users see the mount.
     pub allow_other: bool,
+    /// Owner and permission bits the mount shows, when given.
+    pub owner: Owner,
     /// Have fusermount3 unmount if this process dies.
     pub auto_unmount: bool,
     /// Hold requests back to stay within the documented rate limits.
@@ -68,6 +70,18 @@ pub struct ReadWrite {
     pub unmount_wait: Duration,
     /// Whether removing what the service has removes it there (`--allow-delete`).
     pub allow_delete: bool,
+}
+
+/// The owner and permission bits a mount shows (`--uid`, `--gid`, `--file-mode`,
+/// `--dir-mode`); what is not given is the mounting user's, and the default modes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owner {
+    /// Owner of every inode.
+    pub uid: Option<u32>,
+    /// Group of every inode.
+    pub gid: Option<u32>,
+    /// Permission bits.
+    pub modes: crate::fs::attr::Modes,
 }
 
 /// Where a read-write mount keeps its staging area when no `--cache-dir` is given:
@@ -239,6 +253,9 @@ async fn start(
         None => None,
     };
     let mut config = fs_config(opts.ttl, opts.prefetch_memory, disk, opts.max_entries);
+    config.uid = opts.owner.uid.unwrap_or(config.uid);
+    config.gid = opts.owner.gid.unwrap_or(config.gid);
+    config.modes = opts.owner.modes;
     config.buckets = opts.buckets.clone();
     config.user_id = opts.user_id.clone();
     let Some(rw) = &opts.read_write else {

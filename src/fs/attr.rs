@@ -35,18 +35,32 @@ pub struct Attr {
     pub gid: u32,
 }
 
-/// Attributes of `node` as inode `ino`, owned by `uid:gid`; writable by the owner on a
-/// read-write mount (then the kernel's permission check lets editors save), except an item
-/// reserved (locked) by someone, which shows read-only as Desktop Connector shows it.
-pub fn of(ino: u64, node: &Node, uid: u32, gid: u32, writable: bool) -> Attr {
-    let w = if writable && node.meta.reserved.is_none() {
-        0o200
-    } else {
-        0
-    };
+/// The permission bits files and directories show when the mount is told (`--file-mode`,
+/// `--dir-mode`): the service has no modes, and a mount shared with other users decides with
+/// them, and its owner, who may do what (the kernel checks them: `default_permissions`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Modes {
+    /// Bits of every file.
+    pub file: Option<u16>,
+    /// Bits of every directory.
+    pub dir: Option<u16>,
+}
+
+/// Attributes of `node` as inode `ino`, owned by `uid:gid`, with the bits `modes` gives or
+/// else `0444`/`0555`; writable by the owner on a read-write mount (then the kernel's
+/// permission check lets editors save), except an item reserved (locked) by someone, which
+/// shows read-only as Desktop Connector shows it (its write bits cleared, whatever `modes`).
+pub fn of(ino: u64, node: &Node, uid: u32, gid: u32, modes: Modes, writable: bool) -> Attr {
+    let writable = writable && node.meta.reserved.is_none();
+    let w = if writable { 0o200 } else { 0 };
+    let given = |mode: u16| if writable { mode } else { mode & !0o222 };
     let (size, perm, nlink) = match &node.kind {
-        Kind::File { version } => (version.size.unwrap_or(0), 0o444 | w, 1),
-        _ => (0, 0o555 | w, 2),
+        Kind::File { version } => (
+            version.size.unwrap_or(0),
+            modes.file.map_or(0o444 | w, given),
+            1,
+        ),
+        _ => (0, modes.dir.map_or(0o555 | w, given), 2),
     };
     Attr {
         ino,

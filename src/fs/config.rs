@@ -36,6 +36,8 @@ pub struct FsConfig {
     pub uid: u32,
     /// Group of every inode.
     pub gid: u32,
+    /// Permission bits every inode shows, when told.
+    pub modes: crate::fs::attr::Modes,
     /// Show the app's own OSS buckets of this region under `buckets/` at the root.
     pub buckets: Option<String>,
     /// Versions a read-write mount made, whose modification time is the writer's.

@@ -41,6 +41,8 @@ pub struct Namespace<R: Remote> {
     offline: Offline,
     started: SystemTime,
     uid: u32,
+    /// Permission bits inodes show, when the mount was told.
+    modes: attr::Modes,
     gid: u32,
     buckets: Option<String>,
     /// Versions this (read-write) mount made: shown with the writer's modification time.
@@ -75,6 +77,7 @@ impl<R: Remote> Namespace<R> {
             offline: Offline::default(),
             started: now,
             uid: config.uid,
+            modes: config.modes,
             gid: config.gid,
             buckets: config.buckets.clone(),
             made: config.made.clone(),
@@ -109,6 +112,7 @@ impl<R: Remote> Namespace<R> {
             &node,
             self.uid,
             self.gid,
+            self.modes,
             self.made.is_some(),
         ))
     }
@@ -118,7 +122,14 @@ impl<R: Remote> Namespace<R> {
     pub fn attr_remembered(&self, ino: u64) -> Result<Attr, Error> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let node = inodes.get(ino).ok_or(Error::NotFound)?;
-        let attr = attr::of(ino, node, self.uid, self.gid, self.made.is_some());
+        let attr = attr::of(
+            ino,
+            node,
+            self.uid,
+            self.gid,
+            self.modes,
+            self.made.is_some(),
+        );
         inodes.remember(ino);
         Ok(attr)
     }
@@ -136,7 +147,14 @@ impl<R: Remote> Namespace<R> {
             .map(|(ino, remember)| {
                 let node = inodes.get(ino)?;
                 let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
-                let attr = attr::of(ino, node, self.uid, self.gid, self.made.is_some());
+                let attr = attr::of(
+                    ino,
+                    node,
+                    self.uid,
+                    self.gid,
+                    self.modes,
+                    self.made.is_some(),
+                );
                 if remember {
                     inodes.remember(ino);
                 }

@@ -28,6 +28,7 @@ pub(super) fn config(ttl: Duration) -> FsConfig {
         max_entries: 10_000,
         uid: 1000,
         gid: 1000,
+        modes: Default::default(),
         buckets: None,
         made: None,
         user_id: None,

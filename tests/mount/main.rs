@@ -33,6 +33,7 @@ mod faults;
 mod hostile;
 mod login;
 mod metadata;
+mod ownership;
 mod pin;
 mod process;
 mod reads;

@@ -24,6 +24,7 @@ pub(super) async fn run(setup: Setup, steps: Vec<Step>) -> Result<(), TestCaseEr
         max_entries: setup.max_entries,
         uid: 1000,
         gid: 1000,
+        modes: Default::default(),
         buckets: None,
         made: None,
         user_id: None,
