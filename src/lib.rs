@@ -15,6 +15,7 @@ pub mod pin;
 pub mod queue;
 pub mod serve;
 pub mod single_flight;
+pub mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod units;

@@ -68,6 +68,10 @@ struct PinArgs {
 struct StatusArgs {
     /// An apsfs mountpoint.
     mountpoint: Option<PathBuf>,
+    /// Print one JSON object per mount (its cache and pins, requests since it started, and a
+    /// read-write mount's queue), one per line, for scripts.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -346,7 +350,7 @@ fn main() -> ExitCode {
         Command::Emulator(args) => run_emulator(args),
         Command::Pin(args) => apsfs::pin::pin(&args.paths),
         Command::Unpin(args) => apsfs::pin::unpin(&args.paths),
-        Command::Status(args) => apsfs::pin::status(args.mountpoint.as_deref()),
+        Command::Status(args) => apsfs::pin::status(args.mountpoint.as_deref(), args.json),
         Command::Sync(args) => apsfs::queue::sync(
             &args.paths,
             args.wait,

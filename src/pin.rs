@@ -150,31 +150,95 @@ pub fn unpin(paths: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-/// `apsfs status [MOUNTPOINT]`: the disk cache and pinned files of one mount, or of every apsfs
-/// mount.
-pub fn status(mountpoint: Option<&Path>) -> Result<(), String> {
+/// `apsfs status [MOUNTPOINT] [--json]`: the disk cache and pinned files of one mount, or of
+/// every apsfs mount; what each asked of the service since it started; a read-write mount's
+/// queue. With `json`, one JSON object per mount and line, for scripts.
+pub fn status(mountpoint: Option<&Path>, json: bool) -> Result<(), String> {
     let mounts = match mountpoint {
         Some(p) => vec![mount_of(p)?],
         None => crate::mount::apsfs_mounts(),
     };
     if mounts.is_empty() {
-        println!("no apsfs mounts");
+        if !json {
+            println!("no apsfs mounts");
+        }
         return Ok(());
     }
     for (i, m) in mounts.iter().enumerate() {
+        let status = read_status(m);
+        let service = read_service(m);
+        let queue = crate::queue::read(m);
+        if json {
+            let line = serde_json::json!({
+                "mountpoint": m,
+                "cache": status.as_ref().ok(),
+                "error": status.as_ref().err(),
+                "service": service,
+                "queue": queue,
+            });
+            println!("{line}");
+            continue;
+        }
         if i > 0 {
             println!();
         }
         println!("{}", m.display());
-        match read_status(m) {
+        match status {
             Ok(s) => print!("{}", format_status(&s)),
             Err(e) => println!("  cannot read its status: {e}"),
         }
-        if let Some(q) = crate::queue::read(m) {
-            print!("{}", crate::queue::format(&q));
+        if let Some(s) = &service {
+            print!("{}", format_service(s));
+        }
+        if let Some(q) = &queue {
+            print!("{}", crate::queue::format(q));
         }
     }
     Ok(())
+}
+
+/// What the mount at `mountpoint` asked of the service since it started, if it says.
+fn read_service(mountpoint: &Path) -> Option<crate::stats::Snapshot> {
+    let raw = path_xattr(mountpoint, crate::fs::STATS_XATTR).ok()?;
+    serde_json::from_slice(&raw).ok()
+}
+
+/// `s` as shown to people: two lines.
+fn format_service(s: &crate::stats::Snapshot) -> String {
+    let total: u64 = s.requests.values().sum();
+    let mut kinds: Vec<(&String, &u64)> = s.requests.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let up = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .saturating_sub(s.since);
+    let hits = match s.hit_percent() {
+        Some(p) => format!(
+            "{p}% of {} read from the disk cache",
+            format_size(s.cache_hit + s.cache_miss)
+        ),
+        None => "nothing read yet".into(),
+    };
+    format!(
+        "  service: {total} request{} in {} ({}), {} retr{}, {} answered 429\n           {} downloaded, {hits}\n",
+        if total == 1 { "" } else { "s" },
+        uptime(up),
+        if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
+        s.retries,
+        if s.retries == 1 { "y" } else { "ies" },
+        s.throttled,
+        format_size(s.downloaded),
+    )
+}
+
+/// `secs` as a short duration.
+fn uptime(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs / 60),
+        _ => format!("{:.1} h", secs as f64 / 3600.0),
+    }
 }
 
 /// The status of the mount at `mountpoint`, every page of it.

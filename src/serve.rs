@@ -123,6 +123,7 @@ fn scope_for(opts: &MountOptions) -> String {
 
 /// Runs a mount until it is unmounted or the process is told to stop.
 pub fn run(opts: MountOptions) -> Result<(), String> {
+    crate::stats::start();
     let fail = |msg: String| {
         report(&format!("{ERROR_PREFIX}{msg}"), opts.detach_stdout);
         msg

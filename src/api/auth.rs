@@ -181,6 +181,7 @@ pub async fn request_token(
     client: &ClientAuth<'_>,
     form: &[(&str, &str)],
 ) -> Result<Grant, ApiError> {
+    crate::stats::request("token");
     let resp = client
         .apply(http.post(token_url), form)
         .send()

@@ -69,23 +69,24 @@ impl RequestBudget {
         }
     }
 
-    /// Waits until a `method` request to `path` fits in its class's budget, and counts it.
-    pub async fn acquire(&self, method: &reqwest::Method, path: &str) {
-        if !self.enabled {
-            return;
-        }
+    /// Waits until a `method` request to `path` fits in its class's budget, and counts it;
+    /// the class (`other` when it has none).
+    pub async fn acquire(&self, method: &reqwest::Method, path: &str) -> &'static str {
         let class = if method == reqwest::Method::PATCH {
             patch_class_of(path)
         } else {
             class_of(path)
         };
         let Some((class, limit)) = class else {
-            return;
+            return "other";
         };
+        if !self.enabled {
+            return class;
+        }
         loop {
             let wait = {
                 let Ok(mut sent) = self.sent.lock() else {
-                    return;
+                    return class;
                 };
                 let q = sent.entry(class).or_default();
                 let now = Instant::now();
@@ -94,7 +95,7 @@ impl RequestBudget {
                 }
                 if q.len() < limit {
                     q.push_back(now);
-                    return;
+                    return class;
                 }
                 let oldest = q.front().copied().unwrap_or(now);
                 WINDOW.saturating_sub(now.duration_since(oldest))

@@ -150,6 +150,9 @@ pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
 
 /// Classifies a non-2xx answer.
 pub fn status_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> ApiError {
+    if status == 429 {
+        crate::stats::throttled();
+    }
     let detail = error_detail(body);
     match status {
         401 => ApiError::Unauthorized(detail),

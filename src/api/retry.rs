@@ -94,6 +94,7 @@ impl RetryPolicy {
                         return Err(e);
                     }
                     tracing::debug!(what, attempt, ?delay, error = %e, "retrying");
+                    crate::stats::retry();
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }

@@ -326,7 +326,8 @@ impl Transport {
             .map(|u| u.path().to_string())
             .unwrap_or_default();
         loop {
-            self.budget.acquire(method, &path).await;
+            let kind = self.budget.acquire(method, &path).await;
+            crate::stats::request(kind);
             // A token that cannot be had means nothing was sent.
             let token = self.tokens.token().await.map_err(Failed::from)?;
             let req = match body {
@@ -383,6 +384,7 @@ impl Transport {
 
     async fn put_part_once(&self, url: &str, bytes: Bytes) -> Result<String, ApiError> {
         let limit = upload_time(bytes.len() as u64);
+        crate::stats::request("upload_part");
         let resp = self
             .upload_client()
             .put(url)
@@ -467,6 +469,7 @@ impl Transport {
             tracing::debug!(offset, have, len, "resuming a cut-off body");
         }
         let (start, last) = (offset + have, offset + len - 1);
+        crate::stats::request("download");
         let mut resp = self
             .storage
             .get(url)
@@ -502,6 +505,7 @@ impl Transport {
                         )));
                     }
                     self.feed.delivered(chunk.len() as u64);
+                    crate::stats::downloaded(chunk.len() as u64);
                     buf.extend_from_slice(&chunk);
                 }
                 if (buf.len() as u64) < len {

@@ -30,6 +30,10 @@ pub use config::{FsConfig, Scope};
 pub use error::{Error, Op};
 pub use listing::{BUCKETS_DIR, VERSIONS_DIR};
 pub use write::WriteConfig;
+
+/// Read on the mount's root: what this mount asked of the service since it started
+/// (`crate::stats`), as JSON, for `apsfs status`.
+pub const STATS_XATTR: &str = "user.apsfs.stats";
 pub use writing::{RenameFlags, SetAttr};
 
 use crate::api::Remote;
@@ -474,6 +478,12 @@ impl<R: Remote> Fs<R> {
         }
         if name == write::QUEUE_XATTR && ino == ROOT && self.writes.is_some() {
             return self.queue_report().map(Some);
+        }
+        if name == STATS_XATTR && ino == ROOT {
+            let snapshot = crate::stats::snapshot();
+            return serde_json::to_vec(&snapshot)
+                .map(Some)
+                .map_err(|e| Error::Internal(e.to_string()));
         }
         if name.starts_with(write::PUSH_XATTR) && self.writes.is_some() {
             return Ok(None);

@@ -46,6 +46,7 @@ impl<R: Remote> ByteSource<R> {
             return Ok(Bytes::new());
         }
         let Some(disk) = &self.disk else {
+            crate::stats::cache_read(0, len);
             return self.remote.read(storage, size, offset, len).await;
         };
         let end = offset + len;
@@ -53,6 +54,7 @@ impl<R: Remote> ByteSource<R> {
         let on_disk = from_disk(disk.clone(), storage, size, first, (end - 1) / BLOCK).await;
         let whole = disk.is_pinned(storage);
         let mut pieces: Vec<Bytes> = Vec::new();
+        let mut fetched = 0;
         let mut b = first;
         while b * BLOCK < end {
             if let Some(block) = on_disk.get((b - first) as usize).cloned().flatten() {
@@ -91,9 +93,11 @@ impl<R: Remote> ByteSource<R> {
                 let _ = written.await;
             }
             let (lo, hi) = (offset.max(from) - from, end.min(to) - from);
+            fetched += hi - lo;
             pieces.push(data.slice(lo as usize..hi as usize));
             b = run_end;
         }
+        crate::stats::cache_read(len.saturating_sub(fetched), fetched);
         if pieces.len() == 1 {
             return Ok(pieces.remove(0));
         }

@@ -322,3 +322,55 @@ fn pinned_files_stay_readable_offline() {
         started.elapsed()
     );
 }
+
+/// `apsfs status` says what the mount asked of the service since it started: requests by kind,
+/// retries, 429s, bytes downloaded and the disk cache's share of what was read; `--json`
+/// gives the same as one JSON object per mount.
+#[test]
+fn status_counts_requests_retries_throttling_downloads_and_cache_hits() {
+    let seed = tempfile::tempdir().expect("seed");
+    let body = vec![7u8; 300 << 10];
+    seed_file(&seed.path().join("Hub/Project/Files/a.bin"), &body);
+    // Every other request is throttled once: the mount retries them (Retry-After: 1).
+    let emu = Emulator::seeded(seed.path(), &["--throttle-rate", "0.3"]);
+    let cache = tempfile::tempdir().expect("cache");
+    let status = |mnt: &Mount| -> serde_json::Value {
+        let (code, out, err) = apsfs(&["status", "--json", s(&mnt.path())]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(out.trim()).expect("one JSON line")
+    };
+    let first = Mount::start(&emu.base, &["--cache-dir", s(cache.path())]);
+    let file = first.join("Hub/Project/Files/a.bin");
+    assert_eq!(std::fs::read(&file).expect("first read"), body);
+    let v = status(&first);
+    let service = &v["service"];
+    let n = |k: &str| service[k].as_u64().unwrap_or(0);
+    assert!(
+        service["requests"]["folder_contents"].as_u64().unwrap_or(0) >= 1,
+        "{v}"
+    );
+    assert!(
+        service["requests"]["download"].as_u64().unwrap_or(0) >= 1,
+        "{v}"
+    );
+    assert_eq!(n("downloaded"), body.len() as u64, "{v}");
+    assert_eq!(n("cache_miss"), body.len() as u64, "{v}");
+    assert!(n("throttled") >= 1 && n("retries") >= n("throttled"), "{v}");
+    assert!(v["cache"]["cache_dir"].is_string(), "{v}");
+    drop(first);
+    // A new mount of the same cache: its counters start again, and the read is all hits.
+    let mnt = Mount::start(&emu.base, &["--cache-dir", s(cache.path())]);
+    let file = mnt.join("Hub/Project/Files/a.bin");
+    assert_eq!(std::fs::read(&file).expect("read from the cache"), body);
+    let v = status(&mnt);
+    assert_eq!(
+        v["service"]["cache_hit"].as_u64(),
+        Some(body.len() as u64),
+        "{v}"
+    );
+    assert_eq!(v["service"]["downloaded"].as_u64(), Some(0), "{v}");
+    let (_, text, _) = apsfs(&["status", s(&mnt.path())]);
+    assert!(text.contains("service: "), "{text}");
+    assert!(text.contains("answered 429"), "{text}");
+    assert!(text.contains("read from the disk cache"), "{text}");
+}
