@@ -5,11 +5,13 @@ use apsfs::api::auth::APS_BASE_URL;
 use apsfs::login::{self, LoginOptions};
 use apsfs::serve::MountOptions;
 use apsfs::{daemon, mount};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod cli_docs;
 
 /// Mount Autodesk Platform Services Data Management content as ordinary folders.
 #[derive(Parser)]
@@ -17,6 +19,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log level: error, warn, info, debug or trace, or a filter directive as RUST_LOG takes
+    /// (e.g. "apsfs=debug,info"). Wins over RUST_LOG; without either: info.
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = cli_docs::parse_log_level)]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +49,29 @@ enum Command {
     Status(StatusArgs),
     /// Send a read-write mount's pending changes now, without waiting for the quiet period.
     Sync(SyncArgs),
+    /// Print the shell completion script for SHELL on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page of apsfs (or of one subcommand) on stdout, or write every page to a
+    /// directory.
+    Man(ManArgs),
+}
+
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args)]
+struct ManArgs {
+    /// Print the page of this subcommand (apsfs-SUBCOMMAND(1)) instead of apsfs(1).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    subcommand: Option<String>,
+    /// Write every page (apsfs.1 and apsfs-SUBCOMMAND.1) into DIR instead, naming each file
+    /// written.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -317,10 +346,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fuser::mnt=error")),
-        )
+        .with_env_filter(cli_docs::log_filter(cli.log_level.as_deref()))
         .init();
     let result = match cli.command {
         Command::Mount(args) => run_mount(args),
@@ -355,6 +381,12 @@ fn main() -> ExitCode {
             &args.paths,
             args.wait,
             std::time::Duration::from_secs(args.timeout),
+        ),
+        Command::Completions(args) => cli_docs::completions(args.shell, Cli::command()),
+        Command::Man(args) => cli_docs::man(
+            Cli::command(),
+            args.subcommand.as_deref(),
+            args.dir.as_deref(),
         ),
     };
     match result {

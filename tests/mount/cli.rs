@@ -1,5 +1,6 @@
 //! The `apsfs mount` / `apsfs unmount` command line: background mode, clear failures, the
-//! read-only guarantee, signals, `--demo` and `APS_TOKEN`.
+//! read-only guarantee, signals, `--demo` and `APS_TOKEN`; and around it `--log-level`, `apsfs
+//! completions` and `apsfs man`.
 
 use crate::support::emulator::Emulator;
 use crate::support::mount::{is_mounted, mountpoint, Foreground, Mount, Stderr, UnmountGuard};
@@ -574,4 +575,292 @@ fn aps_token_alone_is_enough() {
         &[("APS_TOKEN", "not-a-token")],
         "refused the credentials",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--log-level`.
+
+/// The log lines of `text` at `level` (tracing's fmt layer: `<time>  DEBUG <target>: …`).
+fn lines_at<'a>(text: &'a str, level: &str) -> Vec<&'a str> {
+    let marker = format!(" {level} ");
+    text.lines().filter(|l| l.contains(&marker)).collect()
+}
+
+/// Lists the foreground mount at `mnt` once (so it is serving, signal handling included), stops
+/// it with SIGTERM and returns everything it logged.
+fn stop_and_read(mut fg: crate::support::mount::Foreground, mnt: &Path) -> String {
+    assert!(mnt.join(HUB_PROJECT_FILES).is_dir(), "the mount serves");
+    fg.signal(libc::SIGTERM);
+    let st = fg
+        .wait(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
+    assert!(st.success(), "exit {st}");
+    fg.stderr_text()
+}
+
+#[test]
+fn log_level_flag_sets_the_level_and_wins_over_rust_log() {
+    let emu = Emulator::start(&[]);
+
+    // --log-level debug while RUST_LOG asks for errors only: the flag wins.
+    let (_d, mnt) = mountpoint();
+    let mut args = creds(&emu.base);
+    args.extend(["--log-level", "debug"]);
+    let fg = foreground(&mnt, &args, &[("RUST_LOG", "error")]);
+    assert!(fg.first.starts_with("mounted "), "{:?}", fg.first);
+    let log = stop_and_read(fg, &mnt);
+    assert!(
+        !lines_at(&log, "DEBUG").is_empty(),
+        "--log-level debug logs at debug: {log}"
+    );
+
+    // --log-level info while RUST_LOG asks for debug: nothing at debug.
+    let (_d2, mnt2) = mountpoint();
+    let mut args = creds(&emu.base);
+    args.extend(["--log-level", "info"]);
+    let fg = foreground(&mnt2, &args, &[("RUST_LOG", "debug")]);
+    assert!(fg.first.starts_with("mounted "), "{:?}", fg.first);
+    let log = stop_and_read(fg, &mnt2);
+    assert!(
+        lines_at(&log, "DEBUG").is_empty() && lines_at(&log, "TRACE").is_empty(),
+        "--log-level info logs nothing at debug: {log}"
+    );
+
+    // Without the flag, RUST_LOG still decides.
+    let (_d3, mnt3) = mountpoint();
+    let fg = foreground(&mnt3, &creds(&emu.base), &[("RUST_LOG", "debug")]);
+    assert!(fg.first.starts_with("mounted "), "{:?}", fg.first);
+    let log = stop_and_read(fg, &mnt3);
+    assert!(
+        !lines_at(&log, "DEBUG").is_empty(),
+        "RUST_LOG=debug without the flag logs at debug: {log}"
+    );
+}
+
+#[test]
+fn log_level_reaches_the_background_mount_log() {
+    let emu = Emulator::start(&[]);
+    let (dir, mnt) = mountpoint();
+    let log = dir.path().join("mount.log");
+    let _guard = UnmountGuard::new(&mnt);
+    // The global flag before the subcommand, as a user may well give it.
+    let mut args = vec![
+        "--log-level",
+        "debug",
+        "mount",
+        s(&mnt),
+        "--log-file",
+        s(&log),
+    ];
+    args.extend(creds(&emu.base));
+    let out = run_apsfs(&args, &[("RUST_LOG", "error")], Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "background mount: {out:?}");
+    let un = run_apsfs(&["unmount", s(&mnt)], &[], Duration::from_secs(30));
+    assert_eq!(un.code, Some(0), "unmount: {un:?}");
+    let text = std::fs::read_to_string(&log).expect("log file");
+    assert!(
+        !lines_at(&text, "DEBUG").is_empty(),
+        "the background mount logs at debug: {text}"
+    );
+}
+
+#[test]
+fn invalid_log_level_is_refused_clearly() {
+    for bad in ["verbose", "apsfs=loud", ""] {
+        let out = run_apsfs(
+            &["status", "--log-level", bad],
+            &[],
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.code, Some(2), "--log-level {bad:?}: {out:?}");
+        assert!(
+            out.stderr.contains("invalid value") && out.stderr.contains("--log-level"),
+            "names the flag: {out:?}"
+        );
+        assert!(
+            out.stderr.contains("debug"),
+            "says what is accepted: {out:?}"
+        );
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+    // A full directive, and a level in capitals, are accepted.
+    for good in ["apsfs=debug,info", "WARN"] {
+        let out = run_apsfs(
+            &["--log-level", good, "completions", "bash"],
+            &[],
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.code, Some(0), "--log-level {good:?}: {out:?}");
+    }
+    // --help names the flag and which wins.
+    let help = run_apsfs(&["--help"], &[], Duration::from_secs(30));
+    assert!(
+        help.stdout.contains("--log-level") && help.stdout.contains("Wins over RUST_LOG"),
+        "{help:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions and man pages.
+
+/// Whether `tool` is on PATH; prints a note naming what is skipped when not.
+fn have(tool: &str, skipped: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        eprintln!("note: {tool} is not installed; skipping {skipped}");
+    }
+    found
+}
+
+/// `apsfs ARGS`'s stdout, which must be non-empty, from a successful run.
+fn stdout_of(args: &[&str]) -> String {
+    let out = run_apsfs(args, &[], Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "apsfs {args:?}: {out:?}");
+    assert!(
+        !out.stdout.trim().is_empty(),
+        "apsfs {args:?} printed nothing"
+    );
+    out.stdout
+}
+
+/// Runs `shell -n` on `script`, which must pass.
+fn syntax_check(shell: &str, script: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("apsfs.{shell}"));
+    std::fs::write(&file, script).expect("write script");
+    let (code, _out, err) = run(shell, &["-n", s(&file)]);
+    assert_eq!(code, 0, "{shell} -n rejects the completion script: {err}");
+}
+
+#[test]
+fn completions_are_valid_scripts_for_each_shell() {
+    let bash = stdout_of(&["completions", "bash"]);
+    assert!(bash.contains("apsfs") && bash.contains("mount"), "{bash}");
+    assert!(bash.contains("--log-level"), "global flags complete too");
+    syntax_check("bash", &bash);
+
+    for shell in ["zsh", "fish"] {
+        let script = stdout_of(&["completions", shell]);
+        assert!(script.contains("mount"), "{shell}: names mount:\n{script}");
+        assert!(script.contains("--read-write") || script.contains("read-write"));
+        if have(shell, &format!("the {shell} -n syntax check")) {
+            syntax_check(shell, &script);
+        }
+    }
+    // Others clap_complete knows come for free; an unknown shell is refused.
+    stdout_of(&["completions", "elvish"]);
+    stdout_of(&["completions", "powershell"]);
+    let out = run_apsfs(&["completions", "tcsh"], &[], Duration::from_secs(30));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("bash"), "lists the shells: {out:?}");
+}
+
+/// The checks every roff page passes: a `.TH` header naming `title`, a NAME section; and when
+/// `man` is installed, it renders the page without a complaint.
+fn check_page(page: &str, title: &str) {
+    let th = page
+        .lines()
+        .find(|l| l.starts_with(".TH "))
+        .unwrap_or_else(|| panic!("no .TH header:\n{page}"));
+    assert!(
+        th.starts_with(&format!(".TH {title} 1 ")),
+        "header names {title}(1): {th}"
+    );
+    assert!(
+        page.lines().take(3).any(|l| l.starts_with(".TH ")),
+        "the header comes first:\n{page}"
+    );
+    assert!(page.contains(".SH NAME"), "{page}");
+    assert!(page.contains(".SH SYNOPSIS"), "{page}");
+    if have("man", "rendering the man page") {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join(format!("{title}.1"));
+        std::fs::write(&file, page).expect("write page");
+        let out = std::process::Command::new("man")
+            .args(["-l", s(&file)])
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .output()
+            .expect("run man");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "man -l {title}.1 failed: {stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "man -l {title}.1 complains: {stderr}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(title), "rendered page names {title}: {text}");
+    }
+}
+
+#[test]
+fn man_pages_render_and_name_the_subcommands() {
+    let top = stdout_of(&["man"]);
+    check_page(&top, "apsfs");
+    for word in [
+        "mount",
+        "unmount",
+        "emulator",
+        "completions",
+        "\\-\\-log\\-level",
+        "RUST_LOG",
+    ] {
+        assert!(top.contains(word), "apsfs(1) mentions {word}:\n{top}");
+    }
+
+    let mount = stdout_of(&["man", "mount"]);
+    check_page(&mount, "apsfs-mount");
+    for word in [
+        "\\-\\-read\\-write",
+        "\\-\\-cache\\-dir",
+        "\\-\\-log\\-level",
+        "apsfs\\fR(1)",
+    ] {
+        assert!(
+            mount.contains(word),
+            "apsfs-mount(1) mentions {word}:\n{mount}"
+        );
+    }
+
+    let out = run_apsfs(&["man", "nope"], &[], Duration::from_secs(30));
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("nope") && out.stderr.contains("mount"),
+        "names the subcommands: {out:?}"
+    );
+
+    // --dir writes every page, one per subcommand, each the same as its printed form.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listed = stdout_of(&["man", "--dir", s(dir.path())]);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for want in [
+        "apsfs.1",
+        "apsfs-mount.1",
+        "apsfs-emulator.1",
+        "apsfs-man.1",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("help")), "{names:?}");
+    assert_eq!(listed.lines().count(), names.len(), "{listed}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apsfs.1")).unwrap(),
+        top
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("apsfs-mount.1")).unwrap(),
+        mount
+    );
+    for n in &names {
+        let page = std::fs::read_to_string(dir.path().join(n)).unwrap();
+        check_page(&page, n.trim_end_matches(".1"));
+    }
 }
