@@ -3,10 +3,12 @@
 //! Generated objects derive every byte from (seed, offset), so multi-GiB files cost no memory
 //! and a test can check any range it read without storing the file.
 
+use super::docs::{render, DocKind};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, Stream};
 use std::io::SeekFrom;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Size of the chunks a body is streamed in: large enough for loopback speed, small enough that
@@ -32,13 +34,29 @@ pub enum Content {
     },
     /// Bytes uploaded through the API.
     Memory(Bytes),
+    /// A small real document (`docs` generated sets), rendered again on every read so the
+    /// store holds only what it derives from: see [`crate::docs`].
+    Document {
+        /// Format, from the file name's extension.
+        kind: DocKind,
+        /// Seed of the document's varying text and colours (`seed_for_key` of the object key).
+        seed: u64,
+        /// File name shown in the document.
+        name: Arc<str>,
+        /// Version number shown in the document.
+        version: u32,
+        /// Length of the rendered document.
+        size: u64,
+    },
 }
 
 impl Content {
     /// Object size in bytes.
     pub fn size(&self) -> u64 {
         match self {
-            Content::File { size, .. } | Content::Generated { size, .. } => *size,
+            Content::File { size, .. }
+            | Content::Generated { size, .. }
+            | Content::Document { size, .. } => *size,
             Content::Memory(b) => b.len() as u64,
         }
     }
@@ -50,6 +68,7 @@ impl Content {
         end: u64,
     ) -> std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> {
         match self.clone() {
+            Content::Document { .. } => Content::Memory(self.document_bytes()).stream(start, end),
             Content::Memory(b) => {
                 let (s, e) = (start as usize, end as usize);
                 let chunks: Vec<std::io::Result<Bytes>> = (s..e)
@@ -100,6 +119,7 @@ impl Content {
     pub async fn read_all(&self) -> std::io::Result<Bytes> {
         match self {
             Content::Memory(b) => Ok(b.clone()),
+            Content::Document { .. } => Ok(self.document_bytes()),
             Content::File { path, .. } => Ok(Bytes::from(tokio::fs::read(path).await?)),
             Content::Generated { seed, size } => {
                 let mut buf = BytesMut::zeroed(*size as usize);
@@ -107,6 +127,51 @@ impl Content {
                 Ok(buf.freeze())
             }
         }
+    }
+}
+
+impl Content {
+    /// The bytes of a `Document`, empty for any other kind of content.
+    fn document_bytes(&self) -> Bytes {
+        Bytes::from(self.document_bytes_if_any().unwrap_or_default())
+    }
+
+    /// The rendered bytes when this is a `Document`.
+    pub(crate) fn document_bytes_if_any(&self) -> Option<Vec<u8>> {
+        match self {
+            Content::Document {
+                kind,
+                seed,
+                name,
+                version,
+                ..
+            } => Some(render(*kind, *seed, name, *version)),
+            _ => None,
+        }
+    }
+}
+
+/// The content of version `version` of the generated file `name` stored under `object_key`,
+/// planned at `size` bytes: with `docs`, a non-empty file of a document extension becomes a
+/// small real document (whose own length replaces `size`); anything else is `Generated`.
+/// [`crate::testing::expected_bytes`] answers from this same function.
+pub fn generated_content(
+    object_key: &str,
+    name: &str,
+    version: u32,
+    size: u64,
+    docs: bool,
+) -> Content {
+    let seed = seed_for_key(object_key);
+    match DocKind::from_name(name) {
+        Some(kind) if docs && size > 0 => Content::Document {
+            kind,
+            seed,
+            name: name.into(),
+            version,
+            size: render(kind, seed, name, version).len() as u64,
+        },
+        _ => Content::Generated { seed, size },
     }
 }
 

@@ -19,6 +19,7 @@ mod app;
 mod auth;
 mod clock;
 mod content;
+mod docs;
 mod errors;
 mod faults;
 mod filter;

@@ -13,3 +13,27 @@ pub fn seed_for_key(object_key: &str) -> u64 {
 pub fn generated_fill(seed: u64, offset: u64, buf: &mut [u8]) {
     crate::content::generated_fill(seed, offset, buf)
 }
+
+/// The whole of version `version` of the generated file `name`, stored under `object_key` with
+/// `size` bytes, in a set generated with (`docs == true`) or without the `docs` flag.
+///
+/// With `docs`, a non-empty file whose extension is a document format (txt, md, csv, json,
+/// pdf, png, docx) holds a small real document; every other object, and every object of a set
+/// without `docs`, holds the [`generated_fill`] bytes of [`seed_for_key`]. The emulator serves
+/// exactly this (`generate.rs` builds its content through the same function).
+pub fn expected_bytes(
+    object_key: &str,
+    name: &str,
+    version: u32,
+    size: u64,
+    docs: bool,
+) -> Vec<u8> {
+    if let Some(content) = crate::content::generated_content(object_key, name, version, size, docs)
+        .document_bytes_if_any()
+    {
+        return content;
+    }
+    let mut v = vec![0u8; size as usize];
+    generated_fill(seed_for_key(object_key), 0, &mut v);
+    v
+}

@@ -25,6 +25,7 @@ mod support {
 mod auth;
 mod batch;
 mod bytes;
+mod docs;
 mod faults;
 mod hostile;
 mod navigation;
