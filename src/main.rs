@@ -295,7 +295,7 @@ struct EmulatorArgs {
     #[arg(long = "team-hub", value_name = "NAME", requires = "seed_dir")]
     team_hub: Vec<String>,
     /// Serve a generated data set (syntax below). Without this or --seed-dir:
-    /// "seed=1,folders=6,items=40,versions=3,awkward".
+    /// "seed=1,folders=6,items=40,versions=3,awkward,docs".
     #[arg(long, value_name = "SPEC")]
     generate: Option<String>,
     /// Accept only this client id (default: any non-empty id/secret pair).
