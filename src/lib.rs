@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod deadline;
 pub mod files;
 pub mod fs;
+pub mod fstab;
 pub mod login;
 pub mod mount;
 pub mod pin;

@@ -342,7 +342,14 @@ struct EmulatorArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match fstab_form() {
+        Ok(Some(args)) => Cli::parse_from(args),
+        Ok(None) => Cli::parse(),
+        Err(e) => {
+            eprintln!("apsfs: {e}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -465,6 +472,25 @@ fn run_mount(args: MountArgs) -> Result<(), String> {
             allow_delete: args.allow_delete,
         }),
     })
+}
+
+/// The command line in the ordinary form when it came in `mount.fuse3`'s (`apsfs SOURCE
+/// MOUNTPOINT -o OPTIONS`, see `apsfs::fstab`), the credentials file's variables set.
+fn fstab_form() -> Result<Option<Vec<std::ffi::OsString>>, String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let Some((args, env)) = apsfs::fstab::translate(&args, &subcommands)? else {
+        return Ok(None);
+    };
+    for (k, v) in env {
+        // Before any thread starts: the only way to hand a secret to the parsing below
+        // without putting it on the command line, where every user could read it.
+        std::env::set_var(k, v);
+    }
+    Ok(Some(args))
 }
 
 /// Permission bits given in octal (`0644`, `644`, `0o644`), at most `07777`.

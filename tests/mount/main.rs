@@ -30,6 +30,7 @@ mod awkward;
 mod backup;
 mod cli;
 mod faults;
+mod fstab;
 mod hostile;
 mod login;
 mod metadata;
