@@ -169,3 +169,42 @@ fn a_credentials_file_others_may_read_is_refused() {
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!is_mounted(&mnt));
 }
+
+/// The code block of README.md that follows the first line mentioning `file`.
+fn readme_block(file: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let from = readme.find(file).expect("README names the unit");
+    let rest = &readme[from..];
+    let start = rest.find("```\n").expect("a code block after it") + 4;
+    let len = rest[start..].find("```").expect("the block ends");
+    rest[start..start + len].to_string()
+}
+
+/// The two systemd units README.md documents are valid units (`systemd-analyze verify`, with
+/// this apsfs for `/usr/local/bin/apsfs`). What they run is tested above and everywhere else
+/// (`mount -t …` with their options; `apsfs mount --foreground` and `apsfs unmount`); they are
+/// not started here: the test machines run no systemd.
+#[test]
+fn the_documented_systemd_units_verify() {
+    let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    for name in ["mnt-tower.mount", "apsfs-tower.service"] {
+        let unit = readme_block(name).replace("/usr/local/bin/apsfs", APSFS);
+        assert!(unit.starts_with("[Unit]"), "{name}: {unit}");
+        let path = dir.path().join(name);
+        std::fs::write(&path, unit).expect("write unit");
+        let out = Command::new(analyze)
+            .args(["verify", "--man=no", s(&path)])
+            .output()
+            .expect("systemd-analyze");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {err}");
+        assert!(err.trim().is_empty(), "{name}: {err}");
+    }
+}
