@@ -104,17 +104,22 @@ impl<R: Remote> Namespace<R> {
         Ok(f(&*self.inodes.read().map_err(poisoned)?))
     }
 
-    /// Attributes of `ino`.
-    pub fn attr(&self, ino: u64) -> Result<Attr, Error> {
-        let node = self.node(ino)?;
-        Ok(attr::of(
+    /// Attributes of `node` as inode `ino`, as this mount shows them (its owner and modes).
+    fn attr_of(&self, ino: u64, node: &Node) -> Attr {
+        attr::of(
             ino,
-            &node,
+            node,
             self.uid,
             self.gid,
             self.modes,
             self.made.is_some(),
-        ))
+        )
+    }
+
+    /// Attributes of `ino`.
+    pub fn attr(&self, ino: u64) -> Result<Attr, Error> {
+        let node = self.node(ino)?;
+        Ok(self.attr_of(ino, &node))
     }
 
     /// Attributes of `ino`, counting the lookup the kernel is about to be handed in the same
@@ -122,14 +127,7 @@ impl<R: Remote> Namespace<R> {
     pub fn attr_remembered(&self, ino: u64) -> Result<Attr, Error> {
         let mut inodes = self.inodes.write().map_err(poisoned)?;
         let node = inodes.get(ino).ok_or(Error::NotFound)?;
-        let attr = attr::of(
-            ino,
-            node,
-            self.uid,
-            self.gid,
-            self.modes,
-            self.made.is_some(),
-        );
+        let attr = self.attr_of(ino, node);
         inodes.remember(ino);
         Ok(attr)
     }
@@ -147,14 +145,7 @@ impl<R: Remote> Namespace<R> {
             .map(|(ino, remember)| {
                 let node = inodes.get(ino)?;
                 let known = !matches!(&node.kind, Kind::File { version } if version.size.is_none());
-                let attr = attr::of(
-                    ino,
-                    node,
-                    self.uid,
-                    self.gid,
-                    self.modes,
-                    self.made.is_some(),
-                );
+                let attr = self.attr_of(ino, node);
                 if remember {
                     inodes.remember(ino);
                 }
