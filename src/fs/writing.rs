@@ -656,14 +656,35 @@ impl<R: Remote> Fs<R> {
         let (Some(w), Some(folder)) = (self.writes.as_ref(), self.overlay_folder(parent)) else {
             return;
         };
-        let committed = w
+        let Some(e) = w
             .find(&folder, name)
-            .is_some_and(|e| e.state == State::Committed);
-        if committed {
-            if let Ok(listing) = self.ns.listing(parent).await {
-                self.with_overlay(parent, listing);
-            }
+            .filter(|e| e.state == State::Committed)
+        else {
+            return;
+        };
+        // Only this entry: a lookup is answered without building the folder's merged listing.
+        if let Ok(listing) = self.ns.listing(parent).await {
+            self.retire_if_superseded(w, &e, &listing);
         }
+    }
+
+    /// Retires committed entry `e` when `listing` shows a newer version under its name.
+    fn retire_if_superseded(
+        &self,
+        w: &Writes<R>,
+        e: &super::write::entry::Entry,
+        listing: &crate::cache::metadata::Listing,
+    ) {
+        let shown = listing
+            .lookup(&e.name)
+            .and_then(|ino| match self.ns.node(ino) {
+                Ok(n) => match n.kind {
+                    Kind::File { version } => Some((version.id, version.number)),
+                    _ => None,
+                },
+                Err(_) => None,
+            });
+        w.retire_if_superseded(e, shown.as_ref().map(|(v, n)| (v.as_str(), *n)));
     }
 
     /// What the overlay says of `name` in `parent` for `lookup`, if it has it.
@@ -695,16 +716,7 @@ impl<R: Remote> Fs<R> {
         };
         for e in w.entries_in(&folder) {
             if e.state == State::Committed {
-                let shown = listing
-                    .lookup(&e.name)
-                    .and_then(|ino| match self.ns.node(ino) {
-                        Ok(n) => match n.kind {
-                            Kind::File { version } => Some((version.id, version.number)),
-                            _ => None,
-                        },
-                        Err(_) => None,
-                    });
-                w.retire_if_superseded(&e, shown.as_ref().map(|(v, n)| (v.as_str(), *n)));
+                self.retire_if_superseded(w, &e, &listing);
             }
         }
         let taken = w.names_in(&folder);
