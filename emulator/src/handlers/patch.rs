@@ -10,15 +10,13 @@
 
 use super::data::{folder_in, item_in, version_in};
 use super::write::{
-    body, check_file_name, check_name, check_reservation, conflict, folder_answer, name_taken,
-    version_answer, writable_project, FOLDER_RESERVED,
+    body, check_file_name, check_name, check_reservation, conflict, folder_answer, item_answer,
+    name_taken, version_answer, writable_project, FOLDER_RESERVED,
 };
-use super::{jsonapi, write, Answer};
+use super::{write, Answer};
 use crate::app::App;
 use crate::clock::Stamp;
 use crate::errors::ApiError;
-use crate::paging::self_href;
-use crate::render::{document, Renderer};
 use crate::request::Req;
 use crate::stats::Made;
 use crate::store::{Flavor, MoveError, Store};
@@ -300,14 +298,7 @@ pub fn item(app: &App, req: &Req, project: &str, id: &str) -> Answer {
         store.touch(parent, now.ms);
         app.stats.made(Made::ItemRenamed);
     }
-    let r = Renderer::new(&store, &app.base);
-    let it = store
-        .items
-        .get(&uid)
-        .ok_or_else(|| ApiError::bad_input("item vanished"))?;
-    let mut doc = document(self_href(&app.base, req), r.item(it));
-    doc["included"] = Value::Array(it.tip().map(|t| r.version(it, t)).into_iter().collect());
-    Ok(jsonapi(StatusCode::OK, doc))
+    item_answer(app, &store, req, uid, StatusCode::OK)
 }
 
 /// `PATCH projects/:p/versions/:v` → 200 with the version (its item in `included`): a new

@@ -291,14 +291,25 @@ pub fn create_item(app: &App, req: &Req, project: &str) -> Answer {
         .add_item(folder, uid, ItemKind::File, version)
         .ok_or_else(|| ApiError::bad_input("parent folder vanished"))?;
     app.stats.made(Made::Item);
-    let r = Renderer::new(&store, &app.base);
+    item_answer(app, &store, req, uid, StatusCode::CREATED)
+}
+
+/// The answer about item `uid` (made or changed): the item, its tip in `included`.
+pub(super) fn item_answer(
+    app: &App,
+    store: &Store,
+    req: &Req,
+    uid: Uid,
+    status: StatusCode,
+) -> Answer {
+    let r = Renderer::new(store, &app.base);
     let it = store
         .items
         .get(&uid)
         .ok_or_else(|| ApiError::bad_input("item vanished"))?;
     let mut doc = document(self_href(&app.base, req), r.item(it));
-    doc["included"] = json!([it.tip().map(|t| r.version(it, t))]);
-    Ok(jsonapi(StatusCode::CREATED, doc))
+    doc["included"] = Value::Array(it.tip().map(|t| r.version(it, t)).into_iter().collect());
+    Ok(jsonapi(status, doc))
 }
 
 /// `POST projects/:p/versions` → 201: a new tip (file, tombstone, or `copyFrom` a version);
