@@ -16,6 +16,7 @@ mod support {
     pub mod generated;
     pub mod http;
     pub mod mount;
+    pub mod net;
     pub mod process;
     pub mod remote_changes;
     pub mod runtime;

@@ -117,11 +117,7 @@ fn auto_unmount_survives_sigkill() {
 #[test]
 fn a_dead_service_is_eio_within_a_bound_and_the_mount_recovers() {
     let seed = seed();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    let listen = crate::support::net::free_listen();
     // The same address each time, so the mount finds the service again when it is back.
     let start = || Emulator::start_on(&listen, &["--seed-dir", s(seed.path())]);
     let emu = start();

@@ -8,7 +8,9 @@
 use crate::support::mount::Mount;
 use crate::support::process::{run, run_apsfs, s};
 use crate::support::runtime::rt;
-use crate::support::rw::{files, grown_beyond_reads, listed, pattern, saved_bytes, sync, Rw};
+use crate::support::rw::{
+    files, grown_beyond_reads, listed, pattern, rsync_into, saved_bytes, sync, Rw,
+};
 use crate::support::saved::{folder_ids, folders, item_names, items, version_bytes, versions};
 use crate::support::xattr::xattr;
 use serde_json::Value;
@@ -424,18 +426,7 @@ fn rsync_delete_sends_one_tombstone_per_removed_file_and_nothing_else() {
     }
     let dest = files(&m).join("copy");
     std::fs::create_dir(&dest).expect("mkdir copy");
-    let rsync = || {
-        let (code, _, err) = run(
-            "rsync",
-            &[
-                "-a",
-                "--delete",
-                &format!("{}/", src.path().display()),
-                &format!("{}/", dest.display()),
-            ],
-        );
-        assert_eq!(code, 0, "rsync: {err}");
-    };
+    let rsync = || rsync_into(src.path(), &dest, &["--delete"]);
     rsync();
     sync(&m.path());
     assert_eq!(rw.written("items_created"), 30);

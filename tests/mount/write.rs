@@ -8,7 +8,7 @@ use crate::support::files::seed_file;
 use crate::support::mount::Mount;
 use crate::support::process::{run, run_apsfs, s};
 use crate::support::runtime::rt;
-use crate::support::rw::{files, listed, pattern, saved_bytes, sync, until, Rw};
+use crate::support::rw::{files, listed, pattern, rsync_into, saved_bytes, sync, until, Rw};
 use crate::support::saved::{bytes, folders, items, versions};
 use crate::support::xattr::xattr;
 use serde_json::json;
@@ -209,17 +209,7 @@ fn rsync_into_the_mount_makes_each_item_once_and_a_second_rsync_sends_nothing() 
     }
     let dest = files(&m).join("copy");
     std::fs::create_dir(&dest).expect("mkdir copy");
-    let rsync = || {
-        let (code, _, err) = run(
-            "rsync",
-            &[
-                "-a",
-                &format!("{}/", src.path().display()),
-                &format!("{}/", dest.display()),
-            ],
-        );
-        assert_eq!(code, 0, "rsync: {err}");
-    };
+    let rsync = || rsync_into(src.path(), &dest, &[]);
     rsync();
     sync(&m.path());
     let mut count = 0;
@@ -371,11 +361,7 @@ fn kill_9_while_a_writer_holds_the_file_keeps_it_here_and_sends_nothing() {
 fn saves_made_while_the_service_is_away_go_up_when_it_is_back() {
     let seed = tempfile::tempdir().expect("seed");
     seed_file(&seed.path().join("Hub/Project/Files/old.txt"), b"v1");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+    let listen = crate::support::net::free_listen();
     let start = || Emulator::start_on(&listen, &["--seed-dir", s(seed.path())]);
     let emu = start();
     let cache = tempfile::tempdir().expect("cache");

@@ -131,6 +131,17 @@ pub fn saved_bytes(rw: &Rw, names: &[&str], name: &str) -> Vec<u8> {
     rt.block_on(bytes(&rw.emu, item))
 }
 
+/// `rsync -a EXTRA… SRC/ DEST/`, which must succeed.
+pub fn rsync_into(src: &Path, dest: &Path, extra: &[&str]) {
+    let from = format!("{}/", src.display());
+    let to = format!("{}/", dest.display());
+    let mut args = vec!["-a"];
+    args.extend_from_slice(extra);
+    args.extend([from.as_str(), to.as_str()]);
+    let (code, _, err) = crate::support::process::run("rsync", &args);
+    assert_eq!(code, 0, "rsync: {err}");
+}
+
 /// `n` bytes of a pattern that differs with `salt`.
 pub fn pattern(n: usize, salt: u8) -> Vec<u8> {
     (0..n)
