@@ -147,17 +147,17 @@ impl<R: Remote> Writes<R> {
         while !todo.is_empty() || !markers.is_empty() {
             let mut progress = false;
             let carried = self.carried(folder);
-            let mut settled = Vec::new();
+            let mut settled = HashSet::new();
             for id in &markers {
                 let Ok(m) = self.entry(*id) else {
-                    settled.push(*id);
+                    settled.insert(*id);
                     continue;
                 };
                 let item = m.base.as_ref().map(|b| b.item.clone());
                 if m.state != State::Removed || item.as_ref().is_some_and(|i| carried.contains(i)) {
                     continue;
                 }
-                settled.push(*id);
+                settled.insert(*id);
                 match self.settle(&m, &mut listing, &kept, &HashSet::new()).await {
                     Ok(()) => {
                         self.sent(*id);
@@ -228,16 +228,7 @@ impl<R: Remote> Writes<R> {
             }
         }
         // Items whose save or rename still waits: their markers wait with them.
-        let waiting: HashSet<String> = match self.inner() {
-            Ok(i) => i
-                .entries
-                .values()
-                .filter(|e| e.folder == folder)
-                .filter(|e| matches!(e.state, State::Sealed | State::Open | State::Recovered))
-                .filter_map(|e| Some(e.base.as_ref()?.item.clone()))
-                .collect(),
-            Err(_) => return,
-        };
+        let waiting = self.carried(folder);
         for id in markers {
             let Ok(m) = self.entry(id) else { continue };
             match self.settle(&m, &mut listing, &kept, &waiting).await {
