@@ -573,8 +573,7 @@ impl<R: Remote> Fs<R> {
                     };
                 }
                 let item = e.base.as_ref().map(|b| b.item.clone()).unwrap_or_default();
-                let over = w.displaces(&to.folder, new_name, &item)
-                    || matches!(&target, Named::RemoteFile(t) if t.base.item != item);
+                let over = taken_from(&w, &to, new_name, &target, &item);
                 w.rename_item_entry(&from, *e, &to, new_name, target_base.filter(|_| over))
             }
             Named::Local(e) => w.rename_entry(*e, &to, new_name, target_base),
@@ -586,8 +585,7 @@ impl<R: Remote> Fs<R> {
                 if stays {
                     return w.rename_remote_away(&from, &f, &to, new_name);
                 }
-                let over = w.displaces(&to.folder, new_name, &f.base.item)
-                    || matches!(&target, Named::RemoteFile(t) if t.base.item != f.base.item);
+                let over = taken_from(&w, &to, new_name, &target, &f.base.item);
                 w.rename_remote(&from, &f, &to, new_name, target_base.filter(|_| over))
             }
             Named::RemoteDir(ino) => {
@@ -758,4 +756,17 @@ impl<R: Remote> Fs<R> {
         let w = self.writes.as_ref()?;
         w.room()
     }
+}
+
+/// Whether renaming a file of item `item` to `name` at `to` (where `target` is) takes the name
+/// from another item of the service: a rename over it, which removes `item`.
+fn taken_from<R: Remote>(
+    w: &Writes<R>,
+    to: &Place,
+    name: &str,
+    target: &Named,
+    item: &str,
+) -> bool {
+    w.displaces(&to.folder, name, item)
+        || matches!(target, Named::RemoteFile(t) if t.base.item != item)
 }
